@@ -1,0 +1,454 @@
+// binding.cc - the N-API face: the Reactor and LinkBuffer classes JavaScript sees.
+//
+// JavaScript validates every argument first (src/); this layer converts and calls in. Views:
+// a method that returns bytes returns the Block's ArrayBuffer and puts the view's offset in the
+// shared scratch Int32Array, so JavaScript builds the Buffer with no object made here.
+//
+// Thread: Node's main thread.
+#include <napi.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "link_buffer.h"
+#include "reactor.h"
+
+namespace linkpoll {
+
+namespace {
+
+struct AddonData {
+  explicit AddonData(napi_env env) : js(env, &pool) {}
+  Pool pool;  // for standalone LinkBuffers
+  JsBlocks js;
+  Napi::FunctionReference link_buffer_ctor;
+  Napi::Reference<Napi::Int32Array> scratch_ref;
+  int32_t* scratch = nullptr;
+};
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + " " + uv_err_name(-err) + ": " +
+                                            std::strerror(err));
+  e.Set("code", Napi::String::New(env, uv_err_name(-err)));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+ConnOptions ParseOptions(const Napi::Value& v) {
+  ConnOptions o;
+  if (!v.IsArray()) return o;
+  Napi::Array a = v.As<Napi::Array>();
+  auto num = [&](uint32_t i) -> double {
+    Napi::Value x = a.Get(i);
+    return x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : 0;
+  };
+  o.framer.kind = static_cast<uint8_t>(num(0));
+  o.framer.len_offset = static_cast<uint8_t>(num(1));
+  o.framer.len_size = static_cast<uint8_t>(num(2));
+  o.framer.little_endian = static_cast<uint8_t>(num(3));
+  o.framer.adjust = static_cast<int32_t>(num(4));
+  o.framer.max_frame = static_cast<uint32_t>(num(5));
+  o.read_timeout_ms = static_cast<uint32_t>(num(6));
+  o.idle_timeout_ms = static_cast<uint32_t>(num(7));
+  o.write_timeout_ms = static_cast<uint32_t>(num(8));
+  o.connect_timeout_ms = static_cast<uint32_t>(num(9));
+  o.max_input = static_cast<uint32_t>(num(10));
+  o.nodelay = num(11) != 0;
+  o.allow_half_open = num(12) != 0;
+  return o;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// LinkBuffer: standalone (owns its LinkBuffer) or a connection's reader (borrows `in`).
+
+class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "LinkBuffer",
+                       {InstanceMethod<&LinkBufferWrap::Len>("len"),
+                        InstanceMethod<&LinkBufferWrap::PendingLen>("pending"),
+                        InstanceMethod<&LinkBufferWrap::Peek>("peek"),
+                        InstanceMethod<&LinkBufferWrap::Next>("next"),
+                        InstanceMethod<&LinkBufferWrap::Skip>("skip"),
+                        InstanceMethod<&LinkBufferWrap::IndexOf>("indexOf"),
+                        InstanceMethod<&LinkBufferWrap::CopyOut>("copy"),
+                        InstanceMethod<&LinkBufferWrap::Slice>("slice"),
+                        InstanceMethod<&LinkBufferWrap::Release>("release"),
+                        InstanceMethod<&LinkBufferWrap::Malloc>("malloc"),
+                        InstanceMethod<&LinkBufferWrap::MallocAck>("mallocAck"),
+                        InstanceMethod<&LinkBufferWrap::Flush>("flush"),
+                        InstanceMethod<&LinkBufferWrap::Append>("append"),
+                        InstanceMethod<&LinkBufferWrap::WriteBinary>("writeBinary"),
+                        InstanceMethod<&LinkBufferWrap::Valid>("valid"),
+                        InstanceMethod<&LinkBufferWrap::Dispose>("dispose")});
+  }
+
+  explicit LinkBufferWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkBufferWrap>(info) {
+    auto* d = info.Env().GetInstanceData<AddonData>();
+    pool_ = &d->pool;
+    js_ = &d->js;
+    scratch_ = d->scratch;
+    owned_.reset(new LinkBuffer(pool_));
+    lb_ = owned_.get();
+  }
+  ~LinkBufferWrap() override {
+    if (conn_) conn_->reader = nullptr;
+    owned_.reset();  // before the owner reference: its pool must outlive it
+  }
+
+  // A reader over connection `c`'s input; `owner` (the Reactor object) is kept alive.
+  static Napi::Object NewReader(Napi::Env env, Reactor* r, Connection* c, Napi::Object owner) {
+    Napi::Object o = env.GetInstanceData<AddonData>()->link_buffer_ctor.New({});
+    LinkBufferWrap* w = Unwrap(o);
+    w->owned_.reset();
+    w->lb_ = &c->in;
+    w->Adopt(r, owner);
+    w->conn_ = c;
+    c->reader = w;
+    return o;
+  }
+
+  void Detach() {
+    lb_ = nullptr;
+    conn_ = nullptr;
+  }
+
+ private:
+  void Adopt(Reactor* r, Napi::Object owner) {
+    reactor_ = r;
+    pool_ = &r->pool;
+    js_ = &r->js;
+    owner_ = Napi::Persistent(owner);
+  }
+
+  LinkBuffer* Lb(const Napi::CallbackInfo& info) {
+    if (!lb_) {
+      Napi::Error e = Napi::Error::New(info.Env(), "LinkBuffer is closed (its connection is gone)");
+      e.Set("code", Napi::String::New(info.Env(), "ERR_LINKPOLL_CLOSED"));
+      throw e;
+    }
+    return lb_;
+  }
+  Napi::Value View(Napi::Env env, Node* n) {
+    napi_value ab = js_->ArrayBufferOf(n->blk);
+    if (!ab) throw Napi::Error::New(env, "cannot expose native memory as an ArrayBuffer");
+    scratch_[0] = static_cast<int32_t>(n->off);
+    return Napi::Value(env, ab);
+  }
+
+  Napi::Value Len(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), lb_ ? static_cast<double>(lb_->Len()) : 0);
+  }
+  Napi::Value PendingLen(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(Lb(info)->Pending()));
+  }
+  Napi::Value Valid(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), lb_ != nullptr); }
+  Napi::Value Peek(const Napi::CallbackInfo& info) {
+    size_t n = info[0].As<Napi::Number>().Uint32Value();
+    Node* node = Lb(info)->Contiguous(n);
+    if (!node) return info.Env().Null();
+    return View(info.Env(), node);
+  }
+  Napi::Value Next(const Napi::CallbackInfo& info) {
+    size_t n = info[0].As<Napi::Number>().Uint32Value();
+    LinkBuffer* lb = Lb(info);
+    Node* node = lb->Contiguous(n);
+    if (!node) return info.Env().Null();
+    Napi::Value v = View(info.Env(), node);
+    lb->Skip(n);
+    return v;
+  }
+  Napi::Value Skip(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), Lb(info)->Skip(info[0].As<Napi::Number>().Uint32Value()));
+  }
+  Napi::Value IndexOf(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(Lb(info)->IndexOf(
+                                             static_cast<uint8_t>(info[0].As<Napi::Number>().Uint32Value()))));
+  }
+  Napi::Value CopyOut(const Napi::CallbackInfo& info) {  // copy(target, n): copies, does not consume
+    Napi::Buffer<char> dst = info[0].As<Napi::Buffer<char>>();
+    size_t n = info[1].As<Napi::Number>().Uint32Value();
+    LinkBuffer* lb = Lb(info);
+    if (n > lb->Len() || n > dst.Length()) return Napi::Boolean::New(info.Env(), false);
+    lb->CopyOut(dst.Data(), n);
+    return Napi::Boolean::New(info.Env(), true);
+  }
+  Napi::Value Slice(const Napi::CallbackInfo& info) {
+    size_t n = info[0].As<Napi::Number>().Uint32Value();
+    LinkBuffer* lb = Lb(info);
+    if (n > lb->Len()) return info.Env().Null();
+    Napi::Object o = info.Env().GetInstanceData<AddonData>()->link_buffer_ctor.New({});
+    LinkBufferWrap* w = Unwrap(o);
+    if (reactor_) {
+      w->owned_.reset();
+      w->Adopt(reactor_, owner_.Value());
+      w->owned_.reset(new LinkBuffer(pool_));
+      w->lb_ = w->owned_.get();
+    }
+    lb->SliceInto(n, w->lb_);
+    return o;
+  }
+  Napi::Value Release(const Napi::CallbackInfo& info) {
+    if (lb_) {
+      lb_->Release();
+      if (conn_) reactor_->AfterReaderRelease(conn_);
+    }
+    return info.Env().Undefined();
+  }
+  Napi::Value Malloc(const Napi::CallbackInfo& info) {
+    size_t n = info[0].As<Napi::Number>().Uint32Value();  // JS passes n >= 1
+    LinkBuffer* lb = Lb(info);
+    char* p = lb->Malloc(n);
+    Block* b = lb->malloc_tail()->blk;
+    napi_value ab = js_->ArrayBufferOf(b);
+    if (!ab) throw Napi::Error::New(info.Env(), "cannot expose native memory as an ArrayBuffer");
+    scratch_[0] = static_cast<int32_t>(p - b->data);
+    return Napi::Value(info.Env(), ab);
+  }
+  Napi::Value MallocAck(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), Lb(info)->MallocAck(info[0].As<Napi::Number>().Uint32Value()));
+  }
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    Lb(info)->Flush();
+    return info.Env().Undefined();
+  }
+  Napi::Value Append(const Napi::CallbackInfo& info) {
+    Napi::Uint8Array u = info[0].As<Napi::Uint8Array>();
+    Lb(info)->Append(reinterpret_cast<const char*>(u.Data()), u.ByteLength());
+    return info.Env().Undefined();
+  }
+  Napi::Value WriteBinary(const Napi::CallbackInfo& info) {
+    Napi::Uint8Array u = info[0].As<Napi::Uint8Array>();
+    LinkBuffer* lb = Lb(info);
+    if (u.ByteLength() < 16 * 1024) {
+      lb->Append(reinterpret_cast<const char*>(u.Data()), u.ByteLength());
+    } else {
+      // Large: link the caller's memory, held by a reference until the bytes are released.
+      napi_ref ref;
+      napi_create_reference(info.Env(), u, 1, &ref);
+      lb->Link(pool_->Borrow(reinterpret_cast<const char*>(u.Data()),
+                             static_cast<uint32_t>(u.ByteLength()), ref));
+    }
+    return info.Env().Undefined();
+  }
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    if (owned_) owned_->Clear();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<LinkBuffer> owned_;
+  LinkBuffer* lb_ = nullptr;
+  Pool* pool_ = nullptr;
+  JsBlocks* js_ = nullptr;
+  int32_t* scratch_ = nullptr;
+  Reactor* reactor_ = nullptr;
+  Connection* conn_ = nullptr;
+  Napi::ObjectReference owner_;
+};
+
+void ReaderDetach(LinkBufferWrap* w) { w->Detach(); }
+
+}  // namespace linkpoll
+
+namespace linkpoll {
+
+// ---------------------------------------------------------------------------------------------
+// Reactor
+
+class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Reactor",
+                       {InstanceMethod<&ReactorWrap::Listen>("listen"),
+                        InstanceMethod<&ReactorWrap::ListenerAddress>("listenerAddress"),
+                        InstanceMethod<&ReactorWrap::CloseListener>("closeListener"),
+                        InstanceMethod<&ReactorWrap::Connect>("connect"),
+                        InstanceMethod<&ReactorWrap::SetOptions>("setOptions"),
+                        InstanceMethod<&ReactorWrap::Flush>("flush"),
+                        InstanceMethod<&ReactorWrap::NewStaging>("newStaging"),
+                        InstanceMethod<&ReactorWrap::Address>("address"),
+                        InstanceMethod<&ReactorWrap::Reader>("reader"),
+                        InstanceMethod<&ReactorWrap::Stats>("stats"),
+                        InstanceMethod<&ReactorWrap::Shutdown>("shutdown")});
+  }
+
+  // new Reactor(loops, onBatch, events: Int32Array, cmds: Int32Array, blockTable: [], extList: [])
+  explicit ReactorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ReactorWrap>(info) {
+    Napi::Env env = info.Env();
+    int loops = info[0].As<Napi::Number>().Int32Value();
+    r_.reset(new Reactor(env, loops < 1 ? 1 : loops));
+    napi_create_reference(env, info[1], 1, &r_->on_batch);
+    Napi::Int32Array ev = info[2].As<Napi::Int32Array>();
+    Napi::Int32Array cmd = info[3].As<Napi::Int32Array>();
+    ev_ref_ = Napi::Persistent(ev);
+    cmd_ref_ = Napi::Persistent(cmd);
+    r_->ev_buf = ev.Data();
+    r_->ev_cap = static_cast<uint32_t>(ev.ElementLength() / 4);
+    r_->cmd_buf = cmd.Data();
+    r_->cmd_cap = static_cast<uint32_t>(cmd.ElementLength() / 4);
+    r_->js.SetTable(info[4]);
+    napi_create_reference(env, info[5], 1, &r_->ext_list);
+    // The receiver of onBatch is this object; weak, so the wrapper can still be collected.
+    napi_create_reference(env, info.This(), 0, &r_->self);
+    if (!r_->Start()) throw ErrnoError(env, errno, "epoll_create1");
+  }
+  ~ReactorWrap() override {
+    if (!r_) return;
+    napi_env env = r_->env;
+    napi_ref refs[3] = {r_->on_batch, r_->ext_list, r_->self};
+    r_.reset();
+    for (napi_ref ref : refs)
+      if (ref) napi_delete_reference(env, ref);
+  }
+
+ private:
+  Napi::Value Listen(const Napi::CallbackInfo& info) {
+    std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+    std::string path = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    int backlog = info[3].As<Napi::Number>().Int32Value();
+    bool reuse = info[4].ToBoolean();
+    bool v6only = info[5].ToBoolean();
+    ConnOptions opt = ParseOptions(info[6]);
+    uint32_t maxc = info[7].As<Napi::Number>().Uint32Value();
+    int32_t id = r_->Listen(host, port, path, backlog, reuse, v6only, opt, maxc);
+    if (id < 0) throw ErrnoError(info.Env(), -id, "listen");
+    return Napi::Number::New(info.Env(), id);
+  }
+  Napi::Value ListenerAddress(const Napi::CallbackInfo& info) {
+    std::string addr;
+    int port = 0, family = 0;
+    if (!r_->ListenerAddress(info[0].As<Napi::Number>().Int32Value(), &addr, &port, &family))
+      return info.Env().Null();
+    return AddressArray(info.Env(), family, addr, port);
+  }
+  static Napi::Value AddressArray(Napi::Env env, int family, const std::string& addr, int port) {
+    Napi::Array a = Napi::Array::New(env, 3);
+    a.Set(0u, Napi::String::New(env, family == AF_INET6 ? "IPv6" : family == AF_INET ? "IPv4" : "unix"));
+    a.Set(1u, Napi::String::New(env, addr));
+    a.Set(2u, Napi::Number::New(env, port));
+    return a;
+  }
+  Napi::Value CloseListener(const Napi::CallbackInfo& info) {
+    r_->CloseListener(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value Connect(const Napi::CallbackInfo& info) {
+    std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+    int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+    std::string path = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    int32_t id = r_->Connect(host, port, path, ParseOptions(info[3]));
+    if (id < 0) throw ErrnoError(info.Env(), -id, "connect");
+    return Napi::Number::New(info.Env(), id);
+  }
+  Napi::Value SetOptions(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), r_->SetOptions(info[0].As<Napi::Number>().Int32Value(),
+                                                         ParseOptions(info[1])));
+  }
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    r_->Flush(info[0].As<Napi::Number>().Uint32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value NewStaging(const Napi::CallbackInfo& info) {
+    int32_t id = r_->NewStaging(info[0].As<Napi::Number>().Uint32Value());
+    if (id < 0) throw Napi::Error::New(info.Env(), "cannot expose native memory as an ArrayBuffer");
+    return Napi::Number::New(info.Env(), id);
+  }
+  Napi::Value Address(const Napi::CallbackInfo& info) {
+    Connection* c = r_->Get(info[0].As<Napi::Number>().Int32Value());
+    if (!c || c->fd < 0) return info.Env().Undefined();
+    sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int rc = info[1].ToBoolean() ? getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                                 : getsockname(c->fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    if (rc < 0) return info.Env().Undefined();
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (ss.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf));
+      return AddressArray(info.Env(), AF_INET6, buf, ntohs(a->sin6_port));
+    }
+    if (ss.ss_family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &a->sin_addr, buf, sizeof(buf));
+      return AddressArray(info.Env(), AF_INET, buf, ntohs(a->sin_port));
+    }
+    auto* u = reinterpret_cast<sockaddr_un*>(&ss);
+    size_t n = len > offsetof(sockaddr_un, sun_path) ? strnlen(u->sun_path, len - offsetof(sockaddr_un, sun_path)) : 0;
+    return AddressArray(info.Env(), AF_UNIX, std::string(u->sun_path, n), 0);
+  }
+  Napi::Value Reader(const Napi::CallbackInfo& info) {
+    Connection* c = r_->Get(info[0].As<Napi::Number>().Int32Value());
+    if (!c) return info.Env().Null();
+    return LinkBufferWrap::NewReader(info.Env(), r_.get(), c, info.This().As<Napi::Object>());
+  }
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    const Reactor::Stats& s = r_->stats;
+    o.Set("connections", Napi::Number::New(env, r_->live_connections()));
+    o.Set("accepted", Napi::Number::New(env, static_cast<double>(s.accepted)));
+    o.Set("refused", Napi::Number::New(env, static_cast<double>(s.refused)));
+    o.Set("reads", Napi::Number::New(env, static_cast<double>(s.reads)));
+    o.Set("writes", Napi::Number::New(env, static_cast<double>(s.writes)));
+    o.Set("frames", Napi::Number::New(env, static_cast<double>(s.frames)));
+    o.Set("batches", Napi::Number::New(env, static_cast<double>(s.batches)));
+    o.Set("bytesIn", Napi::Number::New(env, static_cast<double>(s.bytes_in)));
+    o.Set("bytesOut", Napi::Number::New(env, static_cast<double>(s.bytes_out)));
+    o.Set("poolLiveBytes", Napi::Number::New(env, static_cast<double>(r_->pool.live_bytes())));
+    o.Set("poolLiveBlocks", Napi::Number::New(env, static_cast<double>(r_->pool.live_blocks())));
+    o.Set("poolCachedBytes", Napi::Number::New(env, static_cast<double>(r_->pool.cached_bytes())));
+    o.Set("exposedBlocks", Napi::Number::New(env, static_cast<double>(r_->js.exposed())));
+    return o;
+  }
+  Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+    r_->Shutdown();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<Reactor> r_;
+  Napi::Reference<Napi::Int32Array> ev_ref_;
+  Napi::Reference<Napi::Int32Array> cmd_ref_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData(env);
+  env.SetInstanceData(data);
+  Napi::Function lb = LinkBufferWrap::Init(env);
+  data->link_buffer_ctor = Napi::Persistent(lb);
+  exports.Set("LinkBuffer", lb);
+  exports.Set("Reactor", ReactorWrap::Init(env));
+  exports.Set("setScratch", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                auto* d = info.Env().GetInstanceData<AddonData>();
+                Napi::Int32Array a = info[0].As<Napi::Int32Array>();
+                d->scratch_ref = Napi::Persistent(a);
+                d->scratch = a.Data();
+              }));
+  exports.Set("poolStats", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                auto* d = info.Env().GetInstanceData<AddonData>();
+                Napi::Object o = Napi::Object::New(info.Env());
+                o.Set("liveBytes", Napi::Number::New(info.Env(), static_cast<double>(d->pool.live_bytes())));
+                o.Set("liveBlocks", Napi::Number::New(info.Env(), static_cast<double>(d->pool.live_blocks())));
+                o.Set("cachedBytes", Napi::Number::New(info.Env(), static_cast<double>(d->pool.cached_bytes())));
+                return o;
+              }));
+  return exports;
+}
+
+}  // namespace linkpoll
+
+static Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  return linkpoll::Init(env, exports);
+}
+
+NODE_API_MODULE(linkpoll, InitAll)

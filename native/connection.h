@@ -1,0 +1,81 @@
+// connection.h - one TCP or Unix-domain connection: its fd, input and output LinkBuffers, the
+// options it was opened with, its state flags and timer deadlines.
+//
+// Thread: owned by its SubLoop (Node's main thread in the polled design); no locking.
+#pragma once
+#include <cstdint>
+
+#include "framer.h"
+#include "link_buffer.h"
+
+namespace linkpoll {
+
+class SubLoop;
+class LinkBufferWrap;
+
+struct ConnOptions {
+  FramerSpec framer;
+  uint32_t read_timeout_ms = 0;   // an incomplete frame (or unread input) older than this
+  uint32_t idle_timeout_ms = 0;   // no byte in either direction for this long
+  uint32_t write_timeout_ms = 0;  // output pending and the peer took nothing for this long
+  uint32_t connect_timeout_ms = 0;
+  uint32_t max_input = 8u << 20;  // unconsumed input that pauses reading (data mode)
+  uint8_t nodelay = 1;
+  uint8_t allow_half_open = 0;
+};
+
+// Why a connection closed; JavaScript maps these to error codes.
+enum CloseReason : int32_t {
+  kCloseLocal = 0,       // we closed it (end/destroy)
+  kClosePeer = 1,        // peer closed its side and we finished ours
+  kCloseErrno = 2,       // a socket error (errno in the event)
+  kCloseReadTimeout = 3,
+  kCloseIdleTimeout = 4,
+  kCloseWriteTimeout = 5,
+  kCloseConnectTimeout = 6,
+  kCloseFrameTooLarge = 7,
+  kCloseAbort = 8,       // local abortive close (RST)
+  kCloseShutdown = 9,    // the reactor was closed
+  kCloseBadFrame = 10,   // a length field below the header size
+};
+
+struct Connection {
+  explicit Connection(Pool* pool) : in(pool), out(pool) {}
+
+  int fd = -1;
+  int32_t id = 0;
+  int32_t listener = -1;
+  SubLoop* loop = nullptr;
+  LinkBuffer in;
+  LinkBuffer out;
+  ConnOptions opt;
+  Block* big = nullptr;  // a Block of its own for a frame larger than the loop's read slab
+  LinkBufferWrap* reader = nullptr;  // JS reader borrowing `in` (data mode)
+
+  uint32_t mask = 0;  // epoll events registered
+  bool registered = false;
+  bool parked = false;  // removed from epoll while paused after a hang-up (would spin otherwise)
+  bool connecting = false;
+  bool paused_user = false;
+  bool paused_cap = false;
+  bool read_eof = false;      // peer sent FIN (read returned 0)
+  bool ending = false;        // close once output is flushed
+  bool shut_wr_pending = false;
+  bool shut_wr_done = false;
+  bool reported_backlog = false;
+  bool needs_release = false;
+  bool closed = false;
+
+  uint64_t last_io_ms = 0;
+  uint64_t partial_since_ms = 0;
+  uint64_t write_stall_ms = 0;
+  uint64_t connect_deadline_ms = 0;
+
+  // Writes gathered during one flush (indices into the reactor's item list).
+  int32_t first_item = -1;
+  int32_t last_item = -1;
+  Connection* next_dirty = nullptr;
+  Connection* next_release = nullptr;
+};
+
+}  // namespace linkpoll

@@ -1,0 +1,243 @@
+// main_loop.cc - the main loop's work: listening sockets (TCP v4/v6, Unix paths), accept, and
+// handing each new connection to the least-loaded sub loop; outgoing connects.
+//
+// Thread: Node's main thread.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "reactor.h"
+
+namespace linkpoll {
+
+namespace {
+
+constexpr uint64_t kListenerTag = 1ull << 63;
+constexpr int kAcceptPerWake = 256;
+
+// Parses a numeric address; JavaScript resolves names before calling in.
+bool ParseAddr(const std::string& host, int port, sockaddr_storage* ss, socklen_t* len) {
+  std::memset(ss, 0, sizeof(*ss));
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(ss);
+  auto* a4 = reinterpret_cast<sockaddr_in*>(ss);
+  if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(*a6);
+    return true;
+  }
+  if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(port));
+    *len = sizeof(*a4);
+    return true;
+  }
+  return false;
+}
+
+bool UnixAddr(const std::string& path, sockaddr_un* su, socklen_t* len) {
+  if (path.size() >= sizeof(su->sun_path)) return false;
+  std::memset(su, 0, sizeof(*su));
+  su->sun_family = AF_UNIX;
+  std::memcpy(su->sun_path, path.data(), path.size());
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return true;
+}
+
+void SetNoDelay(int fd, bool on) {
+  int v = on ? 1 : 0;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));  // fails harmlessly on Unix sockets
+}
+
+}  // namespace
+
+int32_t Reactor::Listen(const std::string& host, int port, const std::string& path, int backlog,
+                        bool reuse_port, bool ipv6_only, const ConnOptions& opt,
+                        uint32_t max_conns) {
+  sockaddr_storage ss;
+  sockaddr_un su;
+  socklen_t len = 0;
+  const sockaddr* sa;
+  int family;
+  if (!path.empty()) {
+    if (!UnixAddr(path, &su, &len)) return -ENAMETOOLONG;
+    sa = reinterpret_cast<sockaddr*>(&su);
+    family = AF_UNIX;
+  } else {
+    if (!ParseAddr(host, port, &ss, &len)) return -EINVAL;
+    sa = reinterpret_cast<sockaddr*>(&ss);
+    family = ss.ss_family;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  if (family != AF_UNIX) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+      int e = errno;
+      close(fd);
+      return -e;
+    }
+    if (family == AF_INET6) {
+      int v = ipv6_only ? 1 : 0;
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+    }
+  }
+  if (bind(fd, sa, len) < 0 || listen(fd, backlog > 0 ? backlog : 511) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  auto* l = new Listener();
+  l->fd = fd;
+  l->opt = opt;
+  l->unix_path = path;
+  l->max_connections = max_conns;
+  l->id = static_cast<int32_t>(listeners_.size());
+  for (size_t i = 0; i < listeners_.size(); i++) {
+    if (!listeners_[i]) {
+      l->id = static_cast<int32_t>(i);
+      break;
+    }
+  }
+  if (static_cast<size_t>(l->id) == listeners_.size()) listeners_.push_back(nullptr);
+  listeners_[l->id] = l;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kListenerTag | static_cast<uint64_t>(l->id);
+  epoll_ctl(main_->epfd, EPOLL_CTL_ADD, fd, &ev);
+  main_->nlisteners++;
+  main_->UpdateRef();
+  return l->id;
+}
+
+bool Reactor::ListenerAddress(int32_t id, std::string* addr, int* port, int* family) {
+  if (id < 0 || static_cast<size_t>(id) >= listeners_.size() || !listeners_[id]) return false;
+  Listener* l = listeners_[id];
+  if (!l->unix_path.empty()) {
+    *addr = l->unix_path;
+    *port = 0;
+    *family = AF_UNIX;
+    return true;
+  }
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(l->fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return false;
+  char buf[INET6_ADDRSTRLEN] = {0};
+  *family = ss.ss_family;
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf));
+    *port = ntohs(a->sin6_port);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, buf, sizeof(buf));
+    *port = ntohs(a->sin_port);
+  }
+  *addr = buf;
+  return true;
+}
+
+void Reactor::CloseListener(int32_t id) {
+  if (id < 0 || static_cast<size_t>(id) >= listeners_.size() || !listeners_[id]) return;
+  Listener* l = listeners_[id];
+  epoll_ctl(main_->epfd, EPOLL_CTL_DEL, l->fd, nullptr);
+  close(l->fd);
+  if (!l->unix_path.empty()) unlink(l->unix_path.c_str());
+  listeners_[id] = nullptr;
+  delete l;
+  main_->nlisteners--;
+  main_->UpdateRef();
+}
+
+SubLoop* Reactor::PickLoop() {
+  // Fewest connections; ties broken round-robin so short-lived connections spread too.
+  SubLoop* best = nullptr;
+  int n = static_cast<int>(loops_.size());
+  for (int k = 0; k < n; k++) {
+    SubLoop* l = loops_[(rr_ + k) % n];
+    if (!best || l->nconns < best->nconns) best = l;
+  }
+  rr_ = (rr_ + 1) % n;
+  return best;
+}
+
+void Reactor::Accept(Listener* l) {
+  for (int i = 0; i < kAcceptPerWake; i++) {
+    int fd = accept4(l->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      if (errno == ECONNABORTED) continue;
+      // EMFILE/ENFILE/ENOBUFS: stop watching this listener until the next tick, else the level-
+      // triggered event would spin; tell JavaScript.
+      Emit(kEvAcceptError, -1, l->id, errno);
+      epoll_ctl(main_->epfd, EPOLL_CTL_DEL, l->fd, nullptr);
+      l->paused = true;
+      ArmTick();
+      return;
+    }
+    if (l->max_connections && static_cast<uint32_t>(live_) >= l->max_connections) {
+      close(fd);  // polite: a FIN, not a reset; the peer sees the connection end at once
+      stats.refused++;
+      Emit(kEvRefused, -1, l->id, 0);
+      continue;
+    }
+    SetNoDelay(fd, l->opt.nodelay);
+    Connection* c = NewConnection(fd, PickLoop());
+    c->listener = l->id;
+    c->opt = l->opt;
+    c->last_io_ms = now_ms_;
+    c->loop->Add(c, EPOLLIN | EPOLLRDHUP);
+    stats.accepted++;
+    Emit(kEvAccept, c->id, l->id, 0);
+  }
+}
+
+int32_t Reactor::Connect(const std::string& host, int port, const std::string& path,
+                         const ConnOptions& opt) {
+  sockaddr_storage ss;
+  sockaddr_un su;
+  socklen_t len = 0;
+  const sockaddr* sa;
+  int family;
+  if (!path.empty()) {
+    if (!UnixAddr(path, &su, &len)) return -ENAMETOOLONG;
+    sa = reinterpret_cast<sockaddr*>(&su);
+    family = AF_UNIX;
+  } else {
+    if (!ParseAddr(host, port, &ss, &len)) return -EINVAL;
+    sa = reinterpret_cast<sockaddr*>(&ss);
+    family = ss.ss_family;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (family != AF_UNIX) SetNoDelay(fd, opt.nodelay);
+  int rc = connect(fd, sa, len);
+  if (rc < 0 && errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  UpdateNow();
+  Connection* c = NewConnection(fd, PickLoop());
+  c->opt = opt;
+  c->connecting = true;
+  c->last_io_ms = now_ms_;
+  if (opt.connect_timeout_ms) {
+    c->connect_deadline_ms = now_ms_ + opt.connect_timeout_ms;
+    ArmTick();
+  }
+  // Writable means connected (or failed); a Unix socket may connect at once, which reports the
+  // same way on the first wake.
+  c->loop->Add(c, EPOLLOUT);
+  return c->id;
+}
+
+}  // namespace linkpoll

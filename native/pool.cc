@@ -1,0 +1,133 @@
+// pool.cc - see pool.h. Size classes are powers of two; a request above the largest class gets
+// an allocation of its own that is freed, not cached, when released.
+#include "pool.h"
+
+#include <new>
+
+namespace linkpoll {
+
+namespace {
+constexpr size_t kMaxFreeNodes = 4096;
+}
+
+Pool::~Pool() {
+  Trim(0);
+  while (free_nodes_) {
+    Node* n = free_nodes_;
+    free_nodes_ = n->next;
+    delete n;
+  }
+}
+
+int Pool::ClassFor(size_t n) {
+  for (int c = 0; c < kClasses; c++) {
+    if (n <= (size_t{1} << (kMinClassShift + c))) return c;
+  }
+  return -1;
+}
+
+Block* Pool::Get(size_t min_cap) {
+  gets_++;
+  if (min_cap > UINT32_MAX) throw std::bad_alloc();
+  int c = ClassFor(min_cap);
+  Block* b;
+  if (c >= 0 && free_[c]) {
+    b = free_[c];
+    free_[c] = b->next_free;
+    cached_bytes_ -= b->cap;
+  } else {
+    size_t cap = c >= 0 ? (size_t{1} << (kMinClassShift + c)) : min_cap;
+    b = new Block();
+    b->data = static_cast<char*>(std::malloc(cap ? cap : 1));
+    if (!b->data) {
+      delete b;
+      throw std::bad_alloc();
+    }
+    b->cap = static_cast<uint32_t>(cap);
+    b->cls = c >= 0 ? static_cast<uint8_t>(c) : kLargeClass;
+  }
+  b->used = 0;
+  b->refs = 1;
+  b->js_id = -1;
+  b->js_ref = nullptr;
+  b->ext_ref = nullptr;
+  b->next_free = nullptr;
+  live_bytes_ += b->cap;
+  live_blocks_++;
+  return b;
+}
+
+Block* Pool::Borrow(const char* data, uint32_t len, void* ext_ref) {
+  Block* b = new Block();
+  b->data = const_cast<char*>(data);
+  b->cap = len;
+  b->used = len;
+  b->refs = 1;
+  b->js_id = -1;
+  b->js_ref = nullptr;
+  b->ext_ref = ext_ref;
+  b->cls = kLargeClass;
+  b->next_free = nullptr;
+  live_blocks_++;
+  return b;
+}
+
+void Pool::Recycle(Block* b) {
+  if (b->js_ref && hook_) hook_(hook_ctx_, b);  // detach before the memory can be reused
+  live_blocks_--;
+  if (b->ext_ref) {  // borrowed JS memory: not ours to free or cache
+    if (borrow_hook_) borrow_hook_(hook_ctx_, b);
+    delete b;
+    return;
+  }
+  live_bytes_ -= b->cap;
+  if (b->cls != kLargeClass && cached_bytes_ + b->cap <= max_cached_) {
+    b->next_free = free_[b->cls];
+    free_[b->cls] = b;
+    cached_bytes_ += b->cap;
+    return;
+  }
+  std::free(b->data);
+  delete b;
+}
+
+Node* Pool::NewNode(Block* b, uint32_t off, uint32_t end) {
+  Node* n = free_nodes_;
+  if (n) {
+    free_nodes_ = n->next;
+    free_node_count_--;
+  } else {
+    n = new Node();
+  }
+  n->blk = b;
+  n->off = off;
+  n->end = end;
+  n->next = nullptr;
+  b->refs++;
+  return n;
+}
+
+void Pool::FreeNode(Node* n) {
+  Unref(n->blk);
+  if (free_node_count_ < kMaxFreeNodes) {
+    n->next = free_nodes_;
+    free_nodes_ = n;
+    free_node_count_++;
+  } else {
+    delete n;
+  }
+}
+
+void Pool::Trim(size_t keep) {
+  for (int c = kClasses - 1; c >= 0 && cached_bytes_ > keep; c--) {
+    while (free_[c] && cached_bytes_ > keep) {
+      Block* b = free_[c];
+      free_[c] = b->next_free;
+      cached_bytes_ -= b->cap;
+      std::free(b->data);
+      delete b;
+    }
+  }
+}
+
+}  // namespace linkpoll

@@ -1,0 +1,270 @@
+// Connection: one TCP or Unix-domain connection on the reactor. Frames (or data) arrive as
+// events; writes are queued into native memory and leave with one writev per connection per
+// batch or tick.
+import { EventEmitter } from 'node:events';
+import { LinkBuffer } from './link-buffer';
+import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
+import { encodeOptions, highWaterMark, type ConnectionOptions } from './options';
+import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_RESUME, CMD_SHUTDOWN, type Reactor } from './reactor';
+
+export interface AddressInfo { family: string; address: string; port: number }
+
+function frameTooLarge(max: number): LinkpollError {
+  return new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', `a frame exceeded maxFrameSize (${max} bytes); the connection was closed`);
+}
+
+/** Writes into a connection's output; what is written leaves at the end of the tick, or at flush(). */
+export class Writer {
+  private lastMalloc = 0;
+  /** @internal */ constructor(private readonly conn: Connection) {}
+  /** n bytes of native memory to fill in place now (before the tick ends). */
+  malloc(n: number): Buffer {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError('malloc: n must be a non-negative integer');
+    this.lastMalloc = n;
+    if (n === 0 || this.conn.destroyed) return Buffer.alloc(n);
+    this.conn._wrote(n);
+    return this.conn._r.malloc(this.conn.id, n);
+  }
+  /** Keeps only the first n bytes of the last malloc(). */
+  mallocAck(n: number): void {
+    if (!this.conn._r.mallocAck(this.conn.id, n, this.lastMalloc)) {
+      throw new RangeError('mallocAck must follow malloc on the same connection with n <= its size');
+    }
+    this.lastMalloc = n;
+  }
+  /** Copies small data; sends large data (64 KiB and up) from the Buffer itself - leave it unchanged. */
+  writeBinary(data: Uint8Array): boolean { return this.conn.write(data); }
+  /** Sends what is queued now rather than at the end of the tick. */
+  flush(): void { this.conn._r.flush(); }
+}
+
+export class Connection extends EventEmitter {
+  /** @internal */ readonly _r: Reactor;
+  readonly id: number;
+  /** Called for each frame instead of emitting 'frame' (no emit cost per frame). */
+  onFrame: ((frame: Buffer, conn: Connection) => void) | undefined;
+  readonly writer: Writer;
+  private opts: ConnectionOptions & { connectTimeout?: number };
+  private hwm: number;
+  private backlog = 0;
+  private staged = 0;
+  private needDrain = false;
+  private ending = false;
+  private isClosed = false;
+  private isConnecting: boolean;
+  private isPaused = false;
+  private connectFailed = false;
+  private queued: Buffer[] | undefined;
+  private readerLb: LinkBuffer | undefined;
+  private destroyError: Error | undefined;
+  private peer: AddressInfo | undefined;
+  private closedPromise: Promise<Error | undefined> | undefined;
+  private resolveClosed: ((e: Error | undefined) => void) | undefined;
+  /** Why the connection closed (undefined for an orderly close), once it has. */
+  closeReason: Error | undefined;
+  /** Application data (a place for protocol state). */
+  data: unknown;
+
+  /** @internal */
+  constructor(r: Reactor, id: number, opts: ConnectionOptions, connecting: boolean) {
+    super();
+    this._r = r;
+    this.id = id;
+    this.opts = opts;
+    this.hwm = highWaterMark(opts);
+    this.isConnecting = connecting;
+    this.writer = new Writer(this);
+    r.register(this);
+  }
+
+  get destroyed(): boolean { return this.isClosed; }
+  get connecting(): boolean { return this.isConnecting; }
+  /** Bytes written and not yet taken by the kernel. */
+  get writableLength(): number { return this.backlog + this.staged; }
+  get writableNeedDrain(): boolean { return this.needDrain; }
+
+  /** Queues data; false when the backlog is at or over the high-water mark (wait for 'drain'). */
+  write(data: Uint8Array | string): boolean {
+    if (this.isClosed || this.ending) return false;
+    const b = typeof data === 'string' ? Buffer.from(data) : data;
+    this._r.write(this.id, b);
+    return this._wrote(b.length);
+  }
+
+  /** @internal */ _wrote(n: number): boolean {
+    this.staged += n;
+    if (this.backlog + this.staged >= this.hwm) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Sends pending output, then closes (FIN). */
+  end(data?: Uint8Array | string): this {
+    if (this.isClosed || this.ending) return this;
+    if (data !== undefined) this.write(data);
+    this.ending = true;
+    this._r.control(this.id, CMD_END);
+    return this;
+  }
+
+  /** Half-close: sends pending output, then FIN; reading goes on (needs allowHalfOpen to keep the connection after the peer's FIN). */
+  shutdownWrite(): void {
+    if (!this.isClosed) this._r.control(this.id, CMD_SHUTDOWN);
+  }
+
+  /** Closes now; pending output is dropped. `err` becomes the close reason. */
+  destroy(err?: Error): this {
+    if (this.isClosed) return this;
+    this.destroyError = err;
+    this._r.control(this.id, CMD_DESTROY);
+    this._r.flush();
+    return this;
+  }
+
+  /** Abortive close: RST to the peer, pending output dropped. */
+  resetAndDestroy(): this {
+    if (this.isClosed) return this;
+    this._r.control(this.id, CMD_ABORT);
+    this._r.flush();
+    return this;
+  }
+
+  /** Stops reading (the kernel buffers, then the peer is slowed by TCP flow control). */
+  pause(): this {
+    if (!this.isPaused && !this.isClosed) {
+      this.isPaused = true;
+      this._r.control(this.id, CMD_PAUSE);
+    }
+    return this;
+  }
+
+  resume(): this {
+    if (!this.isPaused || this.isClosed) return this;
+    this.isPaused = false;
+    this._r.control(this.id, CMD_RESUME);
+    const q = this.queued;
+    this.queued = undefined;
+    if (q) for (const f of q) this._onFrame(f);
+    return this;
+  }
+
+  get isPausedReading(): boolean { return this.isPaused; }
+
+  /** Changes timeouts, framing or limits of this connection (e.g. after detecting its protocol). */
+  setOptions(opts: ConnectionOptions): void {
+    const merged = { ...this.opts, ...opts };
+    const encoded = encodeOptions(merged);
+    this.opts = merged;
+    this.hwm = highWaterMark(merged);
+    if (!this.isClosed) this._r.native.setOptions(this.id, encoded);
+  }
+
+  /** The input as a LinkBuffer (framing 'none'): read with next/peek/until, then release(). */
+  get reader(): LinkBuffer {
+    if (!this.readerLb) {
+      const h = this._r.native.reader(this.id);
+      if (!h) throw closedError();
+      this.readerLb = new LinkBuffer(h);
+    }
+    return this.readerLb;
+  }
+
+  get remoteAddress(): string | undefined { return this.remote()?.address; }
+  get remotePort(): number | undefined { return this.remote()?.port; }
+  get remoteFamily(): string | undefined { return this.remote()?.family; }
+  address(): AddressInfo | undefined {
+    const a = this._r.native.address(this.id, false);
+    return a ? { family: a[0], address: a[1], port: a[2] } : undefined;
+  }
+  private remote(): AddressInfo | undefined {
+    if (!this.peer) {
+      const a = this._r.native.address(this.id, true);
+      if (a) this.peer = { family: a[0], address: a[1], port: a[2] };
+    }
+    return this.peer;
+  }
+
+  /** Resolves when the connection has closed, with its close reason (undefined if orderly). */
+  closed(): Promise<Error | undefined> {
+    if (this.isClosed) return Promise.resolve(this.closeReason);
+    if (!this.closedPromise) this.closedPromise = new Promise((res) => { this.resolveClosed = res; });
+    return this.closedPromise;
+  }
+
+  // ---- events from the reactor ----
+
+  /** @internal */ _onFrame(frame: Buffer): void {
+    if (this.isPaused) {
+      (this.queued ??= []).push(Buffer.from(frame)); // kept past the batch: a copy
+      return;
+    }
+    if (this.onFrame !== undefined) this.onFrame(frame, this);
+    else this.emit('frame', frame);
+  }
+
+  /** @internal */ _onData(len: number): void {
+    if (this.listenerCount('data') > 0) {
+      const r = this.reader;
+      const chunk = r.next(r.length);
+      try {
+        this.emit('data', chunk);
+      } finally {
+        r.release();
+      }
+    } else {
+      this.emit('readable', len);
+    }
+  }
+
+  /** @internal */ _onConnect(err: number): void {
+    this.isConnecting = false;
+    if (err) {
+      this.connectFailed = true;
+      return; // the close event follows with the reason
+    }
+    if (this.peer === undefined) this.remote();
+    this.emit('connect');
+  }
+
+  /** @internal */ _onEnd(): void { this.emit('end'); }
+
+  /** @internal */ _onDrain(): void {
+    this.backlog = 0;
+    this.staged = 0;
+    if (this.needDrain) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  /** @internal */ _onBacklog(n: number): void {
+    this.backlog = n;
+    this.staged = 0;
+  }
+
+  /** @internal */ _onClose(reason: number, errno: number): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.isConnecting = false;
+    let err: Error | undefined;
+    switch (reason) {
+      case 2: err = errnoError(errno, this.connectFailed ? 'connect' : 'socket'); break;
+      case 3: err = timeoutError('read', this.opts.readTimeout); break;
+      case 4: err = timeoutError('idle', this.opts.idleTimeout); break;
+      case 5: err = timeoutError('write', this.opts.writeTimeout); break;
+      case 6: err = timeoutError('connect', this.opts.connectTimeout); break;
+      case 7: err = frameTooLarge(this.opts.maxFrameSize ?? 64 * 1024 * 1024); break;
+      case 9: err = new LinkpollError('ERR_LINKPOLL_SHUTDOWN', 'the reactor was closed'); break;
+      case 10: err = new LinkpollError('ERR_LINKPOLL_BAD_FRAME', 'a frame length field was smaller than its header; the connection was closed'); break;
+      default: err = this.destroyError;
+    }
+    this.closeReason = err;
+    this.readerLb = undefined;
+    this.staged = 0;
+    if (err && this.listenerCount('error') > 0) this.emit('error', err);
+    this.emit('close', err);
+    this.resolveClosed?.(err);
+  }
+}

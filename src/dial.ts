@@ -1,0 +1,63 @@
+// Dialing: connect() opens a client connection on the reactor's sub loops.
+import * as dns from 'node:dns/promises';
+import * as net from 'node:net';
+import { Connection } from './connection';
+import { LinkpollError } from './errors';
+import { encodeOptions, invalidArg, type ConnectionOptions } from './options';
+import { getDefaultReactor, type Reactor } from './reactor';
+
+export interface DialOptions extends ConnectionOptions {
+  host?: string;
+  port?: number;
+  /** Unix domain socket path instead of host and port. */
+  path?: string;
+  /** ms to establish the connection; ETIMEDOUT after. 0 = the kernel's limit. */
+  connectTimeout?: number;
+  signal?: AbortSignal;
+  reactor?: Reactor;
+}
+
+function abortError(signal: AbortSignal): Error {
+  const e = new LinkpollError('ABORT_ERR', 'the operation was aborted', { cause: signal.reason });
+  e.name = 'AbortError';
+  return e;
+}
+
+/** Opens a connection; resolves once it is established. */
+export async function connect(options: DialOptions): Promise<Connection> {
+  const { signal } = options;
+  if (signal?.aborted) throw abortError(signal);
+  const encoded = encodeOptions(options);
+  const r = options.reactor ?? getDefaultReactor();
+  let host = '';
+  let port = 0;
+  if (options.path === undefined) {
+    port = options.port ?? -1;
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw invalidArg(`port must be an integer from 1 to 65535, got ${options.port}`);
+    host = options.host ?? '127.0.0.1';
+    if (!net.isIP(host)) host = (await dns.lookup(host)).address;
+    if (signal?.aborted) throw abortError(signal);
+  }
+  const id = r.native.connect(host, port, options.path ?? '', encoded);
+  const conn = new Connection(r, id, options, true);
+  return new Promise<Connection>((resolve, reject) => {
+    const onAbort = () => {
+      cleanup();
+      conn.destroy();
+      reject(abortError(signal!));
+    };
+    const onConnect = () => { cleanup(); resolve(conn); };
+    const onClose = (err?: Error) => {
+      cleanup();
+      reject(err ?? new LinkpollError('ECONNRESET', 'the connection closed before it was established'));
+    };
+    const cleanup = () => {
+      conn.off('connect', onConnect);
+      conn.off('close', onClose);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    conn.on('connect', onConnect);
+    conn.on('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,81 @@
+// Options shared by servers and dialers, validated here so native code can trust them.
+
+/** How the byte stream is cut into frames, in native code. */
+export type Framing =
+  | 'none' // no framing: 'data' / 'readable' events and the connection's reader
+  | 'u32be' // u32 big-endian length of the body, then the body (Thrift framed, the echo protocol)
+  | LengthFieldFraming;
+
+/** A length field somewhere in a fixed header; the frame is `length + adjust` bytes in all. */
+export interface LengthFieldFraming {
+  lengthOffset?: number; // bytes before the length field (default 0)
+  lengthSize: 1 | 2 | 4;
+  littleEndian?: boolean;
+  adjust: number; // added to the field's value to give the whole frame's size
+}
+
+export interface ConnectionOptions {
+  framing?: Framing;
+  /** Largest frame accepted; a larger one closes the connection with ERR_LINKPOLL_FRAME_TOO_LARGE. Default 64 MiB. */
+  maxFrameSize?: number;
+  /** ms an incomplete frame (or unread input) may wait before the connection closes with ETIMEDOUT. 0 = off. */
+  readTimeout?: number;
+  /** ms without any byte in either direction before the connection closes with ETIMEDOUT. 0 = off. */
+  idleTimeout?: number;
+  /** ms pending output may go untaken by the peer before the connection closes with ETIMEDOUT. 0 = off. */
+  writeTimeout?: number;
+  /** Unconsumed input (framing 'none') at which reading pauses until the reader releases. Default 8 MiB. */
+  maxInput?: number;
+  /** Output backlog at which write() returns false and 'drain' follows. Default 1 MiB. */
+  highWaterMark?: number;
+  /** TCP_NODELAY; default true. */
+  noDelay?: boolean;
+  /** Keep the connection open for writing after the peer's FIN. Default false. */
+  allowHalfOpen?: boolean;
+}
+
+const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
+
+function int(name: string, v: unknown, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const e = new RangeError(`option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+    (e as NodeJS.ErrnoException).code = 'ERR_OUT_OF_RANGE';
+    throw e;
+  }
+  return v;
+}
+
+export function invalidArg(message: string): TypeError {
+  const e = new TypeError(message);
+  (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_VALUE';
+  return e;
+}
+
+/** Flattens options into the array native code reads (see ParseOptions in native/binding.cc). */
+export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }): number[] {
+  const maxFrame = int('maxFrameSize', o.maxFrameSize, 1, 0x7fffffff, DEFAULT_MAX_FRAME);
+  let f: number[];
+  const framing = o.framing ?? 'none';
+  if (framing === 'none') f = [0, 0, 4, 0, 0, maxFrame];
+  else if (framing === 'u32be') f = [1, 0, 4, 0, 4, maxFrame];
+  else if (typeof framing === 'object' && framing !== null) {
+    const off = int('framing.lengthOffset', framing.lengthOffset, 0, 64, 0);
+    if (framing.lengthSize !== 1 && framing.lengthSize !== 2 && framing.lengthSize !== 4) throw invalidArg('framing.lengthSize must be 1, 2 or 4');
+    const adjust = int('framing.adjust', framing.adjust, -0x7fffffff, 0x7fffffff, 0);
+    f = [1, off, framing.lengthSize, framing.littleEndian ? 1 : 0, adjust, maxFrame];
+  } else throw invalidArg(`framing must be 'none', 'u32be' or a length-field description, got ${String(framing)}`);
+  const ms = 0x7fffffff;
+  return [...f,
+    int('readTimeout', o.readTimeout, 0, ms, 0),
+    int('idleTimeout', o.idleTimeout, 0, ms, 0),
+    int('writeTimeout', o.writeTimeout, 0, ms, 0),
+    int('connectTimeout', o.connectTimeout, 0, ms, 0),
+    int('maxInput', o.maxInput, 1, 0x7fffffff, 8 * 1024 * 1024),
+    o.noDelay === false ? 0 : 1,
+    o.allowHalfOpen ? 1 : 0];
+}
+
+export function highWaterMark(o: ConnectionOptions): number {
+  return int('highWaterMark', o.highWaterMark, 1, 0x7fffffff, 1024 * 1024);
+}

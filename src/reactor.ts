@@ -1,0 +1,197 @@
+// The JavaScript half of the reactor (native/reactor.h). Native code calls onBatch(n) once per
+// loop wake with n event records in a shared Int32Array; writes made while handling them are
+// queued as commands in another shared Int32Array and go back as onBatch's return value, so a
+// wake costs one crossing each way however many connections and frames it carries. Writes made
+// outside a batch (after an await) are flushed once per tick, from a microtask.
+import { native, type NativeReactor, type ReactorStats } from './native';
+import type { Connection } from './connection';
+import type { Server } from './server';
+
+export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
+  EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10;
+export const CMD_END = -1, CMD_SHUTDOWN = -2, CMD_ABORT = -3, CMD_PAUSE = -4, CMD_RESUME = -5,
+  CMD_DESTROY = -6;
+export const SLOT_MASK = (1 << 22) - 1;
+
+const EVENT_RECORDS = 4096;
+const COMMAND_RECORDS = 8192;
+/** Writes this large are sent from the caller's Buffer (referenced, not copied). */
+const LINK_THRESHOLD = 64 * 1024;
+
+export interface ReactorOptions {
+  /** Sub loops (epoll sets) connections are spread over. Default 1 (see README: why). */
+  loops?: number;
+}
+
+export class Reactor {
+  /** @internal */ readonly native: NativeReactor;
+  /** @internal */ readonly conns: (Connection | undefined)[] = [];
+  /** @internal */ readonly servers: (Server | undefined)[] = [];
+  private readonly ev = new Int32Array(EVENT_RECORDS * 4);
+  private readonly cmd = new Int32Array(COMMAND_RECORDS * 4);
+  private readonly blocks: (ArrayBuffer | undefined)[] = [];
+  private readonly ext: Uint8Array[] = [];
+  private ncmd = 0;
+  private stagingId = -1;
+  private stagingAb: ArrayBuffer = new ArrayBuffer(0);
+  private stagingU8 = new Uint8Array(0);
+  private stagingPos = 0;
+  private flushQueued = false;
+  private dispatching = false;
+  private closed = false;
+  private readonly flushCb = () => this.flush();
+
+  constructor(options: ReactorOptions = {}) {
+    const loops = options.loops ?? 1;
+    if (!Number.isInteger(loops) || loops < 1 || loops > 64) throw new RangeError('loops must be an integer from 1 to 64');
+    this.native = new native.Reactor(loops, (n) => this.onBatch(n), this.ev, this.cmd, this.blocks, this.ext);
+  }
+
+  private onBatch(n: number): number {
+    this.dispatching = true;
+    const ev = this.ev;
+    const conns = this.conns;
+    for (let p = 0, end = n * 4; p < end; p += 4) {
+      const t = ev[p], id = ev[p + 1], a = ev[p + 2], b = ev[p + 3];
+      try {
+        if ((t & 0xff) === EV_FRAME) {
+          const c = conns[id & SLOT_MASK];
+          if (c !== undefined && c.id === id) c._onFrame(Buffer.from(this.blocks[t >> 8]!, a, b));
+          continue;
+        }
+        this.other(t & 0xff, id, a, b);
+      } catch (err) {
+        // A handler threw: finish the batch (other connections' events must not be lost), then
+        // let it surface as an uncaught exception, as it would from a node:net handler.
+        process.nextTick(() => { throw err; });
+      }
+    }
+    this.dispatching = false;
+    const c = this.ncmd;
+    this.ncmd = 0;
+    return c;
+  }
+
+  private other(type: number, id: number, a: number, b: number): void {
+    if (type === EV_ACCEPT) {
+      const s = this.servers[a];
+      if (s) s._onAccept(id);
+      else this.control(id, CMD_DESTROY);
+      return;
+    }
+    if (type === EV_REFUSED) { this.servers[a]?._onRefused(); return; }
+    if (type === EV_ACCEPT_ERROR) { this.servers[a]?._onAcceptError(b); return; }
+    const c = this.conns[id & SLOT_MASK];
+    if (c === undefined || c.id !== id) return;
+    switch (type) {
+      case EV_CONNECT: c._onConnect(a); break;
+      case EV_DATA: c._onData(a); break;
+      case EV_END: c._onEnd(); break;
+      case EV_DRAIN: c._onDrain(); break;
+      case EV_BACKLOG: c._onBacklog(a); break;
+      case EV_CLOSE:
+        this.conns[id & SLOT_MASK] = undefined;
+        c._onClose(a, b);
+        break;
+    }
+  }
+
+  /** @internal */ register(c: Connection): void { this.conns[c.id & SLOT_MASK] = c; }
+
+  /** @internal Queues `data` for connection `id` (copied into native staging memory, or linked if large). */
+  write(id: number, data: Uint8Array): void {
+    const n = data.length;
+    if (n === 0) return;
+    if (n >= LINK_THRESHOLD) {
+      if (this.ncmd === 0) this.ext.length = 0;
+      this.push(id, -1, this.ext.push(data) - 1, n);
+      return;
+    }
+    if (this.stagingPos + n > this.stagingU8.length) this.newStaging(n);
+    this.stagingU8.set(data, this.stagingPos);
+    this.pushStaged(id, n);
+  }
+
+  /** @internal Native memory for n bytes of connection `id`'s output; sent with the next flush. */
+  malloc(id: number, n: number): Buffer {
+    if (this.stagingPos + n > this.stagingU8.length) this.newStaging(n);
+    const view = Buffer.from(this.stagingAb, this.stagingPos, n);
+    this.pushStaged(id, n);
+    return view;
+  }
+
+  /** @internal Keeps the first `keep` bytes of the last malloc for `id`. */
+  mallocAck(id: number, keep: number, size: number): boolean {
+    const k = (this.ncmd - 1) * 4;
+    const cmd = this.cmd;
+    if (this.ncmd === 0 || cmd[k] !== id || cmd[k + 1] !== this.stagingId || keep > size ||
+      cmd[k + 2] + cmd[k + 3] !== this.stagingPos || cmd[k + 3] < size) return false;
+    const drop = size - keep;
+    cmd[k + 3] -= drop;
+    this.stagingPos -= drop;
+    return true;
+  }
+
+  private pushStaged(id: number, n: number): void {
+    const k = (this.ncmd - 1) * 4;
+    const cmd = this.cmd;
+    if (this.ncmd > 0 && cmd[k] === id && cmd[k + 1] === this.stagingId && cmd[k + 2] + cmd[k + 3] === this.stagingPos) {
+      cmd[k + 3] += n; // continues the previous write: one iovec
+    } else {
+      this.push(id, this.stagingId, this.stagingPos, n);
+    }
+    this.stagingPos += n;
+  }
+
+  private newStaging(min: number): void {
+    this.stagingId = this.native.newStaging(min);
+    this.stagingAb = this.blocks[this.stagingId]!;
+    this.stagingU8 = new Uint8Array(this.stagingAb);
+    this.stagingPos = 0;
+  }
+
+  /** @internal */ control(id: number, op: number): void { this.push(id, 0, 0, op); }
+
+  private push(id: number, block: number, off: number, len: number): void {
+    if (this.ncmd === COMMAND_RECORDS) this.flush();
+    const k = this.ncmd++ * 4;
+    const cmd = this.cmd;
+    cmd[k] = id; cmd[k + 1] = block; cmd[k + 2] = off; cmd[k + 3] = len;
+    if (!this.dispatching && !this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushCb);
+    }
+  }
+
+  /** Sends everything queued now, instead of at the end of the tick. */
+  flush(): void {
+    this.flushQueued = false;
+    const n = this.ncmd;
+    if (n === 0 || this.closed) return;
+    this.ncmd = 0;
+    this.native.flush(n);
+  }
+
+  stats(): ReactorStats { return this.native.stats(); }
+
+  /** Closes every listener and connection at once and frees the native loops. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.native.shutdown();
+    for (const c of this.conns) if (c) c._onClose(9, 0);
+    this.conns.length = 0;
+  }
+}
+
+let defaultReactor: Reactor | undefined;
+
+/** The process-wide reactor servers and dialers use unless given one. */
+export function getDefaultReactor(): Reactor {
+  if (!defaultReactor) {
+    const loops = process.env.LINKPOLL_LOOPS ? Number(process.env.LINKPOLL_LOOPS) : 1;
+    defaultReactor = new Reactor({ loops });
+  }
+  return defaultReactor;
+}

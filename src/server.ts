@@ -1,0 +1,160 @@
+// Server: listeners on the main loop; each accepted connection is handed to a sub loop and
+// surfaces here as a Connection.
+import { EventEmitter } from 'node:events';
+import * as dns from 'node:dns/promises';
+import * as net from 'node:net';
+import { Connection, type AddressInfo } from './connection';
+import { LinkpollError, errnoError } from './errors';
+import { encodeOptions, invalidArg, type ConnectionOptions } from './options';
+import { getDefaultReactor, type Reactor } from './reactor';
+
+export interface ServerOptions extends ConnectionOptions {
+  /** Connections beyond this many are accepted and closed at once (FIN); 'drop' is emitted. 0 = no cap. */
+  maxConnections?: number;
+  /** Called for every frame of every connection (framing 'u32be' or length-field): the fast path. */
+  onFrame?: (frame: Buffer, conn: Connection) => void;
+  reactor?: Reactor;
+}
+
+export interface ListenOptions {
+  port?: number;
+  /** Numeric address or name; default '::' (IPv4 too), or '0.0.0.0' where IPv6 is missing. */
+  host?: string;
+  /** Unix domain socket path instead of a TCP port. */
+  path?: string;
+  backlog?: number;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+}
+
+export interface CloseOptions {
+  /** ms to let pending output drain before connections are reset. Default 5000. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export class Server extends EventEmitter {
+  readonly connections = new Set<Connection>();
+  private readonly reactor: Reactor;
+  private readonly opts: ServerOptions;
+  private readonly encoded: number[];
+  private listenerId = -1;
+  private closing: Promise<void> | undefined;
+  private unixPath: string | undefined;
+
+  constructor(options: ServerOptions = {}, onConnection?: (conn: Connection) => void) {
+    super();
+    this.opts = { ...options };
+    this.encoded = encodeOptions(this.opts);
+    this.reactor = options.reactor ?? getDefaultReactor();
+    const maxc = options.maxConnections ?? 0;
+    if (!Number.isInteger(maxc) || maxc < 0) throw invalidArg('maxConnections must be a non-negative integer');
+    if (onConnection) this.on('connection', onConnection);
+  }
+
+  get listening(): boolean { return this.listenerId >= 0; }
+
+  /** Starts listening; resolves with the bound address ('listening' is emitted too). */
+  async listen(portOrOptions: number | ListenOptions = {}): Promise<AddressInfo> {
+    const o: ListenOptions = typeof portOrOptions === 'number' ? { port: portOrOptions } : portOrOptions;
+    if (this.listenerId >= 0) throw new LinkpollError('ERR_SERVER_ALREADY_LISTEN', 'the server is already listening');
+    if (o.path === undefined && o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
+      throw invalidArg(`port must be an integer from 0 to 65535, got ${o.port}`);
+    }
+    const backlog = o.backlog ?? 511;
+    const maxc = this.opts.maxConnections ?? 0;
+    const nat = this.reactor.native;
+    let id: number;
+    if (o.path !== undefined) {
+      id = nat.listen('', 0, o.path, backlog, false, false, this.encoded, maxc);
+      this.unixPath = o.path;
+    } else {
+      const port = o.port ?? 0;
+      if (o.host === undefined) {
+        try {
+          id = nat.listen('::', port, '', backlog, !!o.reusePort, !!o.ipv6Only, this.encoded, maxc);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw e;
+          id = nat.listen('0.0.0.0', port, '', backlog, !!o.reusePort, false, this.encoded, maxc);
+        }
+      } else {
+        const host = net.isIP(o.host) ? o.host : (await dns.lookup(o.host)).address;
+        id = nat.listen(host, port, '', backlog, !!o.reusePort, !!o.ipv6Only, this.encoded, maxc);
+      }
+    }
+    this.listenerId = id;
+    this.reactor.servers[id] = this;
+    const addr = this.address()!;
+    this.emit('listening', addr);
+    return addr;
+  }
+
+  address(): AddressInfo | null {
+    if (this.listenerId < 0) return null;
+    const a = this.reactor.native.listenerAddress(this.listenerId);
+    return a ? { family: a[0], address: a[1], port: a[2] } : null;
+  }
+
+  /**
+   * Stops accepting, lets every connection send what it has queued and close, and resets those
+   * still open after `timeout` ms. Resolves when all are closed ('close' is emitted).
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.closing) return this.closing;
+    const timeout = options.timeout ?? 5000;
+    this.stopListening();
+    this.closing = new Promise<void>((resolve) => {
+      const done = () => {
+        if (this.connections.size > 0) return;
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', abort);
+        resolve();
+        this.emit('close');
+      };
+      const abort = () => { for (const c of this.connections) c.resetAndDestroy(); };
+      const timer = setTimeout(abort, timeout);
+      timer.unref?.();
+      if (options.signal?.aborted) abort();
+      else options.signal?.addEventListener('abort', abort, { once: true });
+      this.on('_connectionClosed', done);
+      for (const c of this.connections) c.end();
+      this.reactor.flush();
+      done();
+    });
+    return this.closing;
+  }
+
+  private stopListening(): void {
+    if (this.listenerId < 0) return;
+    this.reactor.native.closeListener(this.listenerId);
+    this.reactor.servers[this.listenerId] = undefined;
+    this.listenerId = -1;
+  }
+
+  /** @internal */ _onAccept(id: number): void {
+    const c = new Connection(this.reactor, id, this.opts, false);
+    if (this.opts.onFrame) c.onFrame = this.opts.onFrame;
+    this.connections.add(c);
+    c.once('close', () => {
+      this.connections.delete(c);
+      this.emit('_connectionClosed');
+    });
+    if (this.closing) {
+      c.end();
+      return;
+    }
+    this.emit('connection', c);
+  }
+
+  /** @internal */ _onRefused(): void { this.emit('drop'); }
+
+  /** @internal */ _onAcceptError(errno: number): void {
+    const err = errnoError(errno, 'accept');
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+export function createServer(options?: ServerOptions, onConnection?: (conn: Connection) => void): Server {
+  return new Server(options, onConnection);
+}
