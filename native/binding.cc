@@ -231,11 +231,18 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
     if (u.ByteLength() < 16 * 1024) {
       lb->Append(reinterpret_cast<const char*>(u.Data()), u.ByteLength());
     } else {
-      // Large: link the caller's memory, held by a reference until the bytes are released.
-      napi_ref ref;
-      napi_create_reference(info.Env(), u, 1, &ref);
-      lb->Link(pool_->Borrow(reinterpret_cast<const char*>(u.Data()),
-                             static_cast<uint32_t>(u.ByteLength()), ref));
+      // Large: link the caller's memory (or our own Block, when it is a view of one).
+      const char* data;
+      size_t len;
+      Block* b = js_->Retain(u, &data, &len);
+      if (!b) throw Napi::TypeError::New(info.Env(), "writeBinary needs a Buffer or Uint8Array");
+      if (data == b->data && len == b->used) {
+        lb->Link(b);
+      } else {
+        uint32_t off = static_cast<uint32_t>(data - b->data);
+        lb->AppendSlice(b, off, off + static_cast<uint32_t>(len));
+        pool_->Unref(b);
+      }
     }
     return info.Env().Undefined();
   }
@@ -293,7 +300,7 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
     r_->ev_buf = ev.Data();
     r_->ev_cap = static_cast<uint32_t>(ev.ElementLength() / 4);
     r_->cmd_buf = cmd.Data();
-    r_->cmd_cap = static_cast<uint32_t>(cmd.ElementLength() / 4);
+    r_->cmd_cap = static_cast<uint32_t>(cmd.ElementLength() / 4) - 1;  // last record: the count
     r_->js.SetTable(info[4]);
     napi_create_reference(env, info[5], 1, &r_->ext_list);
     // The receiver of onBatch is this object; weak, so the wrapper can still be collected.

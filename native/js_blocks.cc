@@ -3,6 +3,8 @@
 
 namespace linkpoll {
 
+thread_local std::unordered_map<const void*, Block*> JsBlocks::by_data_;
+
 JsBlocks::JsBlocks(napi_env env, Pool* pool) : env_(env), pool_(pool) {
   pool_->SetRetireHook(&JsBlocks::OnRetire, this);
   pool_->SetBorrowHook(&JsBlocks::OnBorrowRetire);
@@ -30,6 +32,7 @@ napi_value JsBlocks::ArrayBufferOf(Block* b) {
   napi_ref ref;
   if (napi_create_reference(env_, ab, 1, &ref) != napi_ok) return nullptr;
   b->js_ref = ref;
+  by_data_[b->data] = b;
   exposed_++;
   return ab;
 }
@@ -65,6 +68,7 @@ void JsBlocks::OnRetire(void* ctx, Block* b) {
   }
   napi_delete_reference(env, static_cast<napi_ref>(b->js_ref));
   b->js_ref = nullptr;
+  self->by_data_.erase(b->data);
   if (b->js_id >= 0) {
     napi_value table, undef;
     if (self->table_ && napi_get_reference_value(env, self->table_, &table) == napi_ok && table &&
@@ -76,6 +80,31 @@ void JsBlocks::OnRetire(void* ctx, Block* b) {
     b->js_id = -1;
   }
   if (scoped) napi_close_handle_scope(env, scope);
+}
+
+Block* JsBlocks::Retain(napi_value value, const char** data, size_t* len) {
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* p;
+  napi_value ab;
+  if (napi_get_typedarray_info(env_, value, &type, &length, &p, &ab, &offset) != napi_ok) return nullptr;
+  size_t elem = (type == napi_int16_array || type == napi_uint16_array) ? 2
+              : (type == napi_int32_array || type == napi_uint32_array || type == napi_float32_array) ? 4
+              : (type == napi_float64_array || type == napi_bigint64_array || type == napi_biguint64_array) ? 8 : 1;
+  *data = static_cast<const char*>(p);
+  *len = length * elem;
+  void* base;
+  size_t ab_len;
+  if (napi_get_arraybuffer_info(env_, ab, &base, &ab_len) == napi_ok) {
+    Block* own = ByData(base);
+    if (own) {
+      own->refs++;
+      return own;
+    }
+  }
+  napi_ref ref;
+  if (napi_create_reference(env_, value, 1, &ref) != napi_ok) return nullptr;
+  return pool_->Borrow(*data, static_cast<uint32_t>(*len), ref);
 }
 
 void JsBlocks::OnBorrowRetire(void* ctx, Block* b) {

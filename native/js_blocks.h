@@ -11,6 +11,7 @@
 #pragma once
 #include <node_api.h>
 
+#include <unordered_map>
 #include <vector>
 
 #include "pool.h"
@@ -30,6 +31,16 @@ class JsBlocks {
     return id >= 0 && static_cast<size_t>(id) < by_id_.size() ? by_id_[id] : nullptr;
   }
   uint64_t exposed() const { return exposed_; }
+  // The Block whose ArrayBuffer starts at `base`, if JS can see one: a Buffer handed back to us
+  // (an echoed frame) is then kept alive by a pool reference, not by a JS reference to memory
+  // the pool would otherwise recycle under it.
+  static Block* ByData(const void* base) {
+    auto it = by_data_.find(base);
+    return it == by_data_.end() ? nullptr : it->second;
+  }
+  // Keeps the bytes of `value` (a Buffer/TypedArray) alive for native use: a reference on our own
+  // Block when it is a view of one, else a new Block borrowing it. Null if it is not a view.
+  Block* Retain(napi_value value, const char** data, size_t* len);
 
  private:
   static void OnRetire(void* ctx, Block* b);
@@ -39,6 +50,8 @@ class JsBlocks {
   napi_ref table_ = nullptr;
   std::vector<Block*> by_id_;
   std::vector<int32_t> free_ids_;
+  // Every exposed Block of this thread, whichever pool it is from.
+  static thread_local std::unordered_map<const void*, Block*> by_data_;
   uint64_t exposed_ = 0;
 };
 

@@ -168,9 +168,8 @@ void LinkBuffer::Release() {
     head_ = n->next;
     pool_->FreeNode(n);
   }
-  if (head_ && head_->size() == 0 && head_->next == nullptr &&
-      !(head_->end == head_->blk->used && head_->blk->room() > 0 && head_->blk->refs == 1)) {
-    // Fully read and nothing more can be appended in place: let it go.
+  if (head_ && head_->size() == 0 && head_->next == nullptr) {
+    // Fully read: an empty buffer holds no node (the pool's free list makes the next one cheap).
     pool_->FreeNode(head_);
     head_ = read_ = tail_ = nullptr;
   }

@@ -47,6 +47,7 @@ Block* Pool::Get(size_t min_cap) {
     b->cls = c >= 0 ? static_cast<uint8_t>(c) : kLargeClass;
   }
   b->used = 0;
+  b->owner = this;
   b->refs = 1;
   b->js_id = -1;
   b->js_ref = nullptr;
@@ -62,6 +63,7 @@ Block* Pool::Borrow(const char* data, uint32_t len, void* ext_ref) {
   b->data = const_cast<char*>(data);
   b->cap = len;
   b->used = len;
+  b->owner = this;
   b->refs = 1;
   b->js_id = -1;
   b->js_ref = nullptr;
@@ -108,7 +110,7 @@ Node* Pool::NewNode(Block* b, uint32_t off, uint32_t end) {
 }
 
 void Pool::FreeNode(Node* n) {
-  Unref(n->blk);
+  Pool::Unref(n->blk);
   if (free_node_count_ < kMaxFreeNodes) {
     n->next = free_nodes_;
     free_nodes_ = n;

@@ -28,6 +28,7 @@ struct Block {
   void* js_ref;       // napi_ref of that ArrayBuffer (owned by the binding)
   void* ext_ref;      // napi_ref of a JS Buffer this Block borrows (writeBinary without copy)
   uint8_t cls;        // size class, or kLargeClass for an allocation of its own
+  class Pool* owner;  // the pool it returns to (a Block may be referenced from another pool's buffers)
   Block* next_free;
   uint32_t room() const { return cap - used; }
 };
@@ -57,8 +58,8 @@ class Pool {
   // A Block that borrows `data` (not owned, never written): for linking large JS buffers.
   Block* Borrow(const char* data, uint32_t len, void* ext_ref);
   void Ref(Block* b) { b->refs++; }
-  void Unref(Block* b) {
-    if (--b->refs == 0) Recycle(b);
+  static void Unref(Block* b) {
+    if (--b->refs == 0) b->owner->Recycle(b);
   }
 
   Node* NewNode(Block* b, uint32_t off, uint32_t end);  // takes a reference on b

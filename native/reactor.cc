@@ -141,9 +141,16 @@ void Reactor::CallJs(uint32_t n) {
     // From libuv: a callback scope, so nextTicks and microtasks run after it as Node does.
     st = napi_make_callback(env, async_ctx_, recv, fn, 1, &arg, &result);
   }
-  uint32_t cmds = 0;
-  if (st == napi_ok) napi_get_value_uint32(env, result, &cmds);
-  if (st == napi_pending_exception && from_js_) return;  // propagates to the JS caller
+  (void)result;
+  if (st == napi_pending_exception && !from_js_) {
+    // Thrown after the batch (from a nextTick or microtask): Node's uncaught-exception path.
+    napi_value err;
+    if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+  }
+  // The command count is read from shared memory, not the return value, so that queued writes
+  // are sent even when something threw after the handlers ran.
+  uint32_t cmds = static_cast<uint32_t>(cmd_buf[cmd_cap * 4]);
+  cmd_buf[cmd_cap * 4] = 0;
   if (cmds) ProcessCommands(cmds);
 }
 
@@ -222,15 +229,16 @@ void Reactor::ProcessCommands(uint32_t n) {
       // A large Buffer written without copying: borrow it (a reference keeps it alive).
       if (!ext_table && napi_get_reference_value(env, ext_list, &ext_table) != napi_ok) continue;
       napi_value buf;
-      void* data;
+      const char* data;
       size_t blen;
-      if (napi_get_element(env, ext_table, static_cast<uint32_t>(off), &buf) != napi_ok ||
-          napi_get_buffer_info(env, buf, &data, &blen) != napi_ok || blen < static_cast<size_t>(len))
+      if (napi_get_element(env, ext_table, static_cast<uint32_t>(off), &buf) != napi_ok) continue;
+      it.blk = js.Retain(buf, &data, &blen);
+      if (!it.blk) continue;
+      if (blen < static_cast<size_t>(len)) {
+        pool.Unref(it.blk);
         continue;
-      napi_ref ref;
-      if (napi_create_reference(env, buf, 1, &ref) != napi_ok) continue;
-      it.blk = pool.Borrow(static_cast<const char*>(data), static_cast<uint32_t>(len), ref);
-      it.p = it.blk->data;
+      }
+      it.p = data;
     }
     int32_t idx = static_cast<int32_t>(items_.size());
     items_.push_back(it);
@@ -336,6 +344,13 @@ void Reactor::Control(Connection* c, int32_t op) {
     case kCmdResume:
       c->paused_user = false;
       UpdateMask(c);
+      break;
+    case kCmdWatchDrain:
+      if (c->out.Len() == 0 && !c->connecting) {
+        Emit(kEvDrain, c->id, 0, 0);
+      } else {
+        c->reported_backlog = true;
+      }
       break;
     default:
       break;

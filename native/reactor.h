@@ -46,6 +46,7 @@ enum Command : int32_t {
   kCmdPause = -4,
   kCmdResume = -5,
   kCmdDestroy = -6,   // close now, drop pending output, FIN
+  kCmdWatchDrain = -7,  // JS's write() returned false: emit a drain when the output is empty
 };
 
 struct Listener {

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
 import { encodeOptions, highWaterMark, type ConnectionOptions } from './options';
-import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_RESUME, CMD_SHUTDOWN, type Reactor } from './reactor';
+import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_RESUME, CMD_SHUTDOWN, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
 
@@ -92,13 +92,19 @@ export class Connection extends EventEmitter {
   }
 
   /** @internal */ _wrote(n: number): boolean {
+    if (this.staged === 0) this._r.noteStaged(this);
     this.staged += n;
     if (this.backlog + this.staged >= this.hwm) {
-      this.needDrain = true;
+      if (!this.needDrain) {
+        this.needDrain = true;
+        this._r.control(this.id, CMD_WATCH_DRAIN);
+      }
       return false;
     }
     return true;
   }
+
+  /** @internal */ _handedOver(): void { this.staged = 0; }
 
   /** Sends pending output, then closes (FIN). */
   end(data?: Uint8Array | string): this {
@@ -232,17 +238,13 @@ export class Connection extends EventEmitter {
 
   /** @internal */ _onDrain(): void {
     this.backlog = 0;
-    this.staged = 0;
     if (this.needDrain) {
       this.needDrain = false;
       this.emit('drain');
     }
   }
 
-  /** @internal */ _onBacklog(n: number): void {
-    this.backlog = n;
-    this.staged = 0;
-  }
+  /** @internal */ _onBacklog(n: number): void { this.backlog = n; }
 
   /** @internal */ _onClose(reason: number, errno: number): void {
     if (this.isClosed) return;

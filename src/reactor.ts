@@ -10,7 +10,7 @@ import type { Server } from './server';
 export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
   EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10;
 export const CMD_END = -1, CMD_SHUTDOWN = -2, CMD_ABORT = -3, CMD_PAUSE = -4, CMD_RESUME = -5,
-  CMD_DESTROY = -6;
+  CMD_DESTROY = -6, CMD_WATCH_DRAIN = -7;
 export const SLOT_MASK = (1 << 22) - 1;
 
 const EVENT_RECORDS = 4096;
@@ -28,10 +28,12 @@ export class Reactor {
   /** @internal */ readonly conns: (Connection | undefined)[] = [];
   /** @internal */ readonly servers: (Server | undefined)[] = [];
   private readonly ev = new Int32Array(EVENT_RECORDS * 4);
-  private readonly cmd = new Int32Array(COMMAND_RECORDS * 4);
+  private readonly cmd = new Int32Array((COMMAND_RECORDS + 1) * 4); // + the count native reads
   private readonly blocks: (ArrayBuffer | undefined)[] = [];
   private readonly ext: Uint8Array[] = [];
   private ncmd = 0;
+  /** Connections with bytes queued since the last hand-over (their writableLength counts them). */
+  private readonly staged: Connection[] = [];
   private stagingId = -1;
   private stagingAb: ArrayBuffer = new ArrayBuffer(0);
   private stagingU8 = new Uint8Array(0);
@@ -63,13 +65,14 @@ export class Reactor {
       } catch (err) {
         // A handler threw: finish the batch (other connections' events must not be lost), then
         // let it surface as an uncaught exception, as it would from a node:net handler.
-        process.nextTick(() => { throw err; });
+        setImmediate(() => { throw err; });
       }
     }
     this.dispatching = false;
-    const c = this.ncmd;
+    this.cmd[COMMAND_RECORDS * 4] = this.ncmd;
     this.ncmd = 0;
-    return c;
+    this.handedOver();
+    return 0;
   }
 
   private other(type: number, id: number, a: number, b: number): void {
@@ -94,6 +97,15 @@ export class Reactor {
         c._onClose(a, b);
         break;
     }
+  }
+
+  /** @internal */ noteStaged(c: Connection): void { this.staged.push(c); }
+
+  // Queued bytes now belong to native code; what the kernel does not take comes back as backlog.
+  private handedOver(): void {
+    const s = this.staged;
+    for (let i = 0; i < s.length; i++) s[i]._handedOver();
+    s.length = 0;
   }
 
   /** @internal */ register(c: Connection): void { this.conns[c.id & SLOT_MASK] = c; }
@@ -169,6 +181,7 @@ export class Reactor {
     const n = this.ncmd;
     if (n === 0 || this.closed) return;
     this.ncmd = 0;
+    this.handedOver();
     this.native.flush(n);
   }
 

@@ -1,0 +1,144 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { LinkBuffer, linkBufferPoolStats } from '../src';
+
+function filled(n: number, seed = 0): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+test('reads across node boundaries: next() copies only when the bytes span nodes', () => {
+  const lb = new LinkBuffer();
+  const a = filled(5000, 1);
+  const b = filled(8192, 2); // 8 KiB blocks: a + b spans two nodes
+  lb.write(a);
+  lb.write(b);
+  assert.is(lb.length, a.length + b.length);
+  const first = lb.next(4000);
+  assert.ok(first.equals(a.subarray(0, 4000)));
+  const span = lb.next(3000); // 1000 from a's tail + 2000 of b
+  assert.ok(span.equals(Buffer.concat([a.subarray(4000), b.subarray(0, 2000)])));
+  assert.is(lb.length, 8192 - 2000);
+  const rest = lb.next(lb.length);
+  assert.ok(rest.equals(b.subarray(2000)));
+  lb.release();
+  assert.is(lb.length, 0);
+});
+
+test('peek does not consume and a second peek of spanning bytes returns the same bytes', () => {
+  const lb = new LinkBuffer();
+  lb.write(filled(8000, 3));
+  lb.write(filled(8000, 4));
+  const p1 = lb.peek(9000);
+  const p2 = lb.peek(9000);
+  assert.ok(p1.equals(p2));
+  assert.is(lb.length, 16000);
+  assert.ok(lb.next(9000).equals(p1));
+});
+
+test('until finds a delimiter across nodes', () => {
+  const lb = new LinkBuffer();
+  const a = Buffer.alloc(8190, 0x61);
+  lb.write(a);
+  lb.write(Buffer.from('bc\nrest'));
+  const line = lb.until('\n');
+  assert.ok(line);
+  assert.is(line!.length, 8193);
+  assert.is(line!.subarray(8190).toString(), 'bc\n');
+  assert.is(lb.until('\n'), null);
+  assert.is(lb.readString(4), 'rest');
+});
+
+test('empty and out-of-range reads give clear errors, not garbage', () => {
+  const lb = new LinkBuffer();
+  assert.is(lb.next(0).length, 0);
+  assert.throws(() => lb.next(1), (e: NodeJS.ErrnoException) => e.code === 'ERR_BUFFER_OUT_OF_BOUNDS');
+  lb.write('abc');
+  assert.throws(() => lb.peek(4), (e: NodeJS.ErrnoException) => e.code === 'ERR_BUFFER_OUT_OF_BOUNDS');
+  assert.throws(() => lb.skip(4), /needs 4 bytes/);
+  assert.throws(() => lb.next(-1), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE');
+  assert.is(lb.length, 3);
+  assert.is(lb.readString(3), 'abc');
+});
+
+test('large messages: 16 MiB written and read back intact', () => {
+  const lb = new LinkBuffer();
+  const big = filled(16 * 1024 * 1024, 7);
+  lb.writeBinary(big); // linked without copy
+  lb.write(Buffer.from('tail'));
+  assert.is(lb.length, big.length + 4);
+  const got = lb.next(big.length);
+  assert.ok(got.equals(big));
+  assert.is(lb.readString(4), 'tail');
+  lb.release();
+});
+
+test('helpers read big-endian numbers across nodes', () => {
+  const lb = new LinkBuffer();
+  lb.write(Buffer.alloc(8190));
+  const n = Buffer.alloc(14);
+  n.writeUInt32BE(0xdeadbeef, 0);
+  n.writeBigInt64BE(-5n, 4);
+  n.writeUInt16BE(513, 12);
+  lb.write(n);
+  lb.skip(8190);
+  assert.is(lb.readUInt32BE(), 0xdeadbeef);
+  assert.is(lb.readBigInt64BE(), -5n);
+  assert.is(lb.readUInt16BE(), 513);
+});
+
+test('slice shares nodes and reads the same bytes', () => {
+  const lb = new LinkBuffer();
+  const data = filled(20000, 9);
+  lb.write(data);
+  const s = lb.slice(12000);
+  assert.is(s.length, 12000);
+  assert.is(lb.length, 8000);
+  assert.ok(s.next(12000).equals(data.subarray(0, 12000)));
+  assert.ok(lb.next(8000).equals(data.subarray(12000)));
+});
+
+test('malloc fills native memory in place; mallocAck trims; flush makes it readable', () => {
+  const lb = new LinkBuffer();
+  const m = lb.malloc(10);
+  m.write('helloworld');
+  assert.is(lb.length, 0);
+  assert.is(lb.pendingLength, 10);
+  lb.mallocAck(5);
+  lb.flush();
+  assert.is(lb.length, 5);
+  assert.is(lb.readString(5), 'hello');
+  assert.throws(() => lb.mallocAck(1), /bytes/);
+});
+
+test('after release, views of recycled memory are detached: JS never sees reused bytes', () => {
+  const views: Buffer[] = [];
+  for (let round = 0; round < 50; round++) {
+    const lb = new LinkBuffer();
+    lb.write(Buffer.alloc(6000, round));
+    const v = lb.next(6000);
+    assert.is(v[0], round);
+    views.push(v);
+    lb.release(); // the block goes back to the pool and is reused by the next round
+    lb.dispose();
+  }
+  // Every earlier view is either still showing its own bytes or detached (length 0).
+  for (let i = 0; i < views.length; i++) {
+    const v = views[i];
+    assert.ok(v.length === 0 || v.every((x) => x === i), `view ${i} shows foreign bytes`);
+  }
+  assert.ok(views.slice(0, -1).some((v) => v.length === 0), 'recycled views should be detached');
+});
+
+test('memory returns to the pool when buffers are released', () => {
+  const before = linkBufferPoolStats().liveBytes;
+  const lb = new LinkBuffer();
+  for (let i = 0; i < 100; i++) lb.write(Buffer.alloc(1000, i));
+  assert.ok(linkBufferPoolStats().liveBytes > before);
+  lb.skip(lb.length);
+  lb.release();
+  assert.is(linkBufferPoolStats().liveBytes, before);
+});
+
+test.run();

@@ -1,0 +1,235 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { connect, createServer, Reactor, type Connection } from '../src';
+import { frame, rawClient, readFrames, until, once } from './helpers';
+
+const reactor = new Reactor({ loops: 3 });
+
+function echoServer(extra: Parameters<typeof createServer>[0] = {}) {
+  return createServer({ reactor, framing: 'u32be', onFrame: (f, c) => { c.write(f); }, ...extra });
+}
+
+test('many connections over several sub loops all get their echoes', async () => {
+  const srv = echoServer();
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const clients = await Promise.all(Array.from({ length: 60 }, () => connect({ reactor, port, framing: 'u32be' })));
+  const results = await Promise.all(clients.map((c, i) => new Promise<string>((resolve) => {
+    c.onFrame = (f) => resolve(f.subarray(4).toString());
+    c.write(frame(`hello ${i}`));
+  })));
+  results.forEach((r, i) => assert.is(r, `hello ${i}`));
+  for (const c of clients) c.end();
+  await Promise.all(clients.map((c) => c.closed()));
+  await srv.close();
+});
+
+test('10,000 pipelined messages arrive whole and in order (node:net peer)', async () => {
+  const srv = echoServer();
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  const N = 10000;
+  const pending = readFrames(s, N);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < N; i++) {
+    const body = Buffer.alloc(4 + (i % 97));
+    body.writeUInt32BE(i, 0);
+    parts.push(frame(body));
+  }
+  // Written in odd-sized chunks so frames straddle reads.
+  const all = Buffer.concat(parts);
+  for (let off = 0; off < all.length; off += 7919) s.write(all.subarray(off, off + 7919));
+  const got = await pending;
+  for (let i = 0; i < N; i++) {
+    assert.is(got[i].readUInt32BE(4), i);
+    assert.is(got[i].length, 8 + (i % 97));
+  }
+  s.destroy();
+  await srv.close();
+});
+
+test('16 MiB messages go through whole, both ways', async () => {
+  const srv = echoServer();
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = await connect({ reactor, port, framing: 'u32be' });
+  const body = Buffer.allocUnsafe(16 * 1024 * 1024);
+  for (let i = 0; i < body.length; i += 4096) body[i] = (i >> 12) & 0xff;
+  const got = new Promise<Buffer>((resolve) => { c.onFrame = (f) => resolve(Buffer.from(f)); });
+  c.write(frame(body));
+  const back = await got;
+  assert.is(back.length, body.length + 4);
+  assert.ok(back.subarray(4).equals(body));
+  c.end();
+  await c.closed();
+  await srv.close();
+});
+
+test('a frame over maxFrameSize closes that connection with a clear error; the server keeps serving', async () => {
+  const srv = echoServer({ maxFrameSize: 1024 });
+  const closed: (Error | undefined)[] = [];
+  srv.on('connection', (c: Connection) => c.on('close', (e) => closed.push(e)));
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const bad = await rawClient(port);
+  const badClosed = once(bad, 'close');
+  const hdr = Buffer.alloc(4);
+  hdr.writeUInt32BE(5000, 0);
+  bad.write(hdr);
+  await badClosed;
+  await until(() => closed.length === 1);
+  assert.is((closed[0] as NodeJS.ErrnoException).code, 'ERR_LINKPOLL_FRAME_TOO_LARGE');
+  const good = await rawClient(port);
+  const r = readFrames(good, 1);
+  good.write(frame('still here'));
+  assert.is((await r)[0].subarray(4).toString(), 'still here');
+  good.destroy();
+  await srv.close();
+});
+
+test('data mode: the reader sees a byte stream; until() splits lines', async () => {
+  const lines: string[] = [];
+  const srv = createServer({ reactor }, (c) => {
+    c.on('readable', () => {
+      const r = c.reader;
+      let line: Buffer | null;
+      while ((line = r.until('\n')) !== null) {
+        lines.push(line.toString().trimEnd());
+        c.write(line);
+      }
+      r.release();
+    });
+  });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  let echoed = '';
+  s.on('data', (d) => { echoed += d; });
+  s.write('one\ntw');
+  await until(() => lines.length === 1);
+  s.write('o\nthree\n');
+  await until(() => lines.length === 3);
+  assert.equal(lines, ['one', 'two', 'three']);
+  await until(() => echoed === 'one\ntwo\nthree\n');
+  s.destroy();
+  await srv.close();
+});
+
+test('IPv6 loopback and Unix domain sockets', async () => {
+  const srv = echoServer();
+  const a = await srv.listen({ port: 0, host: '::1' });
+  assert.is(a.family, 'IPv6');
+  const c6 = await connect({ reactor, host: '::1', port: a.port, framing: 'u32be' });
+  const r6 = new Promise<string>((res) => { c6.onFrame = (f) => res(f.subarray(4).toString()); });
+  c6.write(frame('v6'));
+  assert.is(await r6, 'v6');
+  c6.end();
+  await srv.close();
+
+  const sock = path.join(os.tmpdir(), `linkpoll-${process.pid}.sock`);
+  const usrv = echoServer();
+  const ua = await usrv.listen({ path: sock });
+  assert.is(ua.family, 'unix');
+  const cu = await connect({ reactor, path: sock, framing: 'u32be' });
+  const ru = new Promise<string>((res) => { cu.onFrame = (f) => res(f.subarray(4).toString()); });
+  cu.write(frame('unix'));
+  assert.is(await ru, 'unix');
+  cu.end();
+  await cu.closed();
+  await usrv.close();
+  assert.not.ok(fs.existsSync(sock), 'socket path removed on close');
+});
+
+test('maxConnections refuses politely and keeps serving', async () => {
+  const srv = echoServer({ maxConnections: 2 });
+  let drops = 0;
+  srv.on('drop', () => drops++);
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const a = await rawClient(port);
+  const b = await rawClient(port);
+  await until(() => srv.connections.size === 2);
+  const c = await rawClient(port);
+  await once(c, 'close');
+  assert.is(drops, 1);
+  const r = readFrames(a, 1);
+  a.write(frame('ok'));
+  assert.is((await r)[0].subarray(4).toString(), 'ok');
+  b.destroy();
+  await until(() => srv.connections.size === 1);
+  const d = await rawClient(port); // a slot is free again
+  const rd = readFrames(d, 1);
+  d.write(frame('again'));
+  assert.is((await rd)[0].subarray(4).toString(), 'again');
+  a.destroy();
+  d.destroy();
+  await srv.close();
+});
+
+test('listening on a busy port fails with EADDRINUSE', async () => {
+  const srv = echoServer();
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const other = echoServer();
+  try {
+    await other.listen({ port, host: '127.0.0.1' });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.is((e as NodeJS.ErrnoException).code, 'EADDRINUSE');
+  }
+  await srv.close();
+});
+
+test('connect to a closed port rejects with ECONNREFUSED', async () => {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  try {
+    await connect({ reactor, port });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.is((e as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+  }
+});
+
+test('connect honours an AbortSignal', async () => {
+  const ac = new AbortController();
+  ac.abort();
+  try {
+    await connect({ reactor, port: 1, signal: ac.signal });
+    assert.unreachable('should have thrown');
+  } catch (e) {
+    assert.is((e as NodeJS.ErrnoException).code, 'ABORT_ERR');
+  }
+});
+
+test('bad options are rejected with clear errors before any socket is made', () => {
+  assert.throws(() => createServer({ reactor, framing: 'bogus' as never }), /framing must be/);
+  assert.throws(() => createServer({ reactor, readTimeout: -1 }), /readTimeout/);
+  assert.throws(() => createServer({ reactor, maxFrameSize: 1.5 }), /maxFrameSize/);
+});
+
+test('a handler that throws does not lose the other connections\' frames', async () => {
+  let served = 0;
+  const srv = createServer({ reactor, framing: 'u32be', onFrame: (f, c) => {
+    if (f.subarray(4).toString() === 'boom') throw new Error('handler bug');
+    served++;
+    c.write(f);
+  } });
+  const errors: unknown[] = [];
+  const onUncaught = (e: unknown) => errors.push(e);
+  process.on('uncaughtException', onUncaught);
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  const r = readFrames(s, 1);
+  s.write(Buffer.concat([frame('boom'), frame('fine')]));
+  assert.is((await r)[0].subarray(4).toString(), 'fine');
+  await until(() => errors.length === 1);
+  assert.is((errors[0] as Error).message, 'handler bug');
+  process.off('uncaughtException', onUncaught);
+  assert.is(served, 1);
+  s.destroy();
+  await srv.close();
+});
+
+test.after(() => reactor.close());
+test.run();

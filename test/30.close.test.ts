@@ -1,0 +1,153 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as net from 'node:net';
+import { connect, createServer, Reactor, type Connection } from '../src';
+import { frame, rawClient, readFrames, until, once, openFds } from './helpers';
+
+const reactor = new Reactor({ loops: 2 });
+
+async function serverWithConns(extra = {}) {
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor, framing: 'u32be', ...extra }, (c) => conns.push(c));
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  return { srv, conns, port };
+}
+
+test('a peer that closes is detected at once, with nobody reading', async () => {
+  const { srv, conns, port } = await serverWithConns();
+  const s = await rawClient(port);
+  await until(() => conns.length === 1);
+  const t0 = Date.now();
+  const closed = conns[0].closed();
+  s.end();
+  const reason = await closed;
+  assert.is(reason, undefined, 'an orderly close has no error');
+  assert.ok(Date.now() - t0 < 1000);
+  await srv.close();
+});
+
+test('a reset is reported as ECONNRESET', async () => {
+  const { srv, conns, port } = await serverWithConns();
+  const s = await rawClient(port);
+  await until(() => conns.length === 1);
+  const closed = conns[0].closed();
+  s.resetAndDestroy();
+  const reason = await closed;
+  assert.is((reason as NodeJS.ErrnoException)?.code, 'ECONNRESET');
+  await srv.close();
+});
+
+test('half-close: with allowHalfOpen the server still answers after the peer\'s FIN', async () => {
+  const { srv, conns, port } = await serverWithConns({ allowHalfOpen: true });
+  const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  await once(s, 'connect');
+  await until(() => conns.length === 1);
+  const c = conns[0];
+  const ended = once(c, 'end');
+  const got = readFrames(s, 1);
+  s.end(); // FIN from the peer
+  await ended;
+  assert.not.ok(c.destroyed);
+  c.write(frame('after your FIN'));
+  c.end();
+  assert.is((await got)[0].subarray(4).toString(), 'after your FIN');
+  await c.closed();
+  await srv.close();
+});
+
+test('shutdownWrite sends FIN after pending output; the peer can still talk', async () => {
+  const { srv, conns, port } = await serverWithConns();
+  const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  await once(s, 'connect');
+  await until(() => conns.length === 1);
+  const c = conns[0];
+  let received = Buffer.alloc(0);
+  s.on('data', (d) => { received = Buffer.concat([received, d]); });
+  const peerEnded = once(s, 'end');
+  c.write(frame('bye'));
+  c.shutdownWrite();
+  await peerEnded;
+  assert.is(received.subarray(4).toString(), 'bye');
+  const frames: string[] = [];
+  c.onFrame = (f) => frames.push(f.subarray(4).toString());
+  s.write(frame('still sending'));
+  await until(() => frames.length === 1);
+  assert.is(frames[0], 'still sending');
+  s.destroy();
+  await srv.close();
+});
+
+test('end() flushes pending output before closing; resetAndDestroy() sends RST', async () => {
+  const { srv, conns, port } = await serverWithConns();
+  const s = await rawClient(port);
+  await until(() => conns.length === 1);
+  const big = Buffer.alloc(4 * 1024 * 1024, 7);
+  const got = readFrames(s, 1);
+  conns[0].end(frame(big));
+  const f = (await got)[0];
+  assert.is(f.length, big.length + 4);
+  const s2 = await rawClient(port);
+  await until(() => conns.length === 2);
+  const err = new Promise<NodeJS.ErrnoException>((res) => s2.on('error', res));
+  conns[1].resetAndDestroy();
+  assert.is((await err).code, 'ECONNRESET');
+  await srv.close();
+});
+
+test('server.close() with traffic in flight: queued output is delivered, then every connection closes', async () => {
+  const { srv, conns, port } = await serverWithConns();
+  const clients = await Promise.all([0, 1, 2].map(() => rawClient(port)));
+  await until(() => conns.length === 3);
+  const payload = Buffer.alloc(1024 * 1024, 1);
+  const reads = clients.map((s) => readFrames(s, 3));
+  for (const c of conns) for (let i = 0; i < 3; i++) c.write(frame(payload));
+  await srv.close({ timeout: 5000 });
+  const all = await Promise.all(reads);
+  for (const frames of all) assert.is(frames.length, 3);
+  assert.is(srv.connections.size, 0);
+});
+
+test('server.close() resets connections whose peer never reads, after the deadline', async () => {
+  const { srv, conns, port } = await serverWithConns();
+  const s = await rawClient(port);
+  s.pause(); // never reads
+  s.on('error', () => {});
+  await until(() => conns.length === 1);
+  const big = Buffer.alloc(32 * 1024 * 1024, 1);
+  conns[0].write(frame(big));
+  const t0 = Date.now();
+  await srv.close({ timeout: 200 });
+  assert.ok(Date.now() - t0 < 3000);
+  assert.ok(conns[0].destroyed);
+  s.destroy();
+});
+
+test('a client sees the server go away', async () => {
+  const { srv, port } = await serverWithConns();
+  const c = await connect({ reactor, port, framing: 'u32be' });
+  const closed = c.closed();
+  await srv.close();
+  assert.is(await closed, undefined);
+  assert.ok(c.destroyed);
+  assert.is(c.write('x'), false, 'write after close is refused, not thrown');
+});
+
+test('no fds are left open after close()', async () => {
+  await new Promise((r) => setTimeout(r, 50));
+  const before = openFds();
+  const r2 = new Reactor({ loops: 2 });
+  const srv = createServer({ reactor: r2, framing: 'u32be', onFrame: (f, c) => { c.write(f); } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const clients = await Promise.all(Array.from({ length: 20 }, () => connect({ reactor: r2, port, framing: 'u32be' })));
+  await Promise.all(clients.map((c) => new Promise<void>((res) => { c.onFrame = () => res(); c.write(frame('x')); })));
+  assert.ok(openFds() > before + 40);
+  for (const c of clients) c.end();
+  await Promise.all(clients.map((c) => c.closed()));
+  await srv.close();
+  r2.close();
+  await new Promise((r) => setTimeout(r, 50)); // libuv closes the epoll fds on its next turn
+  assert.is(openFds(), before);
+});
+
+test.after(() => reactor.close());
+test.run();

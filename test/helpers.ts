@@ -1,0 +1,63 @@
+// Shared test helpers: real sockets on loopback, no mocks.
+import * as net from 'node:net';
+import * as fs from 'node:fs';
+
+export function frame(body: Buffer | string): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body) : body;
+  const f = Buffer.allocUnsafe(4 + b.length);
+  f.writeUInt32BE(b.length, 0);
+  b.copy(f, 4);
+  return f;
+}
+
+/** A node:net client that collects u32be frames. */
+export function rawClient(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Resolves with `count` u32be frames (whole, with header) read from a node:net socket. */
+export function readFrames(s: net.Socket, count: number): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const out: Buffer[] = [];
+    let acc: Buffer = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      acc = acc.length ? Buffer.concat([acc, d]) : d;
+      while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
+        const n = 4 + acc.readUInt32BE(0);
+        out.push(Buffer.from(acc.subarray(0, n)));
+        acc = acc.subarray(n);
+        if (out.length === count) {
+          s.off('data', onData);
+          resolve(out);
+          return;
+        }
+      }
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+    s.once('close', () => { if (out.length < count) reject(new Error(`closed after ${out.length} of ${count} frames`)); });
+  });
+}
+
+export function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const tick = () => {
+      if (cond()) return resolve();
+      if (Date.now() - t0 > ms) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+export function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+export function once<T = unknown>(em: NodeJS.EventEmitter, ev: string): Promise<T> {
+  return new Promise((resolve) => em.once(ev, (v: T) => resolve(v)));
+}
