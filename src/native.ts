@@ -58,6 +58,8 @@ function load(): NativeAddon {
     throw e;
   }
   const root = path.join(__dirname, '..', '..');
+  // LINKPOLL_NATIVE: an addon built elsewhere (the AddressSanitizer build of test/native/asan.sh).
+  if (process.env.LINKPOLL_NATIVE) return require(path.resolve(process.env.LINKPOLL_NATIVE)) as NativeAddon;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     return require('node-gyp-build')(root) as NativeAddon;
