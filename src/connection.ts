@@ -25,6 +25,22 @@ export class Writer {
     this.conn._wrote(n);
     return this.conn._r.malloc(this.conn.id, n);
   }
+  /**
+   * @internal Native memory to encode a message of unknown size into: at least `min` bytes, often
+   * more; finish with commit(used).
+   */
+  mallocRest(min: number): Buffer {
+    if (this.conn.destroyed) return Buffer.allocUnsafe(min);
+    const b = this.conn._r.mallocRest(this.conn.id, min);
+    this.lastMalloc = b.length;
+    return b;
+  }
+  /** @internal Ends a mallocRest(): keeps `used` bytes of it. */
+  commit(used: number): void {
+    if (this.conn.destroyed) return;
+    this.mallocAck(used);
+    this.conn._wrote(used);
+  }
   /** Keeps only the first n bytes of the last malloc(). */
   mallocAck(n: number): void {
     if (!this.conn._r.mallocAck(this.conn.id, n, this.lastMalloc)) {

@@ -7,3 +7,4 @@ export { Reactor, getDefaultReactor, type ReactorOptions } from './reactor';
 export { LinkpollError, type TimeoutKind } from './errors';
 export type { ConnectionOptions, Framing, LengthFieldFraming } from './options';
 export type { ReactorStats } from './native';
+export * as rpc from "./rpc";

@@ -132,6 +132,15 @@ export class Reactor {
     return view;
   }
 
+  /**
+   * @internal All the staging room left (at least `min` bytes) for connection `id`, to encode into
+   * before the size is known; mallocAck() then gives back what was not used.
+   */
+  mallocRest(id: number, min: number): Buffer {
+    if (this.stagingPos + min > this.stagingU8.length) this.newStaging(min);
+    return this.malloc(id, this.stagingU8.length - this.stagingPos);
+  }
+
   /** @internal Keeps the first `keep` bytes of the last malloc for `id`. */
   mallocAck(id: number, keep: number, size: number): boolean {
     const k = (this.ncmd - 1) * 4;

@@ -1,0 +1,78 @@
+// What server and client share: service descriptions, transports, and writing one message
+// into a connection's native output.
+import type { Connection } from '../connection';
+import { beginTTHeader, endFrame, parseTTHeader, type HeaderInfo } from './ttheader';
+import { MessageType, ThriftReader, ThriftWriter, type StructSpec } from './thrift';
+
+export interface MethodSpec {
+  name: string;
+  /** Arguments struct (fields = the method's parameters). */
+  args: StructSpec;
+  /** Result struct: field 0 `success` (absent for void), then declared exceptions. */
+  result: StructSpec;
+  oneway?: boolean;
+}
+
+export interface ServiceSpec { name: string; methods: Record<string, MethodSpec> }
+
+/** `ttheader`: Kitex TTHeader; `framed`: Apache TFramedTransport; `binary`: unframed strict binary. */
+export type Transport = 'ttheader' | 'framed' | 'binary';
+
+const writer = new ThriftWriter(Buffer.alloc(0));
+const EMPTY_MIN = 256;
+
+/**
+ * Encodes one message straight into `conn`'s native output (growing into a JS buffer only when
+ * it outgrows the staging room) and queues it.
+ */
+export function writeMessage(conn: Connection, transport: Transport, seqid: number, name: string,
+  type: MessageType, spec: StructSpec, value: Record<string, unknown>,
+  intKV?: [number, string][], strKV?: [string, string][]): void {
+  const w = writer;
+  w.reset(conn.writer.mallocRest(EMPTY_MIN));
+  try {
+    let start = -1;
+    if (transport === 'ttheader') start = beginTTHeader(w, seqid, intKV, strKV);
+    else if (transport === 'framed') { start = 0; w.u32(0); }
+    w.messageBegin(name, type, seqid);
+    w.struct(spec, value);
+    if (start >= 0) endFrame(w, start);
+  } catch (e) {
+    conn.writer.commit(0);
+    throw e;
+  }
+  if (w.grown) {
+    conn.writer.commit(0);
+    conn.write(w.buf.subarray(0, w.pos));
+  } else {
+    conn.writer.commit(w.pos);
+  }
+}
+
+export interface Incoming {
+  reader: ThriftReader;
+  header?: HeaderInfo;
+}
+
+/** The Thrift message inside one frame of `transport`. */
+export function openFrame(frame: Buffer, transport: Transport): Incoming {
+  if (transport === 'ttheader') {
+    const header = parseTTHeader(frame);
+    return { reader: new ThriftReader(frame, header.payloadStart, header.payloadEnd), header };
+  }
+  return { reader: new ThriftReader(frame, transport === 'framed' ? 4 : 0, frame.length) };
+}
+
+/** Which transport a stream speaks, from its first bytes; null = need more bytes. */
+export function detectTransport(head: Buffer): Transport | 'http' | { unsupported: string } | null {
+  if (head.length >= 2 && head[0] === 0x80 && head[1] === 0x01) return 'binary';
+  if (head.length >= 1 && head[0] === 0x82) return { unsupported: 'Thrift compact protocol is not supported (binary only)' };
+  if (head.length >= 4 && /^(GET |POST|PUT |HEAD|DELE|OPTI|PATC|PRI |CONN|TRAC)$/.test(head.toString('latin1', 0, 4))) return 'http';
+  if (head.length < 6) return null;
+  const magic = head.readUInt16BE(4);
+  if (magic === 0x1000) return 'ttheader';
+  if (magic === 0x8001) return 'framed';
+  if (magic === 0x0fff) return { unsupported: 'Apache THeader (0x0FFF) is not supported; use Kitex TTHeader (0x1000) or framed' };
+  if (head[4] === 0x82) return { unsupported: 'Thrift compact protocol is not supported (binary only)' };
+  return { unsupported: `unknown protocol (first bytes ${head.subarray(0, 6).toString('hex')})` };
+}

@@ -1,0 +1,320 @@
+// RpcServer: Thrift services over linkpoll connections. The transport of each connection is
+// detected from its first bytes (TTHeader, framed, unframed binary) and replies go back in the
+// same one. Frames are cut in native code (TTHeader and framed are both u32-length-prefixed);
+// unframed binary is parsed from the connection's reader.
+import { EventEmitter } from 'node:events';
+import { createServer, type Server, type ListenOptions, type CloseOptions } from '../server';
+import type { AddressInfo, Connection } from '../connection';
+import { LinkpollError } from '../errors';
+import type { Reactor } from '../reactor';
+import {
+  AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, type StructSpec,
+} from './thrift';
+import { IntKey, type HeaderInfo } from './ttheader';
+import { detectTransport, openFrame, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+
+export interface CallContext {
+  service: string;
+  method: string;
+  seqid: number;
+  transport: Transport;
+  /** Kitex TTHeader integer and string headers (empty for other transports). */
+  intKV: Map<number, string>;
+  strKV: Map<string, string>;
+  /** Caller's service name (TTHeader FromService), if sent. */
+  fromService?: string;
+  /** When the caller stops waiting (TTHeader RPCTimeout), as Date.now() ms; undefined if not sent. */
+  deadline?: number;
+  remoteAddress?: string;
+  remotePort?: number;
+  connection: Connection;
+}
+
+export type Handler = (args: Record<string, unknown>, ctx: CallContext) => unknown;
+
+/**
+ * Throw this from a handler to return one of the method's declared exceptions (a field of its
+ * result struct other than `success`).
+ */
+export class DeclaredException extends Error {
+  constructor(readonly field: string, readonly value: Record<string, unknown>) {
+    super(`declared exception ${field}`);
+  }
+}
+
+export interface RpcServerOptions {
+  /** Largest frame accepted (bytes); larger closes the connection. Default 16 MiB. */
+  maxFrameSize?: number;
+  /** Requests in flight per connection before the connection stops being read. Default 256. */
+  maxInFlight?: number;
+  maxConnections?: number;
+  readTimeout?: number;
+  idleTimeout?: number;
+  reactor?: Reactor;
+  /** Where protocol errors are logged (one line each, at most 10 per second). Default console.warn. */
+  logger?: { warn(msg: string): void } | null;
+}
+
+export interface RpcServerStats {
+  connections: number; requests: number; replies: number; appExceptions: number;
+  protocolErrors: number; closedForProtocolErrors: number;
+}
+
+interface Registered { service: ServiceSpec; method: MethodSpec; handler: Handler }
+
+interface ConnState {
+  transport: Transport;
+  inFlight: number;
+  // In-order replies: requests after an unfinished one wait their turn.
+  queue: (Reply | undefined)[];
+  queueHead: number;
+  paused: boolean;
+}
+interface Reply { done: boolean; write: () => void }
+
+export class RpcServer extends EventEmitter {
+  readonly server: Server;
+  private readonly methods = new Map<string, Registered>();
+  private readonly opts: RpcServerOptions;
+  private readonly maxInFlight: number;
+  private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0 };
+  private logBudget = 10;
+  private logWindow = 0;
+
+  constructor(options: RpcServerOptions = {}) {
+    super();
+    this.opts = options;
+    this.maxInFlight = options.maxInFlight ?? 256;
+    this.server = createServer({
+      reactor: options.reactor,
+      framing: 'none',
+      maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
+      maxConnections: options.maxConnections,
+      readTimeout: options.readTimeout,
+      idleTimeout: options.idleTimeout,
+      maxInput: (options.maxFrameSize ?? 16 * 1024 * 1024) + 64 * 1024,
+    }, (conn) => this.accept(conn));
+  }
+
+  /** Registers handlers for a service's methods (handlers: method name -> function). */
+  register(service: ServiceSpec, handlers: Record<string, Handler>): this {
+    for (const [name, handler] of Object.entries(handlers)) {
+      const method = service.methods[name];
+      if (!method) throw new TypeError(`service ${service.name} has no method ${name}`);
+      if (typeof handler !== 'function') throw new TypeError(`handler for ${service.name}.${name} is not a function`);
+      const reg = { service, method, handler };
+      this.methods.set(`${service.name}:${name}`, reg);
+      if (!this.methods.has(name)) this.methods.set(name, reg);
+    }
+    return this;
+  }
+
+  listen(portOrOptions?: number | ListenOptions): Promise<AddressInfo> { return this.server.listen(portOrOptions); }
+  address(): AddressInfo | null { return this.server.address(); }
+  close(options?: CloseOptions): Promise<void> { return this.server.close(options); }
+  stats(): RpcServerStats { return { ...this.stats_, connections: this.server.connections.size }; }
+
+  /**
+   * Serves a connection accepted elsewhere (framing 'none'), e.g. by a server that tells RPC from
+   * HTTP on one port. Bytes already buffered in its reader are read first.
+   */
+  accept(conn: Connection): void {
+    this.stats_.connections++;
+    const detect = () => {
+      const r = conn.reader;
+      const head = r.peek(Math.min(r.length, 8));
+      const t = detectTransport(head);
+      if (t === null) return;
+      conn.off('readable', detect);
+      if (t === 'http') {
+        this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', 'HTTP on an RPC port'));
+        conn.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 53\r\n\r\nthis port speaks Thrift RPC (TTHeader, framed, binary)');
+        return;
+      }
+      if (typeof t === 'object') {
+        this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
+        return;
+      }
+      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false };
+      if (t === 'binary') {
+        const onData = () => this.readUnframed(conn, st);
+        conn.on('readable', onData);
+        onData();
+      } else {
+        conn.onFrame = (frame) => this.onFrame(conn, st, frame, 0, frame.length);
+        conn.setOptions({ framing: 'u32be' }); // frames what is buffered already, too
+      }
+    };
+    conn.on('close', (err) => {
+      if ((err as LinkpollError | undefined)?.code === 'ERR_LINKPOLL_FRAME_TOO_LARGE') this.protocolError(conn, err!, false);
+    });
+    conn.on('readable', detect);
+    if (conn.reader.length > 0) detect();
+  }
+
+  private readUnframed(conn: Connection, st: ConnState): void {
+    const r = conn.reader;
+    while (r.length > 0 && !conn.destroyed) {
+      const all = r.peek(r.length);
+      // Find the end of one message: header, then the args struct.
+      const probe = new ThriftReader(all);
+      try {
+        probe.messageBegin();
+        probe.skip(TType.STRUCT);
+      } catch (e) {
+        if (/truncated/.test((e as Error).message)) {
+          if (r.length > (this.opts.maxFrameSize ?? 16 * 1024 * 1024)) {
+            this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', 'unframed message exceeds maxFrameSize'), true);
+          }
+          break; // wait for the rest
+        }
+        this.protocolError(conn, e as Error, true);
+        return;
+      }
+      const msg = r.next(probe.pos);
+      this.onFrame(conn, st, msg, 0, msg.length);
+    }
+    r.release();
+  }
+
+  private onFrame(conn: Connection, st: ConnState, frame: Buffer, _s: number, _e: number): void {
+    let header: HeaderInfo | undefined;
+    let reader: ThriftReader;
+    try {
+      ({ reader, header } = openFrame(frame, st.transport));
+    } catch (e) {
+      this.protocolError(conn, e as Error, true);
+      return;
+    }
+    let name: string, type: MessageType, seqid: number;
+    try {
+      ({ name, type, seqid } = reader.messageBegin());
+    } catch (e) {
+      this.protocolError(conn, e as Error, true);
+      return;
+    }
+    const hseq = header ? header.seqid : seqid;
+    this.stats_.requests++;
+    if (type !== MessageType.CALL && type !== MessageType.ONEWAY) {
+      this.exception(conn, st, hseq, seqid, name, AppExceptionType.INVALID_MESSAGE_TYPE, `message type ${type} sent to a server`);
+      return;
+    }
+    const toService = header?.intKV.get(IntKey.ToService);
+    const reg = (toService && this.methods.get(`${toService}:${name}`)) || this.methods.get(name);
+    if (!reg) {
+      this.exception(conn, st, hseq, seqid, name, AppExceptionType.UNKNOWN_METHOD, `unknown method ${name}`);
+      return;
+    }
+    let args: Record<string, unknown>;
+    try {
+      args = reader.struct(reg.method.args);
+    } catch (e) {
+      this.protocolError(conn, e as Error, false);
+      this.exception(conn, st, hseq, seqid, name, AppExceptionType.PROTOCOL_ERROR, (e as Error).message);
+      return;
+    }
+    const timeout = header ? Number(header.intKV.get(IntKey.RPCTimeout)) : NaN;
+    const ctx: CallContext = {
+      service: reg.service.name, method: name, seqid, transport: st.transport,
+      intKV: header?.intKV ?? EMPTY_INT, strKV: header?.strKV ?? EMPTY_STR,
+      fromService: header?.intKV.get(IntKey.FromService),
+      deadline: timeout > 0 ? Date.now() + timeout : undefined,
+      connection: conn,
+    };
+    Object.defineProperty(ctx, 'remoteAddress', { get: () => conn.remoteAddress, enumerable: true });
+    Object.defineProperty(ctx, 'remotePort', { get: () => conn.remotePort, enumerable: true });
+    let out: unknown;
+    try {
+      out = reg.handler(args, ctx);
+    } catch (e) {
+      if (type === MessageType.ONEWAY) return;
+      this.failed(conn, st, hseq, seqid, reg.method, e);
+      return;
+    }
+    if (type === MessageType.ONEWAY) return;
+    if (out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function') {
+      const slot: Reply = { done: false, write: () => {} };
+      st.queue.push(slot);
+      st.inFlight++;
+      if (st.inFlight >= this.maxInFlight && !st.paused) { st.paused = true; conn.pause(); }
+      (out as Promise<unknown>).then(
+        (v) => { slot.write = () => this.reply(conn, st, hseq, seqid, reg.method, v); },
+        (e) => { slot.write = () => this.failed(conn, st, hseq, seqid, reg.method, e); },
+      ).finally(() => {
+        slot.done = true;
+        st.inFlight--;
+        if (st.paused && st.inFlight < this.maxInFlight / 2) { st.paused = false; conn.resume(); }
+        this.drainQueue(st);
+      });
+      return;
+    }
+    if (st.queue.length > st.queueHead) {
+      // An earlier request is still running: this reply waits for it.
+      st.queue.push({ done: true, write: () => this.reply(conn, st, hseq, seqid, reg.method, out) });
+      return;
+    }
+    this.reply(conn, st, hseq, seqid, reg.method, out);
+  }
+
+  private drainQueue(st: ConnState): void {
+    const q = st.queue;
+    while (st.queueHead < q.length && q[st.queueHead]!.done) {
+      const r = q[st.queueHead]!;
+      q[st.queueHead++] = undefined;
+      r.write();
+    }
+    if (st.queueHead === q.length) { q.length = 0; st.queueHead = 0; }
+  }
+
+  private reply(conn: Connection, st: ConnState, hseq: number, seqid: number, m: MethodSpec, value: unknown): void {
+    if (conn.destroyed) return;
+    const result = m.result.fields.some((f) => f.id === 0) ? { success: value } : {};
+    try {
+      writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result);
+      this.stats_.replies++;
+    } catch (e) {
+      this.exception(conn, st, hseq, seqid, m.name, AppExceptionType.INTERNAL_ERROR, `cannot encode the reply: ${(e as Error).message}`);
+    }
+  }
+
+  private failed(conn: Connection, st: ConnState, hseq: number, seqid: number, m: MethodSpec, e: unknown): void {
+    if (e instanceof DeclaredException && m.result.fields.some((f) => f.name === e.field && f.id !== 0)) {
+      if (conn.destroyed) return;
+      try {
+        writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, { [e.field]: e.value });
+        this.stats_.replies++;
+        return;
+      } catch { /* falls through to an application exception */ }
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    this.exception(conn, st, hseq, seqid, m.name, AppExceptionType.INTERNAL_ERROR, msg);
+  }
+
+  private exception(conn: Connection, st: ConnState, hseq: number, _seqid: number, name: string, type: AppExceptionType, message: string): void {
+    if (conn.destroyed) return;
+    this.stats_.appExceptions++;
+    writeMessage(conn, st.transport, hseq, name, MessageType.EXCEPTION, TApplicationExceptionSpec, { message, type });
+  }
+
+  private protocolError(conn: Connection, err: Error, close = false): void {
+    this.stats_.protocolErrors++;
+    const now = Date.now();
+    if (now - this.logWindow > 1000) { this.logWindow = now; this.logBudget = 10; }
+    const logger = this.opts.logger === undefined ? console : this.opts.logger;
+    if (logger && this.logBudget-- > 0) {
+      logger.warn(`linkpoll rpc: ${err.message} (from ${conn.remoteAddress ?? '?'}:${conn.remotePort ?? '?'})${close ? '; connection closed' : ''}`);
+    }
+    this.emit('protocolError', err, conn);
+    if (close) {
+      this.stats_.closedForProtocolErrors++;
+      conn.destroy(err);
+    }
+  }
+}
+
+const EMPTY_INT = new Map<number, string>();
+const EMPTY_STR = new Map<string, string>();
+
+export function createRpcServer(options?: RpcServerOptions): RpcServer {
+  return new RpcServer(options);
+}

@@ -1,0 +1,353 @@
+// Thrift binary protocol (strict): type descriptors, an encoder that writes into one contiguous
+// buffer (the connection's native staging memory when it fits), and a decoder that reads from a
+// frame view with every length checked against the bytes present and nesting capped.
+import { LinkpollError } from '../errors';
+
+export const enum TType { STOP = 0, BOOL = 2, BYTE = 3, DOUBLE = 4, I16 = 6, I32 = 8, I64 = 10, STRING = 11, STRUCT = 12, MAP = 13, SET = 14, LIST = 15 }
+export const enum MessageType { CALL = 1, REPLY = 2, EXCEPTION = 3, ONEWAY = 4 }
+
+/** A Thrift type: a base type name, a struct, or a container. Enums are 'i32'. */
+export type TypeSpec =
+  | 'bool' | 'byte' | 'i16' | 'i32' | 'i64' | 'double' | 'string' | 'binary'
+  | StructSpec
+  | { list: TypeSpec } | { set: TypeSpec } | { map: [TypeSpec, TypeSpec] };
+
+export interface FieldSpec { id: number; name: string; type: TypeSpec; required?: boolean }
+export interface StructSpec { name: string; fields: FieldSpec[]; /** set for exception types */ exception?: boolean }
+
+export const MAX_DEPTH = 64;
+
+// Node's Buffer has these (undocumented, stable for years) without the argument checks of
+// write()/toString(): they matter on a per-field path.
+interface RawBuffer extends Buffer {
+  latin1Write(s: string, offset: number): number;
+  utf8Write(s: string, offset: number): number;
+  utf8Slice(start: number, end: number): string;
+}
+
+export function protocolError(message: string): LinkpollError {
+  return new LinkpollError('ERR_LINKPOLL_PROTOCOL', message);
+}
+
+export function ttypeOf(t: TypeSpec): TType {
+  if (typeof t === 'string') {
+    switch (t) {
+      case 'bool': return TType.BOOL;
+      case 'byte': return TType.BYTE;
+      case 'i16': return TType.I16;
+      case 'i32': return TType.I32;
+      case 'i64': return TType.I64;
+      case 'double': return TType.DOUBLE;
+      default: return TType.STRING;
+    }
+  }
+  if ('fields' in t) return TType.STRUCT;
+  if ('list' in t) return TType.LIST;
+  if ('set' in t) return TType.SET;
+  return TType.MAP;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+export class ThriftWriter {
+  buf: Buffer;
+  pos = 0;
+  /** True once the output outgrew the buffer it started in (then `buf` is ours, not a view). */
+  grown = false;
+
+  constructor(buf: Buffer) { this.buf = buf; }
+
+  reset(buf: Buffer): void { this.buf = buf; this.pos = 0; this.grown = false; }
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let cap = Math.max(256, this.buf.length * 2);
+    while (cap < this.pos + n) cap *= 2;
+    const nb = Buffer.allocUnsafe(cap);
+    this.buf.copy(nb, 0, 0, this.pos);
+    this.buf = nb;
+    this.grown = true;
+  }
+
+  byte(v: number): void { this.ensure(1); this.buf[this.pos++] = v & 0xff; }
+  i16(v: number): void { this.ensure(2); this.buf.writeInt16BE(v, this.pos); this.pos += 2; }
+  i32(v: number): void { this.ensure(4); this.buf.writeInt32BE(v | 0, this.pos); this.pos += 4; }
+  u32(v: number): void { this.ensure(4); this.buf.writeUInt32BE(v >>> 0, this.pos); this.pos += 4; }
+  i64(v: bigint | number): void {
+    this.ensure(8);
+    this.buf.writeBigInt64BE(typeof v === 'bigint' ? v : BigInt(v), this.pos);
+    this.pos += 8;
+  }
+  double(v: number): void { this.ensure(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; }
+  string(s: string): void {
+    const max = s.length * 3;
+    this.ensure(4 + max);
+    const b = this.buf as RawBuffer;
+    const n = s.length < 64 && isAscii(s) ? b.latin1Write(s, this.pos + 4) : b.utf8Write(s, this.pos + 4);
+    this.buf.writeInt32BE(n, this.pos);
+    this.pos += 4 + n;
+  }
+  binary(b: Uint8Array): void {
+    this.ensure(4 + b.length);
+    this.buf.writeInt32BE(b.length, this.pos);
+    this.buf.set(b, this.pos + 4);
+    this.pos += 4 + b.length;
+  }
+  raw(b: Uint8Array): void { this.ensure(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
+
+  messageBegin(name: string, type: MessageType, seqid: number): void {
+    this.u32(0x80010000 | type);
+    this.string(name);
+    this.i32(seqid);
+  }
+
+  value(t: TypeSpec, v: unknown, path: string): void {
+    if (typeof t === 'string') {
+      switch (t) {
+        case 'bool': this.byte(v ? 1 : 0); return;
+        case 'byte': this.byte(num(v, path)); return;
+        case 'i16': this.i16(num(v, path)); return;
+        case 'i32': this.i32(num(v, path)); return;
+        case 'i64':
+          if (typeof v !== 'bigint' && typeof v !== 'number') throw typeError(path, 'bigint', v);
+          this.i64(v); return;
+        case 'double': this.double(num(v, path)); return;
+        case 'string':
+          if (typeof v === 'string') this.string(v);
+          else if (v instanceof Uint8Array) this.binary(v);
+          else throw typeError(path, 'string', v);
+          return;
+        case 'binary':
+          if (v instanceof Uint8Array) this.binary(v);
+          else if (typeof v === 'string') this.string(v);
+          else throw typeError(path, 'Buffer', v);
+          return;
+      }
+    }
+    if ('fields' in t) { this.struct(t, v as Record<string, unknown>, path); return; }
+    if ('map' in t) {
+      if (!(v instanceof Map)) throw typeError(path, 'Map', v);
+      const [kt, vt] = t.map;
+      this.byte(ttypeOf(kt)); this.byte(ttypeOf(vt)); this.i32(v.size);
+      for (const [k, x] of v) { this.value(kt, k, path); this.value(vt, x, path); }
+      return;
+    }
+    const et = 'list' in t ? t.list : t.set;
+    const items = v instanceof Set ? [...v] : v;
+    if (!Array.isArray(items)) throw typeError(path, 'Array', v);
+    this.byte(ttypeOf(et)); this.i32(items.length);
+    for (let i = 0; i < items.length; i++) this.value(et, items[i], path);
+  }
+
+  struct(s: StructSpec, v: Record<string, unknown>, path = s.name): void {
+    if (v === null || typeof v !== 'object') throw typeError(path, s.name, v);
+    const fields = s.fields;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i];
+      const x = v[f.name];
+      if (x === undefined || x === null) {
+        if (f.required) throw protocolError(`${path}.${f.name} is required`);
+        continue;
+      }
+      this.byte(ttypeOf(f.type));
+      this.i16(f.id);
+      this.value(f.type, x, `${path}.${f.name}`);
+    }
+    this.byte(TType.STOP);
+  }
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+function num(v: unknown, path: string): number {
+  if (typeof v !== 'number') throw typeError(path, 'number', v);
+  return v;
+}
+function typeError(path: string, want: string, got: unknown): TypeError {
+  const e = new TypeError(`${path}: expected ${want}, got ${got === null ? 'null' : typeof got}`);
+  (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+export interface MessageHeader { name: string; type: MessageType; seqid: number }
+
+export class ThriftReader {
+  buf: Buffer;
+  pos: number;
+  end: number;
+  private depth = 0;
+
+  constructor(buf: Buffer, pos = 0, end = buf.length) { this.buf = buf; this.pos = pos; this.end = end; }
+
+  private need(n: number): void {
+    if (n < 0 || this.pos + n > this.end) throw protocolError(`truncated message: need ${n} bytes at ${this.pos}, have ${this.end - this.pos}`);
+  }
+  byte(): number { this.need(1); return this.buf[this.pos++]; }
+  i8(): number { this.need(1); return this.buf.readInt8(this.pos++); }
+  i16(): number { this.need(2); const v = this.buf.readInt16BE(this.pos); this.pos += 2; return v; }
+  i32(): number { this.need(4); const v = this.buf.readInt32BE(this.pos); this.pos += 4; return v; }
+  i64(): bigint { this.need(8); const v = this.buf.readBigInt64BE(this.pos); this.pos += 8; return v; }
+  double(): number { this.need(8); const v = this.buf.readDoubleBE(this.pos); this.pos += 8; return v; }
+  private len(): number {
+    const n = this.i32();
+    if (n < 0) throw protocolError(`negative length ${n}`);
+    this.need(n);
+    return n;
+  }
+  string(): string {
+    const n = this.len();
+    const s = (this.buf as RawBuffer).utf8Slice(this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+  /** A copy: it outlives the frame. */
+  binary(): Buffer {
+    const n = this.len();
+    const b = Buffer.allocUnsafe(n);
+    this.buf.copy(b, 0, this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+
+  messageBegin(): MessageHeader {
+    const w = this.i32();
+    if ((w & 0xffff0000) !== (0x80010000 | 0)) {
+      throw protocolError(`not a strict binary Thrift message (first word 0x${(w >>> 0).toString(16).padStart(8, '0')})`);
+    }
+    const type = (w & 0xff) as MessageType;
+    if (type < 1 || type > 4) throw protocolError(`unknown message type ${type}`);
+    const name = this.string();
+    const seqid = this.i32();
+    return { name, type, seqid };
+  }
+
+  value(t: TypeSpec, wire: number): unknown {
+    const want = ttypeOf(t);
+    if (want !== wire) { this.skip(wire); return undefined; } // a type we do not expect: skipped
+    if (typeof t === 'string') {
+      switch (t) {
+        case 'bool': return this.byte() !== 0;
+        case 'byte': return this.i8();
+        case 'i16': return this.i16();
+        case 'i32': return this.i32();
+        case 'i64': return this.i64();
+        case 'double': return this.double();
+        case 'string': return this.string();
+        case 'binary': return this.binary();
+      }
+    }
+    if (++this.depth > MAX_DEPTH) throw protocolError(`nesting deeper than ${MAX_DEPTH}`);
+    try {
+      if ('fields' in t) return this.struct(t);
+      if ('map' in t) {
+        const kw = this.byte(), vw = this.byte();
+        const n = this.count(2);
+        const m = new Map();
+        for (let i = 0; i < n; i++) {
+          const k = this.value(t.map[0], kw);
+          m.set(k, this.value(t.map[1], vw));
+        }
+        return m;
+      }
+      const ew = this.byte();
+      const n = this.count(1);
+      const et = 'list' in t ? t.list : t.set;
+      const out = new Array(n);
+      for (let i = 0; i < n; i++) out[i] = this.value(et, ew);
+      return 'set' in t ? new Set(out) : out;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** A container count, checked against the bytes left (each element takes at least `min`). */
+  private count(min: number): number {
+    const n = this.i32();
+    if (n < 0 || n * min > this.end - this.pos) throw protocolError(`container of ${n} elements does not fit the ${this.end - this.pos} bytes left`);
+    return n;
+  }
+
+  struct(s: StructSpec): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const fields = s.fields;
+    for (;;) {
+      const wire = this.byte();
+      if (wire === TType.STOP) break;
+      const id = this.i16();
+      let f: FieldSpec | undefined;
+      for (let i = 0; i < fields.length; i++) if (fields[i].id === id) { f = fields[i]; break; }
+      if (f === undefined) { this.skip(wire); continue; } // unknown field
+      out[f.name] = this.value(f.type, wire);
+    }
+    for (const f of fields) if (f.required && out[f.name] === undefined) throw protocolError(`${s.name}.${f.name} is required`);
+    return out;
+  }
+
+  skip(wire: number): void {
+    switch (wire) {
+      case TType.BOOL: case TType.BYTE: this.need(1); this.pos += 1; return;
+      case TType.I16: this.need(2); this.pos += 2; return;
+      case TType.I32: this.need(4); this.pos += 4; return;
+      case TType.I64: case TType.DOUBLE: this.need(8); this.pos += 8; return;
+      case TType.STRING: this.pos += this.len(); return;
+    }
+    if (++this.depth > MAX_DEPTH) throw protocolError(`nesting deeper than ${MAX_DEPTH}`);
+    try {
+      switch (wire) {
+        case TType.STRUCT:
+          for (;;) {
+            const t = this.byte();
+            if (t === TType.STOP) return;
+            this.i16();
+            this.skip(t);
+          }
+        case TType.MAP: {
+          const kt = this.byte(), vt = this.byte();
+          const n = this.count(0);
+          for (let i = 0; i < n; i++) { this.skip(kt); this.skip(vt); }
+          return;
+        }
+        case TType.SET: case TType.LIST: {
+          const et = this.byte();
+          const n = this.count(0);
+          for (let i = 0; i < n; i++) this.skip(et);
+          return;
+        }
+        default:
+          throw protocolError(`unknown field type ${wire}`);
+      }
+    } finally {
+      this.depth--;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TApplicationException
+
+export const enum AppExceptionType {
+  UNKNOWN = 0, UNKNOWN_METHOD = 1, INVALID_MESSAGE_TYPE = 2, WRONG_METHOD_NAME = 3, BAD_SEQUENCE_ID = 4,
+  MISSING_RESULT = 5, INTERNAL_ERROR = 6, PROTOCOL_ERROR = 7, INVALID_TRANSFORM = 8, INVALID_PROTOCOL = 9,
+  UNSUPPORTED_CLIENT_TYPE = 10,
+}
+
+export const TApplicationExceptionSpec: StructSpec = {
+  name: 'TApplicationException',
+  fields: [{ id: 1, name: 'message', type: 'string' }, { id: 2, name: 'type', type: 'i32' }],
+};
+
+/** An exception the remote side reported as a Thrift TApplicationException. */
+export class TApplicationException extends LinkpollError {
+  type: number;
+  constructor(type: number, message: string) {
+    super('ERR_LINKPOLL_REMOTE', message);
+    this.name = 'TApplicationException';
+    this.type = type;
+  }
+}
