@@ -295,7 +295,7 @@ export class ThriftReader {
       case TType.I16: this.need(2); this.pos += 2; return;
       case TType.I32: this.need(4); this.pos += 4; return;
       case TType.I64: case TType.DOUBLE: this.need(8); this.pos += 8; return;
-      case TType.STRING: this.pos += this.len(); return;
+      case TType.STRING: { const n = this.len(); this.pos += n; return; } // len() moves pos first
     }
     if (++this.depth > MAX_DEPTH) throw protocolError(`nesting deeper than ${MAX_DEPTH}`);
     try {

@@ -1,0 +1,125 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { rpc } from '../src';
+
+const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
+const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
+const gee = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'geecache.thrift'), 'utf8'));
+const E = idl.structs.Everything;
+
+const sample = {
+  flag: true, small: -5, mid: -30000, int32: 2147483647, big: -9007199254740993n, ratio: 3.25,
+  text: 'héllo wörld ✓', blob: Buffer.from([0, 1, 2, 255]),
+  inner: { s: 'in', b: Buffer.from('bytes') },
+  nums: [1, -2, 3], tags: new Set(['a', 'b']),
+  byName: new Map([['x', { s: 'X' }], ['y', { s: 'Y', b: Buffer.alloc(0) }]]),
+  color: 7, matrix: [[1n, 2n], [], [3n]],
+  nested: new Map([[1, new Set(['p'])], [-1, new Set<string>()]]),
+};
+
+function encode(spec: rpc.StructSpec, v: Record<string, unknown>): Buffer {
+  const w = new rpc.ThriftWriter(Buffer.alloc(16));
+  w.struct(spec, v);
+  return w.buf.subarray(0, w.pos);
+}
+
+test('IDL: enums, typedefs, containers, exceptions, oneway and void are understood', () => {
+  assert.equal(idl.enums.Color, { RED: 1, GREEN: 2, BLUE: 7 });
+  const k = idl.services.Kitchen.methods;
+  assert.is(k.fire.oneway, true);
+  assert.equal(k.nothing.result.fields, []);
+  assert.equal(k.fail.result.fields.map((f) => [f.id, f.name]), [[0, 'success'], [1, 'nf']]);
+  assert.is(E.fields.find((f) => f.name === 'big')!.type, 'i64');
+  assert.is(E.fields.find((f) => f.name === 'color')!.type, 'i32');
+});
+
+test('every type round-trips', () => {
+  const b = encode(E, sample);
+  const back = new rpc.ThriftReader(b).struct(E);
+  assert.equal(back, sample);
+});
+
+test('bytes match Apache Thrift\'s TBinaryProtocol for the same struct', () => {
+  // Request{group:"scores", key:"Tom"} as the rig's C load generator writes it.
+  const want = Buffer.concat([
+    Buffer.from([11, 0, 1, 0, 0, 0, 6]), Buffer.from('scores'),
+    Buffer.from([11, 0, 2, 0, 0, 0, 3]), Buffer.from('Tom'), Buffer.from([0]),
+  ]);
+  assert.ok(encode(gee.structs.Request, { group: 'scores', key: 'Tom' }).equals(want));
+});
+
+test('unknown fields are skipped', () => {
+  const b = encode(E, sample);
+  const narrow: rpc.StructSpec = { name: 'Narrow', fields: [{ id: 7, name: 'text', type: 'string' }, { id: 13, name: 'color', type: 'i32' }] };
+  assert.equal(new rpc.ThriftReader(b).struct(narrow), { text: sample.text, color: 7 });
+});
+
+test('every length is checked: truncations and lies give ERR_LINKPOLL_PROTOCOL, never a crash', () => {
+  const b = encode(E, sample);
+  for (let cut = 0; cut < b.length; cut++) {
+    assert.throws(() => new rpc.ThriftReader(b.subarray(0, cut)).struct(E), (e: NodeJS.ErrnoException) => e.code === 'ERR_LINKPOLL_PROTOCOL');
+  }
+  // A string claiming 2 GB, a list claiming a billion elements.
+  const lie = Buffer.from([11, 0, 7, 0x7f, 0xff, 0xff, 0xff, 0]);
+  assert.throws(() => new rpc.ThriftReader(lie).struct(E), /truncated/);
+  const many = Buffer.from([15, 0, 10, 8, 0x3f, 0xff, 0xff, 0xff, 0]);
+  assert.throws(() => new rpc.ThriftReader(many).struct(E), /does not fit/);
+  // Random bytes: only protocol errors or values.
+  let seed = 1;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+  for (let i = 0; i < 2000; i++) {
+    const junk = Buffer.from(Array.from({ length: 1 + (i % 64) }, rnd));
+    try { new rpc.ThriftReader(junk).struct(E); } catch (e) { assert.is((e as NodeJS.ErrnoException).code, 'ERR_LINKPOLL_PROTOCOL'); }
+  }
+});
+
+test('nesting depth is capped', () => {
+  // list<list<...<i64>>> 200 deep in the field list<list<i64>>.
+  const levels = Array.from({ length: 200 }, () => [15, 0, 0, 0, 1]).flat();
+  const b = Buffer.from([15, 0, 14, ...levels, 10, 0, 0, 0, 0, 0]);
+  assert.throws(() => new rpc.ThriftReader(b).struct(E), /nesting deeper/);
+  const skipDeep = Buffer.from(Array.from({ length: 300 }, () => [12, 0, 1]).flat());
+  assert.throws(() => new rpc.ThriftReader(skipDeep).struct({ name: 'X', fields: [] }), /nesting deeper/);
+});
+
+test('TTHeader golden bytes: a Kitex-style request with int and string KV headers', () => {
+  const w = new rpc.ThriftWriter(Buffer.alloc(8));
+  const ints: [number, string][] = [[3, 'loadgen'], [20, ''], [6, 'geecache'], [9, 'Get'], [22, '1'], [12, '5000'], [1, 'unframed']];
+  const start = rpc.beginTTHeader(w, 7, ints, [['isn', 'GroupCache']]);
+  w.messageBegin('Get', rpc.MessageType.CALL, 7);
+  w.struct(gee.services.GroupCache.methods.Get.args, { req: { group: 'scores', key: 'Tom' } });
+  rpc.endFrame(w, start);
+  const got = w.buf.subarray(0, w.pos);
+  // Built by hand from the layout (as the rig's load generator builds it with -x).
+  const s16 = (s: string) => { const b = Buffer.alloc(2 + s.length); b.writeUInt16BE(s.length); b.write(s, 2); return b; };
+  const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
+  let hdr = Buffer.concat([Buffer.from([0, 0, 0x10]), u16(ints.length), ...ints.flatMap(([k, v]) => [u16(k), s16(v)]),
+    Buffer.from([0x01]), u16(1), s16('isn'), s16('GroupCache')]);
+  hdr = Buffer.concat([hdr, Buffer.alloc((4 - (hdr.length % 4)) % 4)]);
+  const msg = Buffer.concat([Buffer.from([0x80, 1, 0, 1, 0, 0, 0, 3]), Buffer.from('Get'), Buffer.from([0, 0, 0, 7, 12, 0, 1]),
+    Buffer.from([11, 0, 1, 0, 0, 0, 6]), Buffer.from('scores'), Buffer.from([11, 0, 2, 0, 0, 0, 3]), Buffer.from('Tom'), Buffer.from([0, 0])]);
+  const body = Buffer.concat([Buffer.from([0x10, 0x00, 0, 0, 0, 0, 0, 7]), u16(hdr.length / 4), hdr, msg]);
+  const want = Buffer.concat([Buffer.alloc(4), body]);
+  want.writeUInt32BE(body.length, 0);
+  assert.is(got.toString('hex'), want.toString('hex'));
+  const info = rpc.parseTTHeader(got);
+  assert.is(info.seqid, 7);
+  assert.is(info.intKV.get(rpc.IntKey.ToMethod), 'Get');
+  assert.is(info.intKV.get(rpc.IntKey.RPCTimeout), '5000');
+  assert.is(info.strKV.get('isn'), 'GroupCache');
+  assert.is(info.payloadStart, 14 + hdr.length);
+});
+
+test('TTHeader: what is not understood is refused with a reason', () => {
+  const base = Buffer.from('00000014100000000000000100010000800100010000000000000000', 'hex');
+  const bad = (mut: (b: Buffer) => void) => { const b = Buffer.from(base); mut(b); return b; };
+  assert.throws(() => rpc.parseTTHeader(bad((b) => b.writeUInt16BE(0x0fff, 4))), /magic/);
+  assert.throws(() => rpc.parseTTHeader(bad((b) => { b[14] = 2; })), /compact/);
+  assert.throws(() => rpc.parseTTHeader(bad((b) => { b[15] = 1; })), /transforms/);
+  assert.throws(() => rpc.parseTTHeader(bad((b) => { b[16] = 0x42; })), /unknown TTHeader info id/);
+  assert.throws(() => rpc.parseTTHeader(bad((b) => b.writeUInt16BE(200, 12))), /does not fit/);
+});
+
+test.run();

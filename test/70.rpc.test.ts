@@ -1,0 +1,210 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as net from 'node:net';
+import { fork } from 'node:child_process';
+import { rpc } from '../src';
+import { until, once } from './helpers';
+
+const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
+const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
+const gee = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'geecache.thrift'), 'utf8'));
+const Kitchen = idl.services.Kitchen;
+const fired: string[] = [];
+
+async function kitchen(opts: rpc.RpcServerOptions = {}) {
+  const srv = new rpc.RpcServer({ logger: null, ...opts });
+  srv.register(Kitchen, {
+    echo: (a) => a.e,
+    nothing: () => undefined,
+    fail: (a) => {
+      if (a.how === 1) throw new rpc.DeclaredException('nf', { what: 'the thing' });
+      throw new Error(`failed ${a.how}`);
+    },
+    fire: (a) => { fired.push(a.msg as string); },
+    slow: (a) => new Promise((r) => setTimeout(() => r(`slept ${a.ms}`), a.ms as number)),
+  });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  return { srv, port };
+}
+
+for (const transport of ['ttheader', 'framed'] as const) {
+  test(`${transport}: calls, void, oneway, declared and application exceptions`, async () => {
+    const { srv, port } = await kitchen();
+    const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], transport });
+    const e = { text: 'hi', nums: [1, 2], big: 5n, inner: { s: 'x' } };
+    assert.equal(await c.call('echo', { e }), e);
+    assert.is(await c.call('nothing', {}), undefined);
+    await c.call('fire', { msg: `one-way ${transport}` });
+    await until(() => fired.includes(`one-way ${transport}`));
+    try { await c.call('fail', { how: 1 }); assert.unreachable(); } catch (err) {
+      assert.instance(err, rpc.RemoteException);
+      assert.is((err as rpc.RemoteException).field, 'nf');
+      assert.equal((err as rpc.RemoteException).value, { what: 'the thing' });
+    }
+    try { await c.call('fail', { how: 2 }); assert.unreachable(); } catch (err) {
+      assert.instance(err, rpc.TApplicationException);
+      assert.is((err as rpc.TApplicationException).message, 'failed 2');
+      assert.is((err as rpc.TApplicationException).type, 6);
+    }
+    c.close();
+    await srv.close();
+  });
+}
+
+test('1,000 concurrent calls over one multiplexed connection are all matched', async () => {
+  const { srv, port } = await kitchen();
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], timeout: 5000 });
+  const calls = Array.from({ length: 1000 }, (_, i) => c.call('echo', { e: { int32: i, text: `n${i}` } }));
+  const res = (await Promise.all(calls)) as { int32: number; text: string }[];
+  res.forEach((r, i) => { assert.is(r.int32, i); assert.is(r.text, `n${i}`); });
+  assert.equal(c.stats()[`127.0.0.1:${port}`], { connections: 1, inFlight: 0 });
+  assert.is(srv.server.connections.size, 1);
+  c.close();
+  await srv.close();
+});
+
+test('replies on one connection come back in request order even when handlers finish out of order', async () => {
+  const { srv, port } = await kitchen();
+  const s = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], timeout: 5000 });
+  const order: string[] = [];
+  await Promise.all([s.call('slow', { ms: 60 }).then((v) => order.push(v as string)), s.call('slow', { ms: 1 }).then((v) => order.push(v as string))]);
+  assert.equal(order, ['slept 60', 'slept 1']);
+  s.close();
+  await srv.close();
+});
+
+test('per-call timeout and AbortSignal', async () => {
+  const { srv, port } = await kitchen();
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
+  const t0 = Date.now();
+  try { await c.call('slow', { ms: 500 }, { timeout: 50 }); assert.unreachable(); } catch (err) {
+    assert.is((err as NodeJS.ErrnoException).code, 'ETIMEDOUT');
+    assert.ok(Date.now() - t0 < 400);
+  }
+  const ac = new AbortController();
+  const p = c.call('slow', { ms: 500 }, { signal: ac.signal });
+  ac.abort();
+  try { await p; assert.unreachable(); } catch (err) { assert.is((err as NodeJS.ErrnoException).code, 'ABORT_ERR'); }
+  assert.is(await c.call('echo', { e: { text: 'still fine' } }).then((r) => (r as { text: string }).text), 'still fine');
+  c.close();
+  await srv.close();
+});
+
+test('connection refused is reported as such', async () => {
+  const c = new rpc.RpcClient({ service: Kitchen, targets: ['127.0.0.1:1'], connectTimeout: 500 });
+  try { await c.call('nothing', {}); assert.unreachable(); } catch (err) { assert.is((err as NodeJS.ErrnoException).code, 'ECONNREFUSED'); }
+  c.close();
+});
+
+test('a killed server fails pending calls fast; the pool recovers when it returns', async () => {
+  const script = path.join(__dirname, '..', 'bench', 'servers', 'rpc-get.js');
+  const port = 20000 + (process.pid % 20000);
+  const start = async () => {
+    const child = fork(script, ['--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    await new Promise((r) => child.stdout!.once('data', r));
+    return child;
+  };
+  let child = await start();
+  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`], timeout: 5000 });
+  const v = (await c.call('Get', { req: { group: 'scores', key: 'Tom' } })) as { value: Buffer };
+  assert.is(v.value.subarray(0, 3).toString(), '630');
+  child.kill('SIGSTOP'); // calls now hang in the server...
+  const pending = Array.from({ length: 10 }, () => c.call('Get', { req: { group: 'scores', key: 'Sam' } }).then(() => 'ok', (e) => e.code));
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = Date.now();
+  child.kill('SIGKILL'); // ...until it dies: they fail at once, not at their 5 s timeout
+  const codes = await Promise.all(pending);
+  assert.ok(Date.now() - t0 < 1000, `failed after ${Date.now() - t0} ms`);
+  assert.ok(codes.every((x) => x === 'ECONNRESET'), codes.join());
+  await once(child, 'exit');
+  child = await start();
+  const again = (await c.call('Get', { req: { group: 'scores', key: 'Jack' } })) as { value: Buffer };
+  assert.is(again.value.subarray(0, 3).toString(), '589');
+  c.close();
+  child.kill();
+});
+
+// ---- malformed input: answered as documented, and the server keeps serving ----
+
+function rawExchange(port: number, bytes: Buffer, wait = 150): Promise<{ data: Buffer; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    let closed = false;
+    s.on('data', (d) => { data = Buffer.concat([data, d]); });
+    s.on('error', () => {});
+    s.on('close', () => { closed = true; });
+    s.write(bytes);
+    setTimeout(() => { s.destroy(); resolve({ data, closed }); }, wait);
+  });
+}
+
+test('malformed input gets a clear error, a counter, and the server keeps serving', async () => {
+  const logs: string[] = [];
+  const { srv, port } = await kitchen({ logger: { warn: (m) => logs.push(m) }, maxFrameSize: 4096 });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
+  const frame = (body: Buffer) => { const b = Buffer.alloc(4 + body.length); b.writeUInt32BE(body.length); body.copy(b, 4); return b; };
+  const ttheader = (hdrTail: Buffer, payload: Buffer) => {
+    const hdr = Buffer.concat([hdrTail, Buffer.alloc((4 - (hdrTail.length % 4)) % 4)]);
+    const fixed = Buffer.alloc(10);
+    fixed.writeUInt16BE(0x1000, 0); fixed.writeUInt32BE(9, 4); fixed.writeUInt16BE(hdr.length / 4, 8);
+    return frame(Buffer.concat([fixed, hdr, payload]));
+  };
+  const call = (name: string) => { const w = new rpc.ThriftWriter(Buffer.alloc(64)); w.messageBegin(name, rpc.MessageType.CALL, 9); w.byte(0); return w.buf.subarray(0, w.pos); };
+  const cases: [string, Buffer, 'closed' | 'exception' | 'http400'][] = [
+    ['unknown magic', frame(Buffer.from('abcdefgh')), 'closed'],
+    ['HTTP on the RPC port', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'http400'],
+    ['compact protocol', Buffer.from([0x82, 0x21, 0, 3, 0x47, 0x65, 0x74, 0]), 'closed'],
+    ['Apache THeader', frame(Buffer.from([0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0])), 'closed'],
+    ['a transform', ttheader(Buffer.from([0, 1, 1]), call('nothing')), 'closed'],
+    ['an unknown info id', ttheader(Buffer.from([0, 0, 0x42]), call('nothing')), 'closed'],
+    ['a header larger than its frame', (() => { const b = ttheader(Buffer.from([0, 0]), call('nothing')); b.writeUInt16BE(100, 12); return b; })(), 'closed'],
+    ['a frame over the size cap', (() => { const b = Buffer.alloc(8); b.writeUInt32BE(1 << 20); b.writeUInt16BE(0x1000, 4); return b; })(), 'closed'],
+    ['an unknown method', ttheader(Buffer.from([0, 0]), call('nope')), 'exception'],
+    ['garbage args', ttheader(Buffer.from([0, 0]), Buffer.concat([call('echo').subarray(0, -1), Buffer.from([12, 0, 1, 11, 0, 7, 0x7f, 0, 0, 0])])), 'exception'],
+  ];
+  for (const [what, bytes, expect] of cases) {
+    const before = srv.stats();
+    const { data, closed } = await rawExchange(port, bytes);
+    if (expect === 'closed') {
+      assert.ok(closed, `${what}: connection closed`);
+      assert.is(srv.stats().protocolErrors, before.protocolErrors + 1, `${what}: counted`);
+    } else if (expect === 'http400') {
+      assert.ok(data.toString().startsWith('HTTP/1.1 400'), `${what}: HTTP 400`);
+    } else {
+      const f = data.subarray(0);
+      assert.ok(f.length > 16, `${what}: a reply`);
+      const { reader } = rpc.openFrame(f, 'ttheader');
+      assert.is(reader.messageBegin().type, rpc.MessageType.EXCEPTION, `${what}: TApplicationException`);
+      const ex = reader.struct(rpc.TApplicationExceptionSpec);
+      assert.ok(ex.type === 1 || ex.type === 7, `${what}: type ${ex.type}`);
+    }
+    // A well-behaved client is still served.
+    assert.equal(await c.call('echo', { e: { text: what } }), { text: what });
+  }
+  assert.ok(logs.length >= 6 && logs.every((l) => l.startsWith('linkpoll rpc: ')), logs.join('\n'));
+  c.close();
+  await srv.close();
+});
+
+test('unframed strict binary clients are served too', async () => {
+  const { srv, port } = await kitchen();
+  const w = new rpc.ThriftWriter(Buffer.alloc(64));
+  w.messageBegin('echo', rpc.MessageType.CALL, 42);
+  w.struct(Kitchen.methods.echo.args, { e: { text: 'raw' } });
+  const msg = w.buf.subarray(0, w.pos);
+  // Sent in two pieces and twice: boundaries found without a length prefix.
+  const { data } = await rawExchange(port, Buffer.concat([msg, msg]));
+  const r = new rpc.ThriftReader(data);
+  for (let i = 0; i < 2; i++) {
+    const h = r.messageBegin();
+    assert.is(h.seqid, 42);
+    assert.is(h.type, rpc.MessageType.REPLY);
+    assert.equal(r.struct(Kitchen.methods.echo.result), { success: { text: 'raw' } });
+  }
+  await srv.close();
+});
+
+test.run();
