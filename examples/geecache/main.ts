@@ -1,0 +1,72 @@
+// GeeCache node, as the "7 days" demo: group "scores" over a slow database, peers on a hash
+// ring, an optional front-end API server. Peers talk HTTP (GeeCache's HTTPPool) or, with --rpc,
+// linkpoll RPC (the seed's -kitex); the node answers both on its one port.
+//
+//   node dist/examples/geecache/main.js --port 8001 [--rpc] [--api] [--api-port 9999]
+//        [--peers localhost:8001,localhost:8002,localhost:8003] [--hot-cache off]
+//        [--db-delay-ms 5] [--verbose]
+import * as http from 'node:http';
+import { Registry } from './geecache';
+import { PeerPool } from './peers';
+import { CacheNodeServer } from './node-server';
+
+const DB: Record<string, string> = { Tom: '630', Jack: '589', Sam: '567' };
+
+function flag(name: string): boolean { return process.argv.includes(`--${name}`); }
+function opt(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined && !process.argv[i + 1].startsWith('--') ? process.argv[i + 1] : dflt;
+}
+
+export function createGroup(registry: Registry, opts: { delayMs: number; hotCache: boolean; verbose: boolean }) {
+  return registry.newGroup('scores', 2 << 10, async (key) => {
+    console.log(`[SlowDB] search key ${key}`);
+    if (opts.delayMs > 0) await new Promise((r) => setTimeout(r, opts.delayMs));
+    if (key in DB) return DB[key];
+    throw new Error(`${key} not exist`);
+  }, { hotCache: opts.hotCache, log: opts.verbose ? (m) => console.log(m) : () => {} });
+}
+
+function startApiServer(port: number, host: string, registry: Registry): http.Server {
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== '/api') { res.writeHead(404).end('not found\n'); return; }
+    try {
+      const v = await registry.getGroup('scores')!.get(url.searchParams.get('key') ?? '');
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' }).end(v.byteSlice());
+    } catch (e) {
+      res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${(e as Error).message}\n`);
+    }
+  });
+  server.keepAliveTimeout = 60000;
+  server.listen(port, host, () => console.log(`fontend server is running at http://${host === '127.0.0.1' ? 'localhost' : host}:${port}`));
+  return server;
+}
+
+async function main(): Promise<void> {
+  const port = Number(opt('port', '8001'));
+  const host = opt('host', '127.0.0.1');
+  const transport = flag('rpc') ? 'rpc' : 'http';
+  const peers = opt('peers', 'localhost:8001,localhost:8002,localhost:8003').split(',').map((s) => s.trim()).filter(Boolean);
+  const self = peers.find((p) => p.endsWith(`:${port}`)) ?? `localhost:${port}`;
+  if (!peers.includes(self)) peers.push(self);
+  const registry = new Registry();
+  const group = createGroup(registry, { delayMs: Number(opt('db-delay-ms', '5')), hotCache: opt('hot-cache', 'on') !== 'off', verbose: flag('verbose') });
+  const pool = new PeerPool(self, peers, { transport });
+  group.registerPeers(pool);
+  const node = new CacheNodeServer(registry, (m) => console.warn(m));
+  await node.listen(port, host);
+  console.log(`geecache is running at http://${self} (peers over ${transport}: ${peers.join(', ')})`);
+  let api: http.Server | undefined;
+  if (flag('api')) api = startApiServer(Number(opt('api-port', '9999')), host, registry);
+  const stop = async () => {
+    api?.close();
+    pool.close();
+    await node.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (require.main === module) main().catch((e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,149 @@
+// One port, two protocols: each connection's first bytes tell HTTP (GeeCache's HTTPPool
+// protocol, for old clients and peers) from Thrift RPC (linkpoll's TTHeader/framed), so a
+// cluster can move from HTTP to RPC one node at a time, as the seed's migration plan says.
+import { createServer, type Connection, type Server, type AddressInfo } from '../../src';
+import { rpc } from '../../src';
+import type { Registry } from './geecache';
+import { BASE_PATH, groupCacheService, unescapeSegment } from './peers';
+
+const MAX_HEAD = 64 * 1024;
+const HTTP_METHODS = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|TRACE|CONNECT) /;
+
+interface Response { status: number; type: string; body: Buffer | string; close?: boolean }
+
+export class CacheNodeServer {
+  readonly server: Server;
+  readonly rpc: rpc.RpcServer;
+  httpRequests = 0;
+
+  constructor(private readonly registry: Registry, private readonly log: (m: string) => void = () => {}) {
+    this.rpc = new rpc.RpcServer({ logger: { warn: log } });
+    this.rpc.register(groupCacheService(), {
+      Get: async (args) => {
+        const req = (args.req ?? {}) as { group?: string; key?: string };
+        const g = this.registry.getGroup(req.group ?? '');
+        if (!g) throw new Error(`no such group: ${req.group ?? ''}`);
+        g.noteServerRequest();
+        const v = await g.get(req.key ?? '');
+        return { value: v.unsafeBytes() }; // encoded (copied) into the reply at once
+      },
+    });
+    this.server = createServer({ framing: 'none', maxInput: MAX_HEAD + 1024, idleTimeout: 120000 }, (c) => this.accept(c));
+  }
+
+  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> { return this.server.listen({ port, host }); }
+  close(): Promise<void> { return this.server.close({ timeout: 1000 }); }
+
+  private accept(conn: Connection): void {
+    const detect = () => {
+      const r = conn.reader;
+      if (r.length < 4) return;
+      conn.off('readable', detect);
+      if (HTTP_METHODS.test(r.peek(Math.min(r.length, 8)).toString('latin1'))) this.serveHttp(conn);
+      else this.rpc.accept(conn);
+    };
+    conn.on('readable', detect);
+  }
+
+  // ---- HTTP/1.1 (keep-alive, pipelining answered in order) ----
+
+  private serveHttp(conn: Connection): void {
+    const queue: { res?: Response }[] = [];
+    const flush = () => {
+      while (queue.length && queue[0].res) {
+        const { res } = queue.shift()!;
+        this.writeResponse(conn, res!);
+        if (res!.close) { conn.end(); queue.length = 0; return; }
+      }
+    };
+    const onReadable = () => {
+      const r = conn.reader;
+      while (r.length > 0 && !conn.destroyed) {
+        const head = r.peek(Math.min(r.length, MAX_HEAD + 4));
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (r.length > MAX_HEAD) { queue.push({ res: text(431, 'request header too large', true) }); flush(); }
+          break;
+        }
+        const lines = head.toString('latin1', 0, end).split('\r\n');
+        const [method, target, version] = lines[0].split(' ');
+        let contentLength = 0;
+        let close = version === 'HTTP/1.0';
+        let bad = !method || !target || !/^HTTP\/1\.[01]$/.test(version ?? '');
+        for (let i = 1; i < lines.length; i++) {
+          const c = lines[i].indexOf(':');
+          if (c <= 0) { bad = true; continue; }
+          const name = lines[i].slice(0, c).trim().toLowerCase();
+          const value = lines[i].slice(c + 1).trim();
+          if (name === 'content-length') { contentLength = Number(value); if (!Number.isInteger(contentLength) || contentLength < 0) bad = true; }
+          else if (name === 'transfer-encoding') bad = true; // not needed by this API
+          else if (name === 'connection') close = /close/i.test(value) || (version === 'HTTP/1.0' && !/keep-alive/i.test(value));
+        }
+        if (bad || contentLength > MAX_HEAD) {
+          queue.push({ res: text(400, 'bad request', true) });
+          flush();
+          return;
+        }
+        if (r.length < end + 4 + contentLength) break;
+        r.skip(end + 4 + contentLength);
+        this.httpRequests++;
+        const slot: { res?: Response } = {};
+        queue.push(slot);
+        this.handle(method, target).then((res) => {
+          slot.res = close ? { ...res, close: true } : res;
+          if (method === 'HEAD') slot.res = { ...slot.res, body: Buffer.alloc(0) };
+          flush();
+        });
+      }
+      r.release();
+    };
+    conn.on('readable', onReadable);
+    onReadable();
+  }
+
+  private async handle(method: string, target: string): Promise<Response> {
+    if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed');
+    const q = target.indexOf('?');
+    const p = q >= 0 ? target.slice(0, q) : target;
+    if (p === '/_stats') {
+      const stats: Record<string, unknown> = { httpRequests: this.httpRequests, rpc: this.rpc.stats() };
+      for (const g of this.registry.all()) stats[g.name] = g.stats();
+      return { status: 200, type: 'application/json', body: JSON.stringify(stats) };
+    }
+    if (!p.startsWith(BASE_PATH)) return text(404, 'not found');
+    const rest = p.slice(BASE_PATH.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) return text(400, 'bad request');
+    let groupName: string, key: string;
+    try {
+      groupName = unescapeSegment(rest.slice(0, slash));
+      key = unescapeSegment(rest.slice(slash + 1));
+    } catch {
+      return text(400, 'bad request');
+    }
+    const g = this.registry.getGroup(groupName);
+    if (!g) return text(404, `no such group: ${groupName}`);
+    g.noteServerRequest();
+    try {
+      const v = await g.get(key);
+      return { status: 200, type: 'application/octet-stream', body: v.unsafeBytes() };
+    } catch (e) {
+      return text(500, (e as Error).message);
+    }
+  }
+
+  private writeResponse(conn: Connection, res: Response): void {
+    const body = typeof res.body === 'string' ? Buffer.from(res.body) : res.body;
+    const extra = res.type.startsWith('text/') ? 'X-Content-Type-Options: nosniff\r\n' : '';
+    conn.write(`HTTP/1.1 ${res.status} ${REASON[res.status] ?? 'Status'}\r\nContent-Type: ${res.type}\r\n${extra}` +
+      `Content-Length: ${body.length}\r\n${res.close ? 'Connection: close\r\n' : ''}\r\n`);
+    if (body.length) conn.write(body);
+  }
+}
+
+const REASON: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error' };
+
+// As Go's http.Error: text/plain, the message and a newline.
+function text(status: number, msg: string, close = false): Response {
+  return { status, type: 'text/plain; charset=utf-8', body: `${msg}\n`, close };
+}

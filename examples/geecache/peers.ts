@@ -1,0 +1,105 @@
+// How a node reaches its peers: over HTTP (GeeCache's HTTPPool protocol, keep-alive) or over
+// linkpoll RPC (GroupCache.Get on TTHeader). The picker maps keys to owners on a hash ring of
+// the peers' names ("http://host:port", as the Go original names them) and skips itself.
+import * as http from 'node:http';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { rpc } from '../../src';
+import { HashRing } from './consistenthash';
+import type { PeerGetter, PeerPicker } from './geecache';
+
+export const BASE_PATH = '/_geecache/';
+
+let idlCache: rpc.Idl | undefined;
+/** The GroupCache service (geecache.thrift, next to this example). */
+export function groupCacheService(): rpc.ServiceSpec {
+  idlCache ??= rpc.parseIdl(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'examples', 'geecache', 'geecache.thrift'), 'utf8'));
+  return idlCache.services.GroupCache;
+}
+
+/** GeeCache's escaping, readable by the Go original too: '+' decodes as a space. */
+export function escapeSegment(s: string): string { return encodeURIComponent(s); }
+export function unescapeSegment(s: string): string { return decodeURIComponent(s.replace(/\+/g, ' ')); }
+
+/** An error the owner's loader returned (the key is missing, say), as opposed to a transport failure. */
+export class PeerLoadError extends Error {
+  constructor(message: string, readonly status?: number) { super(message); this.name = 'PeerLoadError'; }
+}
+
+export class HttpGetter implements PeerGetter {
+  constructor(private readonly baseURL: string, private readonly agent: http.Agent, private readonly timeout = 2000) {}
+  get(group: string, key: string): Promise<Buffer> {
+    const url = `${this.baseURL}${BASE_PATH}${escapeSegment(group)}/${escapeSegment(key)}`;
+    return new Promise((resolve, reject) => {
+      const req = http.get(url, { agent: this.agent, timeout: this.timeout }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+          if (res.statusCode === 200) resolve(body);
+          else reject(new PeerLoadError(`server returned: ${res.statusCode} ${body.toString().trim()}`, res.statusCode));
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`peer ${this.baseURL} timed out`)));
+      req.on('error', reject);
+    });
+  }
+}
+
+export class RpcGetter implements PeerGetter {
+  constructor(private readonly client: rpc.RpcClient, private readonly target: string) {}
+  async get(group: string, key: string): Promise<Buffer> {
+    try {
+      const r = (await this.client.call('Get', { req: { group, key } }, { target: this.target })) as { value?: Buffer };
+      return r.value ?? Buffer.alloc(0);
+    } catch (e) {
+      if (e instanceof rpc.TApplicationException) throw new PeerLoadError(e.message);
+      throw e;
+    }
+  }
+}
+
+export interface PoolOptions {
+  /** 'http' (GeeCache's HTTPPool) or 'rpc' (linkpoll RPC, the seed's Kitex). */
+  transport: 'http' | 'rpc';
+  replicas?: number;
+  timeout?: number;
+}
+
+/** Peers of one node: picks owners, and reaches them. */
+export class PeerPool implements PeerPicker {
+  private readonly ring: HashRing;
+  private readonly getters = new Map<string, PeerGetter>();
+  private readonly agent: http.Agent | undefined;
+  private readonly client: rpc.RpcClient | undefined;
+
+  constructor(readonly self: string, peers: string[], private readonly opts: PoolOptions) {
+    this.ring = new HashRing(opts.replicas ?? 50);
+    const names = peers.map((p) => `http://${p}`);
+    this.ring.add(...names);
+    if (opts.transport === 'http') {
+      this.agent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64 });
+    } else {
+      this.client = new rpc.RpcClient({ service: groupCacheService(), timeout: opts.timeout ?? 2000, connectTimeout: 1000, fromService: 'geecache' });
+    }
+    for (const p of peers) {
+      const name = `http://${p}`;
+      this.getters.set(name, this.client ? new RpcGetter(this.client, p) : new HttpGetter(name, this.agent!, opts.timeout));
+    }
+  }
+
+  pickPeer(key: string): PeerGetter | null {
+    const owner = this.ring.get(key);
+    if (owner && owner !== `http://${this.self}`) return this.getters.get(owner) ?? null;
+    return null;
+  }
+
+  /** The peer name that owns `key` ("host:port"). */
+  ownerOf(key: string): string { return this.ring.get(key).replace(/^http:\/\//, ''); }
+
+  close(): void {
+    this.agent?.destroy();
+    this.client?.close();
+  }
+}
