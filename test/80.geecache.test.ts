@@ -1,0 +1,149 @@
+// GeeCache: the cache pieces in-process, then a real 3-node cluster in child processes.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as path from 'node:path';
+import * as net from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { LRU } from '../examples/geecache/lru';
+import { HashRing, crc32 } from '../examples/geecache/consistenthash';
+import { Registry } from '../examples/geecache/geecache';
+import { ByteView } from '../examples/geecache/byteview';
+import { queryHttp, queryRpc } from '../examples/geecache/client';
+import { until } from './helpers';
+
+test('LRU evicts by bytes (key + value length), oldest first, and calls back', () => {
+  const evicted: string[] = [];
+  const lru = new LRU<Buffer>(20, (k) => evicted.push(k));
+  lru.add('k1', Buffer.alloc(6)); // 8 bytes
+  lru.add('k2', Buffer.alloc(6)); // 16
+  lru.get('k1'); // k1 is now the most recent
+  lru.add('k3', Buffer.alloc(6)); // 24 > 20: k2 goes
+  assert.equal(evicted, ['k2']);
+  assert.ok(lru.get('k1') && lru.get('k3'));
+  assert.is(lru.usedBytes, 16);
+  lru.add('k1', Buffer.alloc(2)); // update shrinks
+  assert.is(lru.usedBytes, 12);
+  const unlimited = new LRU<Buffer>(0);
+  for (let i = 0; i < 1000; i++) unlimited.add(`k${i}`, Buffer.alloc(100));
+  assert.is(unlimited.size, 1000);
+});
+
+test('consistent hashing: the Go original\'s own test, and CRC-32 IEEE', () => {
+  // geecache day 4 consistenthash_test.go: hash = atoi, 3 replicas, nodes 6, 4, 2.
+  const ring = new HashRing(3, (d) => Number(d.toString()));
+  ring.add('6', '4', '2');
+  const cases: Record<string, string> = { 2: '2', 11: '2', 23: '4', 27: '2' };
+  for (const [k, v] of Object.entries(cases)) assert.is(ring.get(k), v, `key ${k}`);
+  ring.add('8');
+  assert.is(ring.get('27'), '8');
+  assert.is(crc32(Buffer.from('123456789')), 0xcbf43926);
+  assert.is(new HashRing().get('x'), '');
+});
+
+test('groups: empty key is an error, values are copies, singleflight loads once, two registries are separate', async () => {
+  const a = new Registry();
+  const b = new Registry();
+  let loads = 0;
+  const g = a.newGroup('scores', 1024, async (k) => { loads++; await new Promise((r) => setTimeout(r, 20)); return `v-${k}`; }, { log: () => {} });
+  b.newGroup('other', 0, (k) => k, { log: () => {} });
+  assert.ok(a.getGroup('scores'));
+  assert.not.ok(a.getGroup('other'));
+  await g.get('').then(() => assert.unreachable(), (e) => assert.match(e.message, /key is required/));
+  const views = await Promise.all(Array.from({ length: 50 }, () => g.get('x')));
+  assert.is(loads, 1);
+  assert.is(g.stats().loadsDeduped, 49);
+  const copy = views[0].byteSlice();
+  copy.fill(0);
+  assert.is((await g.get('x')).toString(), 'v-x');
+  assert.instance(views[0], ByteView);
+});
+
+// ---- a real cluster ----
+
+const mainJs = path.join(__dirname, '..', 'examples', 'geecache', 'main.js');
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((r) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => r(s)); })));
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+interface Node { port: number; child: ChildProcess; out: string[] }
+
+async function startNode(port: number, peers: string, extra: string[]): Promise<Node> {
+  const child = spawn(process.execPath, [mainJs, '--port', String(port), '--peers', peers, '--db-delay-ms', '30', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    let partial = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop()!; // a line can arrive in two chunks
+      out.push(...lines.filter(Boolean));
+      if (out.some((l) => l.includes('is running at'))) resolve();
+    });
+    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    child.once('exit', (code) => reject(new Error(`node ${port} exited with ${code}: ${out.join('\n')}`)));
+  });
+  return { port, child, out };
+}
+
+function stop(nodes: Node[]): Promise<unknown> {
+  return Promise.all(nodes.map((n) => new Promise((r) => { if (n.child.exitCode !== null || n.child.signalCode !== null) r(null); else { n.child.once('exit', r); n.child.kill('SIGTERM'); } })));
+}
+
+for (const transport of ['http', 'rpc'] as const) {
+  test(`cluster over ${transport}: every key through any node; one DB miss under 100 concurrent gets; errors; owner killed`, async () => {
+    const ports = await freePorts(3);
+    const peers = ports.map((p) => `127.0.0.1:${p}`).join(',');
+    const extra = transport === 'rpc' ? ['--rpc'] : [];
+    const nodes = await Promise.all(ports.map((p) => startNode(p, peers, extra)));
+    const keepAlive = setInterval(() => {}, 1000); // a hung step then fails by timeout, visibly
+    try {
+      const expect: Record<string, string> = { Tom: '630', Jack: '589', Sam: '567' };
+      for (const n of nodes) {
+        for (const [k, v] of Object.entries(expect)) {
+          assert.is((await queryHttp(`127.0.0.1:${n.port}`, 'scores', k)).toString(), v, `HTTP ${k} via ${n.port}`);
+          assert.is((await queryRpc(`127.0.0.1:${n.port}`, 'scores', k)).toString(), v, `RPC ${k} via ${n.port}`);
+        }
+      }
+      // Each key reached the database once, on its owner, for the whole cluster.
+      const dbLines = () => nodes.flatMap((n) => n.out.filter((l) => l.startsWith('[SlowDB]')));
+      await until(() => dbLines().length >= 3); // the children's stdout arrives on its own time
+      await new Promise((r) => setTimeout(r, 100));
+      assert.is(dbLines().length, 3, dbLines().join('\n'));
+
+      // 100 concurrent gets of one new key through one node: one DB search.
+      const key = 'concurrent key/with space';
+      const res = await Promise.allSettled(Array.from({ length: 100 }, () => queryHttp(`127.0.0.1:${nodes[0].port}`, 'scores', key)));
+      assert.ok(res.every((r) => r.status === 'rejected' && /500 concurrent key\/with space not exist/.test(String(r.reason))), String((res[0] as PromiseRejectedResult).reason));
+      const searches = () => dbLines().filter((l) => l === `[SlowDB] search key ${key}`);
+      await until(() => searches().length >= 1);
+      await new Promise((r) => setTimeout(r, 300)); // later (duplicate) searches would show by now
+      // The owner searches once; a non-owner front node falls back to a local load once, too.
+      assert.ok(searches().length >= 1 && searches().length <= 2, `searches: ${searches().length}`);
+
+      // Documented errors over both transports.
+      await queryHttp(`127.0.0.1:${nodes[1].port}`, 'nope', 'Tom').then(() => assert.unreachable(), (e) => assert.is(e.message, '404 no such group: nope'));
+      await queryRpc(`127.0.0.1:${nodes[1].port}`, 'nope', 'Tom').then(() => assert.unreachable(), (e) => assert.is(e.message, 'no such group: nope'));
+      await queryRpc(`127.0.0.1:${nodes[1].port}`, 'scores', 'Nobody').then(() => assert.unreachable(), (e) => {
+        assert.is(e.message, 'Nobody not exist');
+        assert.is(e.code, 'ERR_LINKPOLL_REMOTE'); // a loader error, not a transport failure
+      });
+
+      // Kill the owner of Tom: the others load locally and keep answering.
+      const ownerOfTom = nodes.find((n) => n.out.some((l) => l === '[SlowDB] search key Tom'))!;
+      ownerOfTom.child.kill('SIGKILL');
+      await until(() => ownerOfTom.child.signalCode !== null);
+      for (const n of nodes.filter((x) => x !== ownerOfTom)) {
+        const got = await Promise.race([queryHttp(`127.0.0.1:${n.port}`, 'scores', 'Tom'), new Promise((_, rej) => setTimeout(() => rej(new Error(`node ${n.port} did not answer`)), 5000))]);
+        assert.is(String(got), '630');
+      }
+    } finally {
+      clearInterval(keepAlive);
+      await stop(nodes);
+    }
+  });
+}
+
+test.run();
