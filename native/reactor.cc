@@ -134,24 +134,22 @@ void Reactor::CallJs(uint32_t n) {
   napi_get_reference_value(env, on_batch, &fn);
   napi_get_reference_value(env, self, &recv);
   napi_create_uint32(env, n, &arg);
-  napi_status st;
-  if (from_js_) {
-    st = napi_call_function(env, recv, fn, 1, &arg, &result);
-  } else {
-    // From libuv: a callback scope, so nextTicks and microtasks run after it as Node does.
-    st = napi_make_callback(env, async_ctx_, recv, fn, 1, &arg, &result);
-  }
+  // From libuv we need a callback scope (so nextTicks and microtasks run, as Node does after a
+  // callback) - but they must run only after the writes JavaScript queued in this call have been
+  // taken: a microtask that flushes reuses the same command buffer. napi_make_callback would run
+  // them before returning; an explicit scope lets us take the commands first.
+  napi_callback_scope scope = nullptr;
+  if (!from_js_) napi_open_callback_scope(env, recv, async_ctx_, &scope);
+  napi_status st = napi_call_function(env, recv, fn, 1, &arg, &result);
   (void)result;
-  if (st == napi_pending_exception && !from_js_) {
-    // Thrown after the batch (from a nextTick or microtask): Node's uncaught-exception path.
-    napi_value err;
-    if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
-  }
-  // The command count is read from shared memory, not the return value, so that queued writes
-  // are sent even when something threw after the handlers ran.
   uint32_t cmds = static_cast<uint32_t>(cmd_buf[cmd_cap * 4]);
   cmd_buf[cmd_cap * 4] = 0;
   if (cmds) ProcessCommands(cmds);
+  if (st == napi_pending_exception && !from_js_) {
+    napi_value err;
+    if (napi_get_and_clear_last_exception(env, &err) == napi_ok) napi_fatal_exception(env, err);
+  }
+  if (scope) napi_close_callback_scope(env, scope);
 }
 
 void Reactor::Dispatch() {

@@ -231,5 +231,28 @@ test('a handler that throws does not lose the other connections\' frames', async
   await srv.close();
 });
 
+test('replies written in the batch and from microtasks all arrive, once each (regression)', async () => {
+  // Before the fix, a microtask that flushed reused the command buffer before native code had
+  // taken the batch's own writes: some replies went out twice, others never.
+  const srv = createServer({ reactor, framing: 'u32be', onFrame: (f, c) => {
+    if (f[4] % 2 === 0) c.write(f);
+    else queueMicrotask(() => { c.write(f); });
+  } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const clients = await Promise.all([0, 1, 2, 3].map(() => rawClient(port)));
+  const N = 2000;
+  const got = clients.map((s) => readFrames(s, N));
+  for (let i = 0; i < N; i++) {
+    clients.forEach((s, k) => { const b = Buffer.alloc(5); b[0] = (i + k) & 0xff; b.writeUInt32BE(i, 1); s.write(frame(b)); });
+  }
+  const all = await Promise.all(got);
+  for (const frames of all) {
+    const seen = frames.map((f) => f.readUInt32BE(5)).sort((a, b) => a - b);
+    assert.equal(seen, Array.from({ length: N }, (_, i) => i));
+  }
+  for (const s of clients) s.destroy();
+  await srv.close();
+});
+
 test.after(() => reactor.close());
 test.run();

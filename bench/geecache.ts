@@ -1,0 +1,131 @@
+// The seed's section 4, measured: the full Get path (client -> node -> owner peer) on a
+// 3-node GeeCache cluster with peers over HTTP (keep-alive) versus over linkpoll RPC.
+// Load from the bench rig's C load generator; hot cache off so that every request crosses
+// to the owner. Writes a Markdown table and bench/geecache-chart.svg.
+//   node dist/bench/geecache.js [--requests 10000] [--reps 3]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { HashRing } from '../examples/geecache/consistenthash';
+
+const root = path.join(__dirname, '..', '..');
+const rig = process.env.RIG_DIR ?? '/tmp/linkpoll-rig';
+const loadgen = path.join(rig, 'loadgen', 'loadgen');
+const arg = (n: string, d: string) => { const i = process.argv.indexOf(`--${n}`); return i > 0 ? process.argv[i + 1] : d; };
+const REQUESTS = Number(arg('requests', '10000'));
+const REPS = Number(arg('reps', '3'));
+
+async function freePorts(n: number): Promise<number[]> {
+  const s = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((r) => { const x = net.createServer(); x.listen(0, '127.0.0.1', () => r(x)); })));
+  const ports = s.map((x) => (x.address() as net.AddressInfo).port);
+  await Promise.all(s.map((x) => new Promise((r) => x.close(r))));
+  return ports;
+}
+
+function peakRssKb(pid: number): number {
+  const m = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+interface Row { name: string; conns: number; qps: number; avgUs: number; p99Us: number; frontRssMb: number; maxRssMb: number; errors: number }
+
+async function cluster(peerTransport: 'http' | 'rpc'): Promise<{ nodes: ChildProcess[]; ports: number[] }> {
+  const ports = await freePorts(3);
+  const peers = ports.map((p) => `127.0.0.1:${p}`).join(',');
+  const nodes = ports.map((p) => spawn(process.execPath, [path.join(root, 'dist/examples/geecache/main.js'), '--port', String(p), '--peers', peers, '--hot-cache', 'off', '--db-delay-ms', '0',
+    ...(peerTransport === 'rpc' ? ['--rpc'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  await Promise.all(nodes.map((n) => new Promise<void>((r) => { n.stdout!.on('data', (d) => { if (/is running/.test(String(d))) r(); }); })));
+  return { nodes, ports };
+}
+
+function run(mode: 'http' | 'ttheader', port: number, conns: number, keys: string[]): { qps: number; avgUs: number; p99Us: number; errors: number } {
+  const n = conns === 10 ? REQUESTS : REQUESTS * 5;
+  const r = spawnSync(loadgen, ['-p', String(port), '-m', mode, '-c', String(conns), '-n', String(n), '-w', '1', '-k', keys.join(','), '-v', '3'], { encoding: 'utf8' });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT')) ?? '';
+  const f = (k: string) => Number(new RegExp(`${k}=([0-9.]+)`).exec(line)?.[1] ?? NaN);
+  if (!line) throw new Error(`loadgen failed: ${r.stderr}`);
+  return { qps: f('qps'), avgUs: f('avg_us'), p99Us: f('p99_us'), errors: f('errors') };
+}
+
+function median<T>(xs: T[], key: (x: T) => number): T {
+  return [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)];
+}
+
+async function measure(name: string, peerTransport: 'http' | 'rpc', clientMode: 'http' | 'ttheader', conns: number): Promise<Row> {
+  const samples: Row[] = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    const { nodes, ports } = await cluster(peerTransport);
+    try {
+      const ring = new HashRing(50);
+      ring.add(...ports.map((p) => `http://127.0.0.1:${p}`));
+      const owner = (k: string) => Number(ring.get(k).split(':').pop());
+      const all = ['Tom', 'Jack', 'Sam'];
+      // The front node: the one that owns the fewest keys; it is sent only keys it does not own.
+      const front = [...ports].sort((a, b) => all.filter((k) => owner(k) === a).length - all.filter((k) => owner(k) === b).length)[0];
+      const keys = all.filter((k) => owner(k) !== front);
+      // Warm the owners (their main caches), so the path measured is node -> peer -> cache.
+      spawnSync(loadgen, ['-p', String(front), '-m', clientMode, '-c', '1', '-n', '30', '-k', keys.join(',')]);
+      const r = run(clientMode, front, conns, keys);
+      const rss = nodes.map((n) => peakRssKb(n.pid!));
+      samples.push({ name, conns, ...r, frontRssMb: rss[ports.indexOf(front)] / 1024, maxRssMb: Math.max(...rss) / 1024 });
+    } finally {
+      for (const n of nodes) n.kill('SIGKILL');
+      await Promise.all(nodes.map((n) => new Promise((r) => (n.exitCode !== null || n.signalCode !== null ? r(null) : n.once('exit', r)))));
+    }
+  }
+  const m = median(samples, (s) => s.qps);
+  return { ...m, errors: samples.reduce((a, s) => a + s.errors, 0) };
+}
+
+function svg(rows: Row[]): string {
+  const groups = [10, 100];
+  const W = 760, H = 320, pad = 60;
+  const maxQ = Math.max(...rows.map((r) => r.qps)) * 1.15;
+  const colors = ['#9aa5b1', '#4c9be8', '#1f5fa8'];
+  const names = [...new Set(rows.map((r) => r.name))];
+  const bw = 50;
+  let bars = '';
+  groups.forEach((c, gi) => {
+    const gx = pad + 40 + gi * 330;
+    names.forEach((nm, ni) => {
+      const r = rows.find((x) => x.name === nm && x.conns === c);
+      if (!r) return;
+      const h = ((H - 2 * pad) * r.qps) / maxQ;
+      const x = gx + ni * (bw + 15);
+      bars += `<rect x="${x}" y="${H - pad - h}" width="${bw}" height="${h}" fill="${colors[ni]}"/>`;
+      bars += `<text x="${x + bw / 2}" y="${H - pad - h - 6}" font-size="11" text-anchor="middle">${Math.round(r.qps).toLocaleString('en-US')}</text>`;
+      bars += `<text x="${x + bw / 2}" y="${H - pad + 14}" font-size="10" text-anchor="middle">${(r.avgUs / 1000).toFixed(2)} ms</text>`;
+    });
+    bars += `<text x="${gx + 95}" y="${H - pad + 34}" font-size="13" text-anchor="middle">${c} concurrent clients</text>`;
+  });
+  const legend = names.map((nm, i) => `<rect x="${pad + i * 240}" y="14" width="12" height="12" fill="${colors[i]}"/><text x="${pad + 18 + i * 240}" y="25" font-size="12">${nm}</text>`).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">` +
+    `<rect width="100%" height="100%" fill="white"/>${legend}` +
+    `<text x="14" y="${H / 2}" font-size="12" transform="rotate(-90 14 ${H / 2})" text-anchor="middle">QPS (bar), avg latency (below)</text>` +
+    `<line x1="${pad}" y1="${H - pad}" x2="${W - 20}" y2="${H - pad}" stroke="#333"/>${bars}</svg>\n`;
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(loadgen)) throw new Error(`no load generator at ${loadgen}: run ../shared/bench-rig/setup.sh`);
+  const rows: Row[] = [];
+  for (const conns of [10, 100]) {
+    rows.push(await measure('HTTP peers, HTTP client', 'http', 'http', conns));
+    rows.push(await measure('RPC peers, HTTP client', 'rpc', 'http', conns));
+    rows.push(await measure('RPC peers, RPC client', 'rpc', 'ttheader', conns));
+  }
+  console.log(`| peers / client | conc. | QPS | avg ms | p99 ms | front node peak RSS MB | max node peak RSS MB | errors |`);
+  console.log(`|---|---|---|---|---|---|---|---|`);
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${r.conns} | ${Math.round(r.qps).toLocaleString('en-US')} | ${(r.avgUs / 1000).toFixed(3)} | ${(r.p99Us / 1000).toFixed(3)} | ${r.frontRssMb.toFixed(1)} | ${r.maxRssMb.toFixed(1)} | ${r.errors} |`);
+  }
+  for (const c of [10, 100]) {
+    const h = rows.find((r) => r.conns === c && r.name.startsWith('HTTP'))!;
+    const k = rows.find((r) => r.conns === c && r.name === 'RPC peers, RPC client')!;
+    console.log(`\nc=${c}: RPC/HTTP QPS ${(k.qps / h.qps).toFixed(2)}x, avg latency ${(100 * (k.avgUs / h.avgUs - 1)).toFixed(0)} %, front-node RSS ${(100 * (k.frontRssMb / h.frontRssMb - 1)).toFixed(0)} %`);
+  }
+  fs.writeFileSync(path.join(root, 'bench', 'geecache-chart.svg'), svg(rows));
+  console.log('\nchart: bench/geecache-chart.svg');
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
