@@ -13,21 +13,27 @@ import {
 import { IntKey, type HeaderInfo } from './ttheader';
 import { detectTransport, openFrame, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 
-export interface CallContext {
-  service: string;
-  method: string;
-  seqid: number;
-  transport: Transport;
-  /** Kitex TTHeader integer and string headers (empty for other transports). */
-  intKV: Map<number, string>;
-  strKV: Map<string, string>;
+/** What a handler knows about its call. */
+export class CallContext {
+  constructor(
+    readonly service: string,
+    readonly method: string,
+    readonly seqid: number,
+    readonly transport: Transport,
+    /** Kitex TTHeader integer and string headers (empty for other transports). */
+    readonly intKV: ReadonlyMap<number, string>,
+    readonly strKV: ReadonlyMap<string, string>,
+    readonly connection: Connection,
+  ) {}
   /** Caller's service name (TTHeader FromService), if sent. */
-  fromService?: string;
+  get fromService(): string | undefined { return this.intKV.get(IntKey.FromService); }
   /** When the caller stops waiting (TTHeader RPCTimeout), as Date.now() ms; undefined if not sent. */
-  deadline?: number;
-  remoteAddress?: string;
-  remotePort?: number;
-  connection: Connection;
+  get deadline(): number | undefined {
+    const t = Number(this.intKV.get(IntKey.RPCTimeout));
+    return t > 0 ? Date.now() + t : undefined;
+  }
+  get remoteAddress(): string | undefined { return this.connection.remoteAddress; }
+  get remotePort(): number | undefined { return this.connection.remotePort; }
 }
 
 export type Handler = (args: Record<string, unknown>, ctx: CallContext) => unknown;
@@ -213,16 +219,7 @@ export class RpcServer extends EventEmitter {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.PROTOCOL_ERROR, (e as Error).message);
       return;
     }
-    const timeout = header ? Number(header.intKV.get(IntKey.RPCTimeout)) : NaN;
-    const ctx: CallContext = {
-      service: reg.service.name, method: name, seqid, transport: st.transport,
-      intKV: header?.intKV ?? EMPTY_INT, strKV: header?.strKV ?? EMPTY_STR,
-      fromService: header?.intKV.get(IntKey.FromService),
-      deadline: timeout > 0 ? Date.now() + timeout : undefined,
-      connection: conn,
-    };
-    Object.defineProperty(ctx, 'remoteAddress', { get: () => conn.remoteAddress, enumerable: true });
-    Object.defineProperty(ctx, 'remotePort', { get: () => conn.remotePort, enumerable: true });
+    const ctx = new CallContext(reg.service.name, name, seqid, st.transport, header?.intKV ?? EMPTY_INT, header?.strKV ?? EMPTY_STR, conn);
     let out: unknown;
     try {
       out = reg.handler(args, ctx);
@@ -237,15 +234,16 @@ export class RpcServer extends EventEmitter {
       st.queue.push(slot);
       st.inFlight++;
       if (st.inFlight >= this.maxInFlight && !st.paused) { st.paused = true; conn.pause(); }
-      (out as Promise<unknown>).then(
-        (v) => { slot.write = () => this.reply(conn, st, hseq, seqid, reg.method, v); },
-        (e) => { slot.write = () => this.failed(conn, st, hseq, seqid, reg.method, e); },
-      ).finally(() => {
+      const settle = () => {
         slot.done = true;
         st.inFlight--;
         if (st.paused && st.inFlight < this.maxInFlight / 2) { st.paused = false; conn.resume(); }
         this.drainQueue(st);
-      });
+      };
+      (out as Promise<unknown>).then(
+        (v) => { slot.write = () => this.reply(conn, st, hseq, seqid, reg.method, v); settle(); },
+        (e) => { slot.write = () => this.failed(conn, st, hseq, seqid, reg.method, e); settle(); },
+      );
       return;
     }
     if (st.queue.length > st.queueHead) {
@@ -268,7 +266,7 @@ export class RpcServer extends EventEmitter {
 
   private reply(conn: Connection, st: ConnState, hseq: number, seqid: number, m: MethodSpec, value: unknown): void {
     if (conn.destroyed) return;
-    const result = m.result.fields.some((f) => f.id === 0) ? { success: value } : {};
+    const result = hasSuccess(m) ? { success: value } : EMPTY_RESULT;
     try {
       writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result);
       this.stats_.replies++;
@@ -310,6 +308,14 @@ export class RpcServer extends EventEmitter {
       conn.destroy(err);
     }
   }
+}
+
+const EMPTY_RESULT = {};
+const successCache = new WeakMap<MethodSpec, boolean>();
+function hasSuccess(m: MethodSpec): boolean {
+  let v = successCache.get(m);
+  if (v === undefined) successCache.set(m, (v = m.result.fields.some((f) => f.id === 0)));
+  return v;
 }
 
 const EMPTY_INT = new Map<number, string>();

@@ -17,6 +17,9 @@ export const IntKey = {
   ShortConnection: 19, FromMethod: 20, StressTag: 21, MsgType: 22, HTTPContentType: 23,
 } as const;
 
+const NO_INT: Map<number, string> = new Map();
+const NO_STR: Map<string, string> = new Map();
+
 export interface HeaderInfo {
   flags: number;
   seqid: number;
@@ -42,8 +45,9 @@ export function parseTTHeader(f: Buffer): HeaderInfo {
   if (proto !== 0) throw protocolError(proto === 2 ? 'Thrift compact protocol is not supported (binary only)' : `unknown TTHeader protocol id ${proto}`);
   const ntrans = f[p++];
   if (ntrans !== 0) throw protocolError(`TTHeader transforms (${ntrans}) are not supported`);
-  const intKV = new Map<number, string>();
-  const strKV = new Map<string, string>();
+  // Most frames carry no headers: share empty maps rather than make two per frame.
+  let intKV = NO_INT;
+  let strKV = NO_STR;
   let aclToken: string | undefined;
   const u16 = () => {
     if (p + 2 > hend) throw protocolError('TTHeader info block runs past the header');
@@ -62,8 +66,10 @@ export function parseTTHeader(f: Buffer): HeaderInfo {
     const id = f[p++];
     if (id === INFO_PADDING) break;
     if (id === INFO_KV) {
+      if (strKV === NO_STR) strKV = new Map();
       for (let n = u16(); n > 0; n--) { const k = str(); strKV.set(k, str()); }
     } else if (id === INFO_INT_KV) {
+      if (intKV === NO_INT) intKV = new Map();
       for (let n = u16(); n > 0; n--) { const k = u16(); intKV.set(k, str()); }
     } else if (id === INFO_ACL) {
       aclToken = str();
