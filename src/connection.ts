@@ -26,20 +26,18 @@ export class Writer {
     return this.conn._r.malloc(this.conn.id, n);
   }
   /**
-   * @internal Native memory to encode a message of unknown size into: at least `min` bytes, often
-   * more; finish with commit(used).
+   * @internal The native staging memory and the offset where this connection's next bytes go
+   * (at least `min` bytes of room). Encode there, then commitStaged(n); nothing else may write
+   * in between.
    */
-  mallocRest(min: number): Buffer {
-    if (this.conn.destroyed) return Buffer.allocUnsafe(min);
-    const b = this.conn._r.mallocRest(this.conn.id, min);
-    this.lastMalloc = b.length;
-    return b;
+  stage(min: number): { buf: Buffer; pos: number } {
+    return this.conn._r.stage(min);
   }
-  /** @internal Ends a mallocRest(): keeps `used` bytes of it. */
-  commit(used: number): void {
-    if (this.conn.destroyed) return;
-    this.mallocAck(used);
-    this.conn._wrote(used);
+  /** @internal Queues the n bytes written at stage().pos. */
+  commitStaged(n: number): void {
+    if (this.conn.destroyed || n === 0) return;
+    this.conn._r.commitStaged(this.conn.id, n);
+    this.conn._wrote(n);
   }
   /** Keeps only the first n bytes of the last malloc(). */
   mallocAck(n: number): void {

@@ -37,6 +37,8 @@ export class Reactor {
   private stagingId = -1;
   private stagingAb: ArrayBuffer = new ArrayBuffer(0);
   private stagingU8 = new Uint8Array(0);
+  private stagingBuf: Buffer = Buffer.alloc(0);
+  private readonly stageInfo: { buf: Buffer; pos: number } = { buf: Buffer.alloc(0), pos: 0 };
   private stagingPos = 0;
   private flushQueued = false;
   private dispatching = false;
@@ -132,14 +134,17 @@ export class Reactor {
     return view;
   }
 
-  /**
-   * @internal All the staging room left (at least `min` bytes) for connection `id`, to encode into
-   * before the size is known; mallocAck() then gives back what was not used.
-   */
-  mallocRest(id: number, min: number): Buffer {
+  /** @internal The staging block (whole) and the next free offset, with at least `min` bytes of room. */
+  stage(min: number): { buf: Buffer; pos: number } {
     if (this.stagingPos + min > this.stagingU8.length) this.newStaging(min);
-    return this.malloc(id, this.stagingU8.length - this.stagingPos);
+    const st = this.stageInfo;
+    st.buf = this.stagingBuf;
+    st.pos = this.stagingPos;
+    return st;
   }
+
+  /** @internal Queues the n bytes written at the staging offset stage() gave. */
+  commitStaged(id: number, n: number): void { this.pushStaged(id, n); }
 
   /** @internal Keeps the first `keep` bytes of the last malloc for `id`. */
   mallocAck(id: number, keep: number, size: number): boolean {
@@ -168,6 +173,7 @@ export class Reactor {
     this.stagingId = this.native.newStaging(min);
     this.stagingAb = this.blocks[this.stagingId]!;
     this.stagingU8 = new Uint8Array(this.stagingAb);
+    this.stagingBuf = Buffer.from(this.stagingAb);
     this.stagingPos = 0;
   }
 

@@ -19,34 +19,26 @@ export interface ServiceSpec { name: string; methods: Record<string, MethodSpec>
 export type Transport = 'ttheader' | 'framed' | 'binary';
 
 const writer = new ThriftWriter(Buffer.alloc(0));
-const EMPTY_MIN = 256;
+const MIN_ROOM = 512;
 
 /**
- * Encodes one message straight into `conn`'s native output (growing into a JS buffer only when
- * it outgrows the staging room) and queues it.
+ * Encodes one message in place into the connection's native staging memory (no view, no copy;
+ * into a JS buffer only when it outgrows the room left) and queues it.
  */
 export function writeMessage(conn: Connection, transport: Transport, seqid: number, name: string,
   type: MessageType, spec: StructSpec, value: Record<string, unknown>,
   intKV?: [number, string][], strKV?: [string, string][]): void {
   const w = writer;
-  w.reset(conn.writer.mallocRest(EMPTY_MIN));
-  try {
-    let start = -1;
-    if (transport === 'ttheader') start = beginTTHeader(w, seqid, intKV, strKV);
-    else if (transport === 'framed') { start = 0; w.u32(0); }
-    w.messageBegin(name, type, seqid);
-    w.struct(spec, value);
-    if (start >= 0) endFrame(w, start);
-  } catch (e) {
-    conn.writer.commit(0);
-    throw e;
-  }
-  if (w.grown) {
-    conn.writer.commit(0);
-    conn.write(w.buf.subarray(0, w.pos));
-  } else {
-    conn.writer.commit(w.pos);
-  }
+  const staging = conn.writer.stage(MIN_ROOM);
+  w.reset(staging.buf, staging.pos);
+  let start = -1;
+  if (transport === 'ttheader') start = beginTTHeader(w, seqid, intKV, strKV);
+  else if (transport === 'framed') { start = w.offset; w.u32(0); }
+  w.messageBegin(name, type, seqid);
+  w.struct(spec, value); // throws before anything is queued
+  if (start >= 0) endFrame(w, start);
+  if (w.grown) conn.write(w.buf.subarray(0, w.pos));
+  else conn.writer.commitStaged(w.pos - w.base);
 }
 
 export interface Incoming {

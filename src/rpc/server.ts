@@ -20,11 +20,13 @@ export class CallContext {
     readonly method: string,
     readonly seqid: number,
     readonly transport: Transport,
-    /** Kitex TTHeader integer and string headers (empty for other transports). */
-    readonly intKV: ReadonlyMap<number, string>,
-    readonly strKV: ReadonlyMap<string, string>,
+    private readonly header: { intKV: ReadonlyMap<number, string>; strKV: ReadonlyMap<string, string> },
     readonly connection: Connection,
   ) {}
+  /** Kitex TTHeader integer headers (empty for other transports). */
+  get intKV(): ReadonlyMap<number, string> { return this.header.intKV; }
+  /** Kitex TTHeader string headers (empty for other transports). */
+  get strKV(): ReadonlyMap<string, string> { return this.header.strKV; }
   /** Caller's service name (TTHeader FromService), if sent. */
   get fromService(): string | undefined { return this.intKV.get(IntKey.FromService); }
   /** When the caller stops waiting (TTHeader RPCTimeout), as Date.now() ms; undefined if not sent. */
@@ -81,6 +83,7 @@ interface Reply { done: boolean; write: () => void }
 export class RpcServer extends EventEmitter {
   readonly server: Server;
   private readonly methods = new Map<string, Registered>();
+  private readonly ambiguous = new Set<string>();
   private readonly opts: RpcServerOptions;
   private readonly maxInFlight: number;
   private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0 };
@@ -111,6 +114,7 @@ export class RpcServer extends EventEmitter {
       const reg = { service, method, handler };
       this.methods.set(`${service.name}:${name}`, reg);
       if (!this.methods.has(name)) this.methods.set(name, reg);
+      else if (this.methods.get(name)!.service !== service) this.ambiguous.add(name);
     }
     return this;
   }
@@ -205,8 +209,12 @@ export class RpcServer extends EventEmitter {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.INVALID_MESSAGE_TYPE, `message type ${type} sent to a server`);
       return;
     }
-    const toService = header?.intKV.get(IntKey.ToService);
-    const reg = (toService && this.methods.get(`${toService}:${name}`)) || this.methods.get(name);
+    // The service is read from the header only when the method name alone is ambiguous.
+    let reg = this.methods.get(name);
+    if (reg && header && this.ambiguous.has(name)) {
+      const toService = header.intKV.get(IntKey.ToService);
+      reg = (toService && this.methods.get(`${toService}:${name}`)) || reg;
+    }
     if (!reg) {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.UNKNOWN_METHOD, `unknown method ${name}`);
       return;
@@ -219,7 +227,7 @@ export class RpcServer extends EventEmitter {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.PROTOCOL_ERROR, (e as Error).message);
       return;
     }
-    const ctx = new CallContext(reg.service.name, name, seqid, st.transport, header?.intKV ?? EMPTY_INT, header?.strKV ?? EMPTY_STR, conn);
+    const ctx = new CallContext(reg.service.name, name, seqid, st.transport, header ?? NO_HEADER, conn);
     let out: unknown;
     try {
       out = reg.handler(args, ctx);
@@ -318,8 +326,7 @@ function hasSuccess(m: MethodSpec): boolean {
   return v;
 }
 
-const EMPTY_INT = new Map<number, string>();
-const EMPTY_STR = new Map<string, string>();
+const NO_HEADER = { intKV: new Map<number, string>(), strKV: new Map<string, string>() };
 
 export function createRpcServer(options?: RpcServerOptions): RpcServer {
   return new RpcServer(options);

@@ -29,6 +29,18 @@ export function protocolError(message: string): LinkpollError {
   return new LinkpollError('ERR_LINKPOLL_PROTOCOL', message);
 }
 
+interface CompiledField { id: number; name: string; type: TypeSpec; wire: TType; required: boolean }
+const compiled = new WeakMap<StructSpec, CompiledField[]>();
+/** A struct's fields with their wire types worked out once (the codec's per-field work). */
+function fieldsOf(s: StructSpec): CompiledField[] {
+  let c = compiled.get(s);
+  if (!c) {
+    c = s.fields.map((f) => ({ id: f.id, name: f.name, type: f.type, wire: ttypeOf(f.type), required: !!f.required }));
+    compiled.set(s, c);
+  }
+  return c;
+}
+
 export function ttypeOf(t: TypeSpec): TType {
   if (typeof t === 'string') {
     switch (t) {
@@ -53,22 +65,30 @@ export function ttypeOf(t: TypeSpec): TType {
 export class ThriftWriter {
   buf: Buffer;
   pos = 0;
-  /** True once the output outgrew the buffer it started in (then `buf` is ours, not a view). */
+  /** Where this message starts in `buf` (messages are encoded in place into shared memory). */
+  base = 0;
+  /** True once the output outgrew the memory it started in (then `buf` is ours, from 0). */
   grown = false;
 
   constructor(buf: Buffer) { this.buf = buf; }
 
-  reset(buf: Buffer): void { this.buf = buf; this.pos = 0; this.grown = false; }
+  reset(buf: Buffer, at = 0): void { this.buf = buf; this.pos = at; this.base = at; this.grown = false; }
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let cap = Math.max(256, this.buf.length * 2);
-    while (cap < this.pos + n) cap *= 2;
+    const used = this.pos - this.base;
+    let cap = Math.max(256, used * 2);
+    while (cap < used + n) cap *= 2;
     const nb = Buffer.allocUnsafe(cap);
-    this.buf.copy(nb, 0, 0, this.pos);
+    this.buf.copy(nb, 0, this.base, this.pos);
     this.buf = nb;
+    this.pos = used;
+    this.base = 0;
     this.grown = true;
   }
+
+  /** Bytes written since reset, for code that patches a length later (survives growing). */
+  get offset(): number { return this.pos - this.base; }
 
   byte(v: number): void { this.ensure(1); this.buf[this.pos++] = v & 0xff; }
   i16(v: number): void { this.ensure(2); this.buf.writeInt16BE(v, this.pos); this.pos += 2; }
@@ -140,19 +160,21 @@ export class ThriftWriter {
     for (let i = 0; i < items.length; i++) this.value(et, items[i], path);
   }
 
-  struct(s: StructSpec, v: Record<string, unknown>, path = s.name): void {
-    if (v === null || typeof v !== 'object') throw typeError(path, s.name, v);
-    const fields = s.fields;
+  struct(s: StructSpec, v: Record<string, unknown>, path?: string): void {
+    if (v === null || typeof v !== 'object') throw typeError(path ?? s.name, s.name, v);
+    const fields = fieldsOf(s);
     for (let i = 0; i < fields.length; i++) {
       const f = fields[i];
       const x = v[f.name];
       if (x === undefined || x === null) {
-        if (f.required) throw protocolError(`${path}.${f.name} is required`);
+        if (f.required) throw protocolError(`${path ?? s.name}.${f.name} is required`);
         continue;
       }
-      this.byte(ttypeOf(f.type));
-      this.i16(f.id);
-      this.value(f.type, x, `${path}.${f.name}`);
+      this.ensure(3);
+      this.buf[this.pos] = f.wire;
+      this.buf.writeInt16BE(f.id, this.pos + 1);
+      this.pos += 3;
+      this.value(f.type, x, f.name);
     }
     this.byte(TType.STOP);
   }
@@ -275,17 +297,17 @@ export class ThriftReader {
 
   struct(s: StructSpec): Record<string, unknown> {
     const out: Record<string, unknown> = {};
-    const fields = s.fields;
+    const fields = fieldsOf(s);
     for (;;) {
       const wire = this.byte();
       if (wire === TType.STOP) break;
       const id = this.i16();
-      let f: FieldSpec | undefined;
+      let f: CompiledField | undefined;
       for (let i = 0; i < fields.length; i++) if (fields[i].id === id) { f = fields[i]; break; }
       if (f === undefined) { this.skip(wire); continue; } // unknown field
       out[f.name] = this.value(f.type, wire);
     }
-    for (const f of fields) if (f.required && out[f.name] === undefined) throw protocolError(`${s.name}.${f.name} is required`);
+    for (let i = 0; i < fields.length; i++) if (fields[i].required && out[fields[i].name] === undefined) throw protocolError(`${s.name}.${fields[i].name} is required`);
     return out;
   }
 

@@ -17,18 +17,74 @@ export const IntKey = {
   ShortConnection: 19, FromMethod: 20, StressTag: 21, MsgType: 22, HTTPContentType: 23,
 } as const;
 
-const NO_INT: Map<number, string> = new Map();
-const NO_STR: Map<string, string> = new Map();
+const NO_INT: ReadonlyMap<number, string> = new Map();
+const NO_STR: ReadonlyMap<string, string> = new Map();
 
-export interface HeaderInfo {
-  flags: number;
-  seqid: number;
-  intKV: Map<number, string>;
-  strKV: Map<string, string>;
-  aclToken?: string;
-  /** Where the Thrift message is in the frame. */
-  payloadStart: number;
-  payloadEnd: number;
+/**
+ * A parsed TTHeader. The info blocks are checked when the frame is parsed but decoded into maps
+ * only when read: most servers never look at most headers.
+ */
+export class HeaderInfo {
+  private ints: ReadonlyMap<number, string> | undefined;
+  private strs: ReadonlyMap<string, string> | undefined;
+  private acl: string | undefined;
+  constructor(
+    readonly flags: number,
+    readonly seqid: number,
+    /** Where the Thrift message is in the frame. */
+    readonly payloadStart: number,
+    readonly payloadEnd: number,
+    private readonly frame: Buffer,
+    private readonly infoStart: number,
+    private readonly infoEnd: number,
+  ) {}
+  get intKV(): ReadonlyMap<number, string> { if (!this.ints) this.decode(); return this.ints!; }
+  get strKV(): ReadonlyMap<string, string> { if (!this.strs) this.decode(); return this.strs!; }
+  get aclToken(): string | undefined { if (!this.ints) this.decode(); return this.acl; }
+  private decode(): void {
+    let ints = NO_INT as Map<number, string>;
+    let strs = NO_STR as Map<string, string>;
+    walkInfo(this.frame, this.infoStart, this.infoEnd, {
+      int: (k, v) => { if (ints === NO_INT) ints = new Map(); ints.set(k, v); },
+      str: (k, v) => { if (strs === NO_STR) strs = new Map(); strs.set(k, v); },
+      acl: (t) => { this.acl = t; },
+    });
+    this.ints = ints;
+    this.strs = strs;
+  }
+}
+
+interface InfoSink { int(k: number, v: string): void; str(k: string, v: string): void; acl(t: string): void }
+
+// Walks the info blocks of [p, end); with no sink it only checks them (throws on anything wrong).
+function walkInfo(f: Buffer, p: number, end: number, sink?: InfoSink): void {
+  const u16 = () => {
+    if (p + 2 > end) throw protocolError('TTHeader info block runs past the header');
+    const v = f.readUInt16BE(p);
+    p += 2;
+    return v;
+  };
+  const str = (): string | undefined => {
+    const n = u16();
+    if (p + n > end) throw protocolError('TTHeader string runs past the header');
+    const s = sink ? f.toString('utf8', p, p + n) : undefined;
+    p += n;
+    return s;
+  };
+  while (p < end) {
+    const id = f[p++];
+    if (id === INFO_PADDING) break;
+    if (id === INFO_KV) {
+      for (let n = u16(); n > 0; n--) { const k = str(); const v = str(); sink?.str(k!, v!); }
+    } else if (id === INFO_INT_KV) {
+      for (let n = u16(); n > 0; n--) { const k = u16(); const v = str(); sink?.int(k, v!); }
+    } else if (id === INFO_ACL) {
+      const t = str();
+      sink?.acl(t!);
+    } else {
+      throw protocolError(`unknown TTHeader info id 0x${id.toString(16)}`);
+    }
+  }
 }
 
 /** Parses a whole TTHeader frame (starting at its LENGTH). Throws ERR_LINKPOLL_PROTOCOL. */
@@ -40,43 +96,11 @@ export function parseTTHeader(f: Buffer): HeaderInfo {
   const seqid = f.readInt32BE(8);
   const hend = 14 + f.readUInt16BE(12) * 4;
   if (hend > f.length || hend < 16) throw protocolError(`TTHeader header of ${hend - 14} bytes does not fit its ${f.length}-byte frame`);
-  let p = 14;
-  const proto = f[p++];
+  const proto = f[14];
   if (proto !== 0) throw protocolError(proto === 2 ? 'Thrift compact protocol is not supported (binary only)' : `unknown TTHeader protocol id ${proto}`);
-  const ntrans = f[p++];
+  const ntrans = f[15];
   if (ntrans !== 0) throw protocolError(`TTHeader transforms (${ntrans}) are not supported`);
-  // Most frames carry no headers: share empty maps rather than make two per frame.
-  let intKV = NO_INT;
-  let strKV = NO_STR;
-  let aclToken: string | undefined;
-  const u16 = () => {
-    if (p + 2 > hend) throw protocolError('TTHeader info block runs past the header');
-    const v = f.readUInt16BE(p);
-    p += 2;
-    return v;
-  };
-  const str = () => {
-    const n = u16();
-    if (p + n > hend) throw protocolError('TTHeader string runs past the header');
-    const s = f.toString('utf8', p, p + n);
-    p += n;
-    return s;
-  };
-  while (p < hend) {
-    const id = f[p++];
-    if (id === INFO_PADDING) break;
-    if (id === INFO_KV) {
-      if (strKV === NO_STR) strKV = new Map();
-      for (let n = u16(); n > 0; n--) { const k = str(); strKV.set(k, str()); }
-    } else if (id === INFO_INT_KV) {
-      if (intKV === NO_INT) intKV = new Map();
-      for (let n = u16(); n > 0; n--) { const k = u16(); intKV.set(k, str()); }
-    } else if (id === INFO_ACL) {
-      aclToken = str();
-    } else {
-      throw protocolError(`unknown TTHeader info id 0x${id.toString(16)}`);
-    }
-  }
+  walkInfo(f, 16, hend); // checked now, decoded into maps only when read
   let payloadStart = hend;
   let payloadEnd = f.length;
   if (payloadEnd - payloadStart >= 2 && f[payloadStart] === 0x80 && f[payloadStart + 1] === 0x01) {
@@ -89,52 +113,57 @@ export function parseTTHeader(f: Buffer): HeaderInfo {
   } else {
     throw protocolError('TTHeader payload is not a strict binary Thrift message');
   }
-  return { flags, seqid, intKV, strKV, aclToken, payloadStart, payloadEnd };
+  return new HeaderInfo(flags, seqid, payloadStart, payloadEnd, f, 16, hend);
 }
 
 /**
- * Writes LENGTH (to be patched by endFrame), the fixed header and the info blocks; the Thrift
- * message follows at w.pos. Returns the frame start.
+ * Writes LENGTH (patched by endFrame), the fixed header and the info blocks; the Thrift message
+ * follows. Returns the frame's offset (see ThriftWriter.offset).
  */
 export function beginTTHeader(w: ThriftWriter, seqid: number, intKV?: Map<number, string> | [number, string][],
   strKV?: Map<string, string> | [string, string][]): number {
-  const start = w.pos;
-  w.u32(0);
-  w.ensure(12);
-  w.buf.writeUInt16BE(TTHEADER_MAGIC, w.pos);
-  w.buf.writeUInt16BE(0, w.pos + 2);
-  w.buf.writeInt32BE(seqid, w.pos + 4);
-  const sizeAt = w.pos + 8;
-  w.pos += 10;
-  const hstart = w.pos;
-  w.byte(0); // binary
-  w.byte(0); // no transforms
-  const ints = intKV ? [...intKV] : [];
-  const strs = strKV ? [...strKV] : [];
-  const s16 = (s: string) => {
-    const b = Buffer.from(s);
-    w.ensure(2 + b.length);
-    w.buf.writeUInt16BE(b.length, w.pos);
-    w.buf.set(b, w.pos + 2);
-    w.pos += 2 + b.length;
-  };
-  const u16 = (v: number) => { w.ensure(2); w.buf.writeUInt16BE(v, w.pos); w.pos += 2; };
-  if (ints.length) {
-    w.byte(INFO_INT_KV);
-    u16(ints.length);
-    for (const [k, v] of ints) { u16(k); s16(v); }
+  const start = w.offset;
+  const info = (intKV && (intKV instanceof Map ? intKV.size : intKV.length)) || (strKV && (strKV instanceof Map ? strKV.size : strKV.length))
+    ? infoBlocks(intKV, strKV) : undefined;
+  const hlen = info ? info.length : 4; // protocol, transforms, padding
+  w.ensure(14 + hlen);
+  const b = w.buf;
+  const p = w.pos;
+  b.writeUInt32BE(0, p);
+  b.writeUInt16BE(TTHEADER_MAGIC, p + 4);
+  b.writeUInt16BE(0, p + 6);
+  b.writeInt32BE(seqid, p + 8);
+  b.writeUInt16BE(hlen / 4, p + 12);
+  if (info) {
+    info.copy(b, p + 14);
+  } else {
+    b.writeUInt32BE(0, p + 14); // binary, no transforms, two bytes of padding
   }
-  if (strs.length) {
-    w.byte(INFO_KV);
-    u16(strs.length);
-    for (const [k, v] of strs) { s16(k); s16(v); }
-  }
-  while ((w.pos - hstart) % 4) w.byte(INFO_PADDING);
-  w.buf.writeUInt16BE((w.pos - hstart) / 4, sizeAt);
+  w.pos = p + 14 + hlen;
   return start;
 }
 
-/** Patches the u32 LENGTH at `start` (TTHeader and framed alike). */
+// protocol id, transform count, then the KV blocks, padded to 4 bytes (rare path: a buffer of its own)
+function infoBlocks(intKV?: Map<number, string> | [number, string][], strKV?: Map<string, string> | [string, string][]): Buffer {
+  const parts: Buffer[] = [Buffer.from([0, 0])];
+  const u16 = (v: number) => { const x = Buffer.allocUnsafe(2); x.writeUInt16BE(v); return x; };
+  const s16 = (s: string) => { const x = Buffer.from(s); return Buffer.concat([u16(x.length), x]); };
+  const ints = intKV ? [...intKV] : [];
+  const strs = strKV ? [...strKV] : [];
+  if (ints.length) {
+    parts.push(Buffer.from([INFO_INT_KV]), u16(ints.length));
+    for (const [k, v] of ints) parts.push(u16(k), s16(v));
+  }
+  if (strs.length) {
+    parts.push(Buffer.from([INFO_KV]), u16(strs.length));
+    for (const [k, v] of strs) parts.push(s16(k), s16(v));
+  }
+  const raw = Buffer.concat(parts);
+  return Buffer.concat([raw, Buffer.alloc((4 - (raw.length % 4)) % 4)]);
+}
+
+/** Patches the u32 LENGTH of the frame that began at offset `start` (TTHeader and framed alike). */
 export function endFrame(w: ThriftWriter, start: number): void {
-  w.buf.writeUInt32BE(w.pos - start - 4, start);
+  const at = w.base + start;
+  w.buf.writeUInt32BE(w.pos - at - 4, at);
 }
