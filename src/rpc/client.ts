@@ -5,7 +5,7 @@ import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
 import type { Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec } from './thrift';
-import { IntKey } from './ttheader';
+import { IntKey, infoBlocks } from './ttheader';
 import { openFrame, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 
 export interface RpcClientOptions {
@@ -47,8 +47,13 @@ interface Pending {
   method: MethodSpec;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  timer?: NodeJS.Timeout;
-  cleanup?: () => void;
+  deadline: number;
+  timeout: number;
+  seqid: number;
+  conn: PooledConn | undefined;
+  settled: boolean;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 class PooledConn {
@@ -60,6 +65,7 @@ class PooledConn {
 class Endpoint {
   conns: PooledConn[] = [];
   dialing: Promise<PooledConn> | undefined;
+  rr = 0;
   constructor(readonly host: string, readonly port: number) {}
 }
 
@@ -91,60 +97,86 @@ export class RpcClient {
     if (!target) return Promise.reject(new TypeError('no target: pass options.target or targets'));
     const timeout = options.timeout ?? this.opts.timeout ?? 1000;
     return new Promise((resolve, reject) => {
-      const p: Pending = { method: m, resolve, reject };
-      let pc: PooledConn | undefined;
-      let seqid = 0;
-      let settled = false;
-      const fail = (e: Error) => {
-        if (settled) return;
-        settled = true;
-        if (pc) pc.pending.delete(seqid);
-        p.cleanup?.();
-        reject(e);
-      };
-      if (timeout > 0) {
-        p.timer = setTimeout(() => fail(Object.assign(timeoutError('read', timeout), { message: `call ${method} timed out after ${timeout} ms` })), timeout);
-      }
+      const p: Pending = { method: m, resolve, reject, deadline: timeout > 0 ? Date.now() + timeout : 0, seqid: 0, conn: undefined, settled: false, timeout, signal: options.signal, onAbort: undefined };
+      p.resolve = (v) => { if (p.settled) return; this.settle(p); resolve(v); };
+      p.reject = (e) => { if (p.settled) return; this.settle(p); reject(e); };
+      if (p.deadline) this.watch(p);
       if (options.signal) {
-        if (options.signal.aborted) { fail(abortError()); return; }
-        const onAbort = () => fail(abortError());
-        options.signal.addEventListener('abort', onAbort, { once: true });
-        p.cleanup = () => { if (p.timer) clearTimeout(p.timer); options.signal!.removeEventListener('abort', onAbort); };
-      } else {
-        p.cleanup = () => { if (p.timer) clearTimeout(p.timer); };
+        if (options.signal.aborted) { p.reject(abortError()); return; }
+        p.onAbort = () => p.reject(abortError());
+        options.signal.addEventListener('abort', p.onAbort, { once: true });
       }
-      p.resolve = (v) => { if (settled) return; settled = true; p.cleanup?.(); resolve(v); };
-      p.reject = fail;
       const send = (c: PooledConn) => {
-        if (settled) return;
-        pc = c;
-        seqid = this.nextSeq();
-        c.pending.set(seqid, p);
+        if (p.settled) return;
+        p.conn = c;
+        p.seqid = this.nextSeq();
+        c.pending.set(p.seqid, p);
         c.lastUsed = Date.now();
         try {
-          const intKV: [number, string][] | undefined = this.transport === 'ttheader' ? [
-            [IntKey.ToService, this.opts.service.name], [IntKey.ToMethod, method],
-            ...(this.opts.fromService ? [[IntKey.FromService, this.opts.fromService] as [number, string]] : []),
-            ...(timeout > 0 ? [[IntKey.RPCTimeout, String(timeout)] as [number, string]] : []),
-          ] : undefined;
-          const strKV = options.headers ? Object.entries(options.headers) : undefined;
-          writeMessage(c.conn, this.transport, seqid, method, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, intKV, strKV);
+          const info = this.transport === 'ttheader' ? this.headerFor(method, timeout, options.headers) : undefined;
+          writeMessage(c.conn, this.transport, p.seqid, method, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info);
         } catch (e) {
-          fail(e as Error);
+          p.reject(e as Error);
           return;
         }
-        if (m.oneway) { c.pending.delete(seqid); p.resolve(undefined); }
+        if (m.oneway) p.resolve(undefined);
       };
       const ready = this.connFor(target);
       if (ready instanceof PooledConn) send(ready);
-      else ready.then(send, fail);
+      else ready.then(send, p.reject);
     });
+  }
+
+  private settle(p: Pending): void {
+    p.settled = true;
+    if (p.conn) p.conn.pending.delete(p.seqid);
+    if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
+  }
+
+  // Call deadlines: one coarse timer per client instead of one timer per call.
+  private readonly watched = new Set<Pending>();
+  private ticker: NodeJS.Timeout | undefined;
+  private watch(p: Pending): void {
+    this.watched.add(p);
+    if (!this.ticker) {
+      this.ticker = setInterval(() => this.expire(), 10);
+      this.ticker.unref();
+    }
+  }
+  private expire(): void {
+    const now = Date.now();
+    for (const p of this.watched) {
+      if (p.settled) { this.watched.delete(p); continue; }
+      if (now >= p.deadline) {
+        this.watched.delete(p);
+        p.reject(Object.assign(timeoutError('read', p.timeout), { message: `call ${p.method.name} timed out after ${p.timeout} ms` }));
+      }
+    }
+    if (this.watched.size === 0 && this.ticker) { clearInterval(this.ticker); this.ticker = undefined; }
+  }
+
+  // TTHeader info blocks per (method, timeout), encoded once.
+  private readonly headerCache = new Map<string, Buffer>();
+  private headerFor(method: string, timeout: number, extra?: Record<string, string>): Buffer {
+    const key = `${method}|${timeout}`;
+    let b = extra ? undefined : this.headerCache.get(key);
+    if (!b) {
+      const ints: [number, string][] = [[IntKey.ToService, this.opts.service.name], [IntKey.ToMethod, method]];
+      if (this.opts.fromService) ints.push([IntKey.FromService, this.opts.fromService]);
+      if (timeout > 0) ints.push([IntKey.RPCTimeout, String(timeout)]);
+      b = infoBlocks(ints, extra ? Object.entries(extra) : undefined);
+      if (!extra && this.headerCache.size < 1000) this.headerCache.set(key, b);
+    }
+    return b;
   }
 
   /** Closes every connection; pending calls fail with ERR_LINKPOLL_CLOSED. */
   close(): void {
     this.closed = true;
     clearInterval(this.sweeper);
+    if (this.ticker) clearInterval(this.ticker);
+    for (const p of this.watched) p.reject(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client was closed'));
+    this.watched.clear();
     for (const ep of this.endpoints.values()) for (const c of ep.conns) c.conn.destroy(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client was closed'));
     this.endpoints.clear();
   }
@@ -180,6 +212,7 @@ export class RpcClient {
       this.endpoints.set(target, ep);
     }
     const want = this.opts.connectionsPerTarget ?? 1;
+    if (ep.conns.length >= want) return ep.conns[(ep.rr = (ep.rr + 1) % ep.conns.length)]; // full pool: round-robin, O(1)
     let best: PooledConn | undefined;
     for (const c of ep.conns) if (!best || c.pending.size < best.pending.size) best = c;
     if (best && (ep.conns.length >= want || best.pending.size === 0 || ep.dialing)) return best;

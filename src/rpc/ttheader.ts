@@ -121,10 +121,10 @@ export function parseTTHeader(f: Buffer): HeaderInfo {
  * follows. Returns the frame's offset (see ThriftWriter.offset).
  */
 export function beginTTHeader(w: ThriftWriter, seqid: number, intKV?: Map<number, string> | [number, string][],
-  strKV?: Map<string, string> | [string, string][]): number {
+  strKV?: Map<string, string> | [string, string][], encodedInfo?: Buffer): number {
   const start = w.offset;
-  const info = (intKV && (intKV instanceof Map ? intKV.size : intKV.length)) || (strKV && (strKV instanceof Map ? strKV.size : strKV.length))
-    ? infoBlocks(intKV, strKV) : undefined;
+  const info = encodedInfo ?? ((intKV && (intKV instanceof Map ? intKV.size : intKV.length)) || (strKV && (strKV instanceof Map ? strKV.size : strKV.length))
+    ? infoBlocks(intKV, strKV) : undefined);
   const hlen = info ? info.length : 4; // protocol, transforms, padding
   w.ensure(14 + hlen);
   const b = w.buf;
@@ -143,8 +143,11 @@ export function beginTTHeader(w: ThriftWriter, seqid: number, intKV?: Map<number
   return start;
 }
 
-// protocol id, transform count, then the KV blocks, padded to 4 bytes (rare path: a buffer of its own)
-function infoBlocks(intKV?: Map<number, string> | [number, string][], strKV?: Map<string, string> | [string, string][]): Buffer {
+/**
+ * The header bytes after the fixed part: protocol id, transform count, then the KV blocks,
+ * padded to 4 bytes. Callers that send the same headers often encode them once.
+ */
+export function infoBlocks(intKV?: Map<number, string> | [number, string][], strKV?: Map<string, string> | [string, string][]): Buffer {
   const parts: Buffer[] = [Buffer.from([0, 0])];
   const u16 = (v: number) => { const x = Buffer.allocUnsafe(2); x.writeUInt16BE(v); return x; };
   const s16 = (s: string) => { const x = Buffer.from(s); return Buffer.concat([u16(x.length), x]); };
