@@ -51,6 +51,17 @@ bool UnixAddr(const std::string& path, sockaddr_un* su, socklen_t* len) {
   return true;
 }
 
+// A Unix path when `path` is set, else a numeric IPv6/IPv4 address (JS resolves names first).
+// 0, or -errno.
+int SocketAddress(const std::string& host, int port, const std::string& path, sockaddr_storage* ss,
+                  socklen_t* len) {
+  if (!path.empty()) {
+    static_assert(sizeof(sockaddr_storage) >= sizeof(sockaddr_un), "sockaddr_un fits");
+    return UnixAddr(path, reinterpret_cast<sockaddr_un*>(ss), len) ? 0 : -ENAMETOOLONG;
+  }
+  return ParseAddr(host, port, ss, len) ? 0 : -EINVAL;
+}
+
 void SetNoDelay(int fd, bool on) {
   int v = on ? 1 : 0;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));  // fails harmlessly on Unix sockets
@@ -62,19 +73,10 @@ int32_t Reactor::Listen(const std::string& host, int port, const std::string& pa
                         bool reuse_port, bool ipv6_only, const ConnOptions& opt,
                         uint32_t max_conns) {
   sockaddr_storage ss;
-  sockaddr_un su;
   socklen_t len = 0;
-  const sockaddr* sa;
-  int family;
-  if (!path.empty()) {
-    if (!UnixAddr(path, &su, &len)) return -ENAMETOOLONG;
-    sa = reinterpret_cast<sockaddr*>(&su);
-    family = AF_UNIX;
-  } else {
-    if (!ParseAddr(host, port, &ss, &len)) return -EINVAL;
-    sa = reinterpret_cast<sockaddr*>(&ss);
-    family = ss.ss_family;
-  }
+  if (int rc = SocketAddress(host, port, path, &ss, &len)) return rc;
+  const sockaddr* sa = reinterpret_cast<sockaddr*>(&ss);
+  int family = ss.ss_family;
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   int one = 1;
@@ -204,19 +206,10 @@ void Reactor::Accept(Listener* l) {
 int32_t Reactor::Connect(const std::string& host, int port, const std::string& path,
                          const ConnOptions& opt) {
   sockaddr_storage ss;
-  sockaddr_un su;
   socklen_t len = 0;
-  const sockaddr* sa;
-  int family;
-  if (!path.empty()) {
-    if (!UnixAddr(path, &su, &len)) return -ENAMETOOLONG;
-    sa = reinterpret_cast<sockaddr*>(&su);
-    family = AF_UNIX;
-  } else {
-    if (!ParseAddr(host, port, &ss, &len)) return -EINVAL;
-    sa = reinterpret_cast<sockaddr*>(&ss);
-    family = ss.ss_family;
-  }
+  if (int rc = SocketAddress(host, port, path, &ss, &len)) return rc;
+  const sockaddr* sa = reinterpret_cast<sockaddr*>(&ss);
+  int family = ss.ss_family;
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   if (family != AF_UNIX) SetNoDelay(fd, opt.nodelay);

@@ -5,13 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RpcServer, parseIdl } from '../../src/rpc';
+import { opt } from '../../examples/cli';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-}
 
-const size = Number(arg('size', '64'));
+const size = Number(opt('size', '64'));
 const idl = parseIdl(fs.readFileSync(path.join(__dirname, '../../../examples/geecache/geecache.thrift'), 'utf8'));
 const value = (score: string) => { const b = Buffer.alloc(size, '.'); b.write(score.slice(0, size)); return b; };
 const scores = new Map([['Tom', value('630')], ['Jack', value('589')], ['Sam', value('567')]]);
@@ -27,7 +24,7 @@ server.register(idl.services.GroupCache, {
     return r;
   },
 });
-server.listen({ port: Number(arg('port', '9000')), host: arg('host', '127.0.0.1') }).then((a) => {
+server.listen({ port: Number(opt('port', '9000')), host: opt('host', '127.0.0.1') }).then((a) => {
   console.log(`rpc-get listening on ${a.address}:${a.port}`);
 });
 const stop = () => server.close({ timeout: 500 }).then(() => process.exit(0));

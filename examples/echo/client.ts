@@ -1,17 +1,14 @@
 // Echo client: sends framed messages and checks every one comes back whole and in order.
 //   node dist/examples/echo/client.js --port 7000 [--count 10000] [--size 64]
 import { connect } from '../../src';
+import { opt } from '../cli';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-}
 
 async function main(): Promise<void> {
-  const port = Number(arg('port', '7000'));
-  const host = arg('host', '127.0.0.1');
-  const count = Number(arg('count', '10000'));
-  const size = Math.max(4, Number(arg('size', '64')));
+  const port = Number(opt('port', '7000'));
+  const host = opt('host', '127.0.0.1');
+  const count = Number(opt('count', '10000'));
+  const size = Math.max(4, Number(opt('size', '64')));
   const conn = await connect({ host, port, framing: 'u32be', connectTimeout: 3000 });
   const t0 = process.hrtime.bigint();
   let received = 0;

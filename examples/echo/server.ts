@@ -2,16 +2,13 @@
 // frame goes back. Every frame passes through this JavaScript handler.
 //   node dist/examples/echo/server.js --port 7000 [--host 127.0.0.1] [--loops 1]
 import { createServer, Reactor } from '../../src';
+import { opt } from '../cli';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-}
 
 async function main(): Promise<void> {
-  const port = Number(arg('port', '7000'));
-  const host = arg('host', '127.0.0.1');
-  const reactor = new Reactor({ loops: Number(arg('loops', '1')) });
+  const port = Number(opt('port', '7000'));
+  const host = opt('host', '127.0.0.1');
+  const reactor = new Reactor({ loops: Number(opt('loops', '1')) });
   const server = createServer({
     reactor,
     framing: 'u32be',

@@ -3,11 +3,8 @@
 import * as http from 'node:http';
 import { rpc } from '../../src';
 import { BASE_PATH, escapeSegment, groupCacheService } from './peers';
+import { opt } from '../cli';
 
-function opt(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-}
 
 export async function queryRpc(addr: string, group: string, key: string): Promise<Buffer> {
   const c = new rpc.RpcClient({ service: groupCacheService(), targets: [addr], timeout: 3000 });

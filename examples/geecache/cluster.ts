@@ -5,11 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { queryHttp, queryRpc } from './client';
+import { opt } from '../cli';
 
-function opt(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : dflt;
-}
 
 function api(port: number, key: string): Promise<string> {
   return new Promise((resolve, reject) => {

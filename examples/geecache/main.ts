@@ -9,14 +9,10 @@ import * as http from 'node:http';
 import { Registry } from './geecache';
 import { PeerPool } from './peers';
 import { CacheNodeServer } from './node-server';
+import { flag, opt } from '../cli';
 
 const DB: Record<string, string> = { Tom: '630', Jack: '589', Sam: '567' };
 
-function flag(name: string): boolean { return process.argv.includes(`--${name}`); }
-function opt(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined && !process.argv[i + 1].startsWith('--') ? process.argv[i + 1] : dflt;
-}
 
 export function createGroup(registry: Registry, opts: { delayMs: number; hotCache: boolean; verbose: boolean }) {
   return registry.newGroup('scores', 2 << 10, async (key) => {
