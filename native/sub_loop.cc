@@ -195,6 +195,7 @@ bool Reactor::EnsureReadSpace(Connection* c, Block** out) {
   if (!s || s->room() < need + (move ? pending : 0)) {
     if (s) pool.Unref(s);
     s = L->slab = pool.Get(kSlabSize);
+    ArmTick();  // the tick gives idle memory back
   }
   if (move) {
     // Keep the frame contiguous: its first bytes go to the slab's frontier, the rest follows.

@@ -149,5 +149,32 @@ test('no fds are left open after close()', async () => {
   assert.is(openFds(), before);
 });
 
+test('idle connections hold no buffer; memory returns to the pool when connections close', async () => {
+  const r3 = new Reactor({ loops: 2 });
+  const srv = createServer({ reactor: r3, framing: 'u32be', onFrame: (f, c) => { c.write(f); } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const clients = await Promise.all(Array.from({ length: 200 }, () => connect({ reactor: r3, port, framing: 'u32be' })));
+  // Traffic on every connection, with a partial frame left hanging on half of them.
+  await Promise.all(clients.map((c, i) => new Promise<void>((res) => {
+    c.onFrame = () => res();
+    c.write(frame(Buffer.alloc(1000, i)));
+  })));
+  const half = frame(Buffer.alloc(100)).subarray(0, 50);
+  clients.slice(0, 100).forEach((c) => c.write(half));
+  await new Promise((r) => setTimeout(r, 50));
+  const busy = r3.stats();
+  // 200 connections, 100 of them holding 50 bytes of an incomplete frame: the read slabs of the
+  // two loops plus the staging block, not a buffer per connection.
+  assert.ok(busy.poolLiveBytes <= 4 * 64 * 1024, `live ${busy.poolLiveBytes}`);
+  for (const c of clients) c.destroy();
+  await srv.close();
+  await until(() => r3.stats().connections === 0);
+  await new Promise((r) => setTimeout(r, 1200)); // idle memory is given back after ~1 s
+  const after = r3.stats();
+  assert.ok(after.poolLiveBytes <= 64 * 1024, `live after close ${after.poolLiveBytes}`); // the writers' staging block
+  assert.is(after.poolCachedBytes, 0);
+  r3.close();
+});
+
 test.after(() => reactor.close());
 test.run();
