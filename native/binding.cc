@@ -291,7 +291,8 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
   explicit ReactorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ReactorWrap>(info) {
     Napi::Env env = info.Env();
     int loops = info[0].As<Napi::Number>().Int32Value();
-    r_.reset(new Reactor(env, loops < 1 ? 1 : loops));
+    bool threaded = info.Length() > 6 && info[6].ToBoolean();
+    r_.reset(new Reactor(env, loops < 1 ? 1 : loops, threaded));
     napi_create_reference(env, info[1], 1, &r_->on_batch);
     Napi::Int32Array ev = info[2].As<Napi::Int32Array>();
     Napi::Int32Array cmd = info[3].As<Napi::Int32Array>();

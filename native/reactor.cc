@@ -26,9 +26,9 @@ constexpr int kWaitEvents = 512;
 
 void ReaderDetach(LinkBufferWrap* w);  // binding.cc
 
-Reactor::Reactor(napi_env e, int nloops) : env(e), js(e, &pool) {
-  main_ = new SubLoop(this, -1);
-  for (int i = 0; i < nloops; i++) loops_.push_back(new SubLoop(this, i));
+Reactor::Reactor(napi_env e, int nloops, bool threaded) : env(e), js(e, &pool) {
+  main_ = new SubLoop(this, -1, false);
+  for (int i = 0; i < nloops; i++) loops_.push_back(new SubLoop(this, i, threaded));
 }
 
 Reactor::~Reactor() {
@@ -109,11 +109,15 @@ bool Reactor::SetOptions(int32_t id, const ConnOptions& opt) {
 
 void Reactor::OnLoopReady(SubLoop* loop) {
   if (shut_) return;
+  epoll_event evs[kWaitEvents];
+  int n = epoll_wait(loop->epfd, evs, kWaitEvents, 0);
+  HandleEvents(loop, evs, n);
+}
+
+void Reactor::HandleEvents(SubLoop* loop, const epoll_event* evs, int n) {
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   UpdateNow();
-  epoll_event evs[kWaitEvents];
-  int n = epoll_wait(loop->epfd, evs, kWaitEvents, 0);
   for (int i = 0; i < n; i++) {
     uint64_t d = evs[i].data.u64;
     if (d & kListenerTag) {

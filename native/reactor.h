@@ -12,7 +12,10 @@
 #include <sys/epoll.h>
 #include <uv.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "connection.h"
@@ -58,9 +61,14 @@ struct Listener {
   bool paused = false;           // accept() hit EMFILE; retried on the next tick
 };
 
+// A loop's epoll set is waited on either by libuv on Node's thread (uv_poll on the epoll fd, the
+// default), or - `threaded` - by a thread of its own that hands each ready list to Node's thread
+// (uv_async) and waits until it has been handled (level-triggered: it would report it again).
+// Reads, writes and framing happen on Node's thread either way; the threaded form exists to be
+// measured against the default (bench/RESULTS.md).
 class SubLoop {
  public:
-  SubLoop(Reactor* r, int index);
+  SubLoop(Reactor* r, int index, bool threaded);
   bool Start(uv_loop_t* uv);  // false: errno set
   void Destroy();  // stops polling; frees itself once libuv is done with the handle
   void Add(Connection* c, uint32_t mask);
@@ -77,11 +85,25 @@ class SubLoop {
   uv_poll_t poll;
   bool started = false;
   bool refed = false;
+
+  bool threaded;
+  uv_async_t* async = nullptr;  // heap: libuv's close callback frees it
+  std::thread waiter;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool handed = false;  // a ready list waits for Node's thread
+  bool stopping = false;
+  int nready = 0;
+  epoll_event ready[512];
+
+ private:
+  void Wait();
+  uv_handle_t* handle() { return threaded ? reinterpret_cast<uv_handle_t*>(async) : reinterpret_cast<uv_handle_t*>(&poll); }
 };
 
 class Reactor {
  public:
-  Reactor(napi_env env, int loops);
+  Reactor(napi_env env, int loops, bool threaded = false);
   ~Reactor();
 
   // JavaScript side, set by the binding.
@@ -119,6 +141,7 @@ class Reactor {
 
   // Called by SubLoop's poll.
   void OnLoopReady(SubLoop* loop);
+  void HandleEvents(SubLoop* loop, const epoll_event* evs, int n);
   void OnTick();
 
   // Data-mode reader consumed input: resume reading if the cap paused it.
@@ -140,6 +163,7 @@ class Reactor {
   }
 
   uint64_t now_ms() const { return now_ms_; }
+  bool shut_down() const { return shut_; }
   void UpdateNow();
 
  private:

@@ -31,11 +31,54 @@ void OnPoll(uv_poll_t* h, int status, int events) {
 
 void ReaderDetach(LinkBufferWrap* w);  // binding.cc
 
-SubLoop::SubLoop(Reactor* reactor, int i) : index(i), r(reactor) {}
+SubLoop::SubLoop(Reactor* reactor, int i, bool thr) : index(i), r(reactor), threaded(thr) {}
+
+void OnHandedOver(uv_async_t* a) {
+  auto* l = static_cast<SubLoop*>(a->data);
+  epoll_event evs[512];
+  int n = 0;
+  {
+    std::lock_guard<std::mutex> g(l->mu);
+    if (!l->handed) return;
+    n = l->nready;
+    std::memcpy(evs, l->ready, sizeof(epoll_event) * static_cast<size_t>(n));
+  }
+  if (!l->r->shut_down()) l->r->HandleEvents(l, evs, n);
+  {
+    std::lock_guard<std::mutex> g(l->mu);
+    l->handed = false;  // handled: the waiter may look again
+  }
+  l->cv.notify_one();
+}
+
+void SubLoop::Wait() {
+  epoll_event evs[512];
+  for (;;) {
+    int n = epoll_wait(epfd, evs, 512, 100);  // wakes now and then to see `stopping`
+    std::unique_lock<std::mutex> g(mu);
+    if (stopping) return;
+    if (n <= 0) continue;
+    std::memcpy(ready, evs, sizeof(epoll_event) * static_cast<size_t>(n));
+    nready = n;
+    handed = true;
+    uv_async_send(async);
+    cv.wait(g, [this] { return !handed || stopping; });
+    if (stopping) return;
+  }
+}
 
 bool SubLoop::Start(uv_loop_t* uv) {
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) return false;
+  if (threaded) {
+    async = new uv_async_t;
+    uv_async_init(uv, async, OnHandedOver);
+    async->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(async));
+    started = true;
+    waiter = std::thread([this] { Wait(); });
+    return true;
+  }
   if (uv_poll_init(uv, &poll, epfd) != 0) {
     close(epfd);
     epfd = -1;
@@ -60,6 +103,21 @@ void SubLoop::Destroy() {
     return;
   }
   started = false;
+  if (threaded) {
+    {
+      std::lock_guard<std::mutex> g(mu);
+      stopping = true;
+    }
+    cv.notify_one();
+    waiter.join();
+    close(epfd);
+    epfd = -1;
+    uv_close(reinterpret_cast<uv_handle_t*>(async), [](uv_handle_t* h) {
+      delete static_cast<SubLoop*>(h->data);
+      delete reinterpret_cast<uv_async_t*>(h);
+    });
+    return;
+  }
   uv_poll_stop(&poll);
   // The fd is closed only once libuv is done with the handle.
   uv_close(reinterpret_cast<uv_handle_t*>(&poll), [](uv_handle_t* h) {
@@ -75,9 +133,9 @@ void SubLoop::UpdateRef() {
   if (!started || want == refed) return;
   refed = want;
   if (want) {
-    uv_ref(reinterpret_cast<uv_handle_t*>(&poll));
+    uv_ref(handle());
   } else {
-    uv_unref(reinterpret_cast<uv_handle_t*>(&poll));
+    uv_unref(handle());
   }
 }
 

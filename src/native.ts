@@ -44,7 +44,7 @@ export interface NativeLinkBuffer {
 
 export interface NativeAddon {
   Reactor: new (loops: number, onBatch: (n: number) => number, events: Int32Array,
-    commands: Int32Array, blocks: (ArrayBuffer | undefined)[], ext: Uint8Array[]) => NativeReactor;
+    commands: Int32Array, blocks: (ArrayBuffer | undefined)[], ext: Uint8Array[], threaded?: boolean) => NativeReactor;
   LinkBuffer: new () => NativeLinkBuffer;
   setScratch(a: Int32Array): void;
   poolStats(): { liveBytes: number; liveBlocks: number; cachedBytes: number };

@@ -21,6 +21,12 @@ const LINK_THRESHOLD = 64 * 1024;
 export interface ReactorOptions {
   /** Sub loops (epoll sets) connections are spread over. Default 1 (see README: why). */
   loops?: number;
+  /**
+   * Wait on each sub loop's epoll set in a thread of its own that hands ready lists to Node's
+   * thread, instead of letting libuv watch it. Measured slower on one core (bench/RESULTS.md);
+   * kept for measuring. Default false.
+   */
+  threaded?: boolean;
 }
 
 export class Reactor {
@@ -48,7 +54,7 @@ export class Reactor {
   constructor(options: ReactorOptions = {}) {
     const loops = options.loops ?? 1;
     if (!Number.isInteger(loops) || loops < 1 || loops > 64) throw new RangeError('loops must be an integer from 1 to 64');
-    this.native = new native.Reactor(loops, (n) => this.onBatch(n), this.ev, this.cmd, this.blocks, this.ext);
+    this.native = new native.Reactor(loops, (n) => this.onBatch(n), this.ev, this.cmd, this.blocks, this.ext, !!options.threaded);
   }
 
   private onBatch(n: number): number {
@@ -219,7 +225,7 @@ let defaultReactor: Reactor | undefined;
 export function getDefaultReactor(): Reactor {
   if (!defaultReactor) {
     const loops = process.env.LINKPOLL_LOOPS ? Number(process.env.LINKPOLL_LOOPS) : 1;
-    defaultReactor = new Reactor({ loops });
+    defaultReactor = new Reactor({ loops, threaded: process.env.LINKPOLL_THREADED === '1' });
   }
   return defaultReactor;
 }

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { connect, createServer, Reactor, type Connection } from '../src';
-import { frame, rawClient, readFrames, until, once } from './helpers';
+import { frame, rawClient, readFrames, until, once, openFds } from './helpers';
 
 const reactor = new Reactor({ loops: 3 });
 
@@ -252,6 +252,25 @@ test('replies written in the batch and from microtasks all arrive, once each (re
   }
   for (const s of clients) s.destroy();
   await srv.close();
+});
+
+test('threaded sub loops (epoll waited on in native threads) serve the same, and shut down cleanly', async () => {
+  const before = openFds();
+  const rt = new Reactor({ loops: 2, threaded: true });
+  const srv = createServer({ reactor: rt, framing: 'u32be', onFrame: (f, c) => { c.write(f); } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const clients = await Promise.all(Array.from({ length: 20 }, () => connect({ reactor: rt, port, framing: 'u32be' })));
+  const got = await Promise.all(clients.map((c, i) => new Promise<string>((res) => {
+    c.onFrame = (f) => res(f.subarray(4).toString());
+    c.write(frame(`t${i}`));
+  })));
+  got.forEach((g, i) => assert.is(g, `t${i}`));
+  for (const c of clients) c.end();
+  await Promise.all(clients.map((c) => c.closed()));
+  await srv.close();
+  rt.close();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(openFds(), before);
 });
 
 test.after(() => reactor.close());

@@ -8,7 +8,7 @@ import { opt } from '../cli';
 async function main(): Promise<void> {
   const port = Number(opt('port', '7000'));
   const host = opt('host', '127.0.0.1');
-  const reactor = new Reactor({ loops: Number(opt('loops', '1')) });
+  const reactor = new Reactor({ loops: Number(opt('loops', '1')), threaded: process.argv.includes('--threaded') });
   const server = createServer({
     reactor,
     framing: 'u32be',
