@@ -151,7 +151,7 @@ export class RpcServer extends EventEmitter {
         conn.on('readable', onData);
         onData();
       } else {
-        conn.onFrame = (frame) => this.onFrame(conn, st, frame, 0, frame.length);
+        conn.onFrame = (frame) => this.onFrame(conn, st, frame);
         conn.setOptions({ framing: 'u32be' }); // frames what is buffered already, too
       }
     };
@@ -182,12 +182,12 @@ export class RpcServer extends EventEmitter {
         return;
       }
       const msg = r.next(probe.pos);
-      this.onFrame(conn, st, msg, 0, msg.length);
+      this.onFrame(conn, st, msg);
     }
     r.release();
   }
 
-  private onFrame(conn: Connection, st: ConnState, frame: Buffer, _s: number, _e: number): void {
+  private onFrame(conn: Connection, st: ConnState, frame: Buffer): void {
     let header: HeaderInfo | undefined;
     let reader: ThriftReader;
     try {
