@@ -442,6 +442,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                 d->scratch_ref = Napi::Persistent(a);
                 d->scratch = a.Data();
               }));
+  exports.Set("externalBuffers", Napi::Boolean::New(env, data->js.external()));
   exports.Set("poolStats", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 auto* d = info.Env().GetInstanceData<AddonData>();
                 Napi::Object o = Napi::Object::New(info.Env());

@@ -1,6 +1,9 @@
 // js_blocks.cc - see js_blocks.h.
 #include "js_blocks.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace linkpoll {
 
 thread_local std::unordered_map<const void*, Block*> JsBlocks::by_data_;
@@ -8,6 +11,30 @@ thread_local std::unordered_map<const void*, Block*> JsBlocks::by_data_;
 JsBlocks::JsBlocks(napi_env env, Pool* pool) : env_(env), pool_(pool) {
   pool_->SetRetireHook(&JsBlocks::OnRetire, this);
   pool_->SetBorrowHook(&JsBlocks::OnBorrowRetire);
+  // Does this runtime take external ArrayBuffers? (V8's memory cage, as in Electron, refuses.)
+  static char probe[8];
+  napi_value ab;
+  const char* force = std::getenv("LINKPOLL_NO_EXTERNAL");
+  if ((force && std::strcmp(force, "1") == 0) ||
+      napi_create_external_arraybuffer(env_, probe, sizeof(probe), nullptr, nullptr, &ab) ==
+          napi_no_external_buffers_allowed) {
+    external_ = false;
+    pool_->SetAllocHook(&JsBlocks::AllocInV8);
+  }
+}
+
+bool JsBlocks::AllocInV8(void* ctx, Block* b, size_t cap) {
+  auto* self = static_cast<JsBlocks*>(ctx);
+  napi_value ab;
+  void* data;
+  if (napi_create_arraybuffer(self->env_, cap ? cap : 1, &data, &ab) != napi_ok) return false;
+  napi_ref ref;
+  if (napi_create_reference(self->env_, ab, 1, &ref) != napi_ok) return false;
+  b->data = static_cast<char*>(data);
+  b->js_ref = ref;
+  by_data_[b->data] = b;
+  self->exposed_++;
+  return true;
 }
 
 JsBlocks::~JsBlocks() {

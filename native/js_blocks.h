@@ -31,6 +31,9 @@ class JsBlocks {
     return id >= 0 && static_cast<size_t>(id) < by_id_.size() ? by_id_[id] : nullptr;
   }
   uint64_t exposed() const { return exposed_; }
+  // False where V8 refuses external ArrayBuffers (memory cage, e.g. Electron) or when
+  // LINKPOLL_NO_EXTERNAL=1: then blocks are V8 ArrayBuffers from the start (same API, no pooling).
+  bool external() const { return external_; }
   // The Block whose ArrayBuffer starts at `base`, if JS can see one: a Buffer handed back to us
   // (an echoed frame) is then kept alive by a pool reference, not by a JS reference to memory
   // the pool would otherwise recycle under it.
@@ -45,6 +48,8 @@ class JsBlocks {
  private:
   static void OnRetire(void* ctx, Block* b);
   static void OnBorrowRetire(void* ctx, Block* b);
+  static bool AllocInV8(void* ctx, Block* b, size_t cap);
+  bool external_ = true;
   napi_env env_;
   Pool* pool_;
   napi_ref table_ = nullptr;

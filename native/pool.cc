@@ -31,6 +31,27 @@ Block* Pool::Get(size_t min_cap) {
   if (min_cap > UINT32_MAX) throw std::bad_alloc();
   int c = ClassFor(min_cap);
   Block* b;
+  if (alloc_hook_) {
+    b = new Block();
+    b->js_ref = nullptr;
+    size_t cap = c >= 0 ? (size_t{1} << (kMinClassShift + c)) : min_cap;
+    if (!alloc_hook_(hook_ctx_, b, cap)) {
+      delete b;
+      throw std::bad_alloc();
+    }
+    b->cap = static_cast<uint32_t>(cap);
+    b->cls = kLargeClass;
+    b->v8_owned = true;
+    b->used = 0;
+    b->owner = this;
+    b->refs = 1;
+    b->js_id = -1;
+    b->ext_ref = nullptr;
+    b->next_free = nullptr;
+    live_bytes_ += b->cap;
+    live_blocks_++;
+    return b;
+  }
   if (c >= 0 && free_[c]) {
     b = free_[c];
     free_[c] = b->next_free;
@@ -45,6 +66,7 @@ Block* Pool::Get(size_t min_cap) {
     }
     b->cap = static_cast<uint32_t>(cap);
     b->cls = c >= 0 ? static_cast<uint8_t>(c) : kLargeClass;
+    b->v8_owned = false;
   }
   b->used = 0;
   b->owner = this;
@@ -69,6 +91,7 @@ Block* Pool::Borrow(const char* data, uint32_t len, void* ext_ref) {
   b->js_ref = nullptr;
   b->ext_ref = ext_ref;
   b->cls = kLargeClass;
+  b->v8_owned = false;
   b->next_free = nullptr;
   live_blocks_++;
   return b;
@@ -83,6 +106,10 @@ void Pool::Recycle(Block* b) {
     return;
   }
   live_bytes_ -= b->cap;
+  if (b->v8_owned) {  // detached above; V8 frees the memory when nothing references it
+    delete b;
+    return;
+  }
   if (b->cls != kLargeClass && cached_bytes_ + b->cap <= max_cached_) {
     b->next_free = free_[b->cls];
     free_[b->cls] = b;

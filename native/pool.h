@@ -18,6 +18,9 @@ namespace linkpoll {
 struct Block;
 // Called when a Block that JavaScript has seen is about to be recycled (detaches its ArrayBuffer).
 using RetireHook = void (*)(void* ctx, Block* b);
+// Where V8 must own the memory JS sees (its memory cage refuses external ArrayBuffers): makes a
+// V8 ArrayBuffer of `cap` bytes for b (sets b->data and b->js_ref); false on failure.
+using AllocHook = bool (*)(void* ctx, Block* b, size_t cap);
 
 struct Block {
   char* data;
@@ -28,6 +31,7 @@ struct Block {
   void* js_ref;       // napi_ref of that ArrayBuffer (owned by the binding)
   void* ext_ref;      // napi_ref of a JS Buffer this Block borrows (writeBinary without copy)
   uint8_t cls;        // size class, or kLargeClass for an allocation of its own
+  bool v8_owned;      // memory of a V8 ArrayBuffer (AllocHook): never cached, never freed here
   class Pool* owner;  // the pool it returns to (a Block may be referenced from another pool's buffers)
   Block* next_free;
   uint32_t room() const { return cap - used; }
@@ -69,6 +73,7 @@ class Pool {
   void Trim(size_t keep);
 
   void SetRetireHook(RetireHook hook, void* ctx) { hook_ = hook; hook_ctx_ = ctx; }
+  void SetAllocHook(AllocHook hook) { alloc_hook_ = hook; }
   // Called by the binding for a Block that borrowed a JS buffer (drops the napi_ref).
   void SetBorrowHook(RetireHook hook) { borrow_hook_ = hook; }
 
@@ -91,6 +96,7 @@ class Pool {
   uint64_t gets_ = 0;
   RetireHook hook_ = nullptr;
   RetireHook borrow_hook_ = nullptr;
+  AllocHook alloc_hook_ = nullptr;
   void* hook_ctx_ = nullptr;
 };
 

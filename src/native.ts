@@ -47,6 +47,7 @@ export interface NativeAddon {
     commands: Int32Array, blocks: (ArrayBuffer | undefined)[], ext: Uint8Array[], threaded?: boolean) => NativeReactor;
   LinkBuffer: new () => NativeLinkBuffer;
   setScratch(a: Int32Array): void;
+  externalBuffers: boolean;
   poolStats(): { liveBytes: number; liveBlocks: number; cachedBytes: number };
 }
 
@@ -76,6 +77,11 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+if (!native.externalBuffers) {
+  process.emitWarning('linkpoll: this runtime refuses external ArrayBuffers (V8 memory cage, e.g. Electron); ' +
+    'native buffers are V8 ArrayBuffers instead: the same API and lifetime rule, without memory pooling',
+  { code: 'LINKPOLL_NO_EXTERNAL_BUFFERS' });
+}
 /** Offsets of views returned by native calls (one slot, read right after each call). */
 export const scratch = new Int32Array(4);
 native.setScratch(scratch);

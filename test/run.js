@@ -10,13 +10,18 @@ const path = require('node:path');
 const dir = path.join(__dirname, '..', 'dist', 'test');
 const filter = process.argv[2] ? new RegExp(process.argv[2]) : null;
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.test.js') && (!filter || filter.test(f))).sort();
+// Runs that repeat files under another configuration: the V8-owned-memory fallback used where
+// external ArrayBuffers are refused (Electron's memory cage), forced here by an environment flag.
+const reruns = [['10.linkbuffer.test.js', { LINKPOLL_NO_EXTERNAL: '1' }], ['20.server.test.js', { LINKPOLL_NO_EXTERNAL: '1' }]]
+  .filter(([f]) => files.includes(f));
+const runs = [...files.map((f) => [f, {}]), ...reruns];
 let passed = 0;
 let failed = 0;
 const t0 = Date.now();
-for (const f of files) {
-  const r = spawnSync(process.execPath, [path.join(dir, f)], { encoding: 'utf8', timeout: 120000, env: { ...process.env, FORCE_COLOR: '0' } });
+for (const [f, env] of runs) {
+  const r = spawnSync(process.execPath, [path.join(dir, f)], { encoding: 'utf8', timeout: 120000, env: { ...process.env, FORCE_COLOR: '0', ...env } });
   const out = (r.stdout || '') + (r.stderr || '');
-  process.stdout.write(`# ${f}\n${out}`);
+  process.stdout.write(`# ${f}${Object.keys(env).length ? ` (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}\n${out}`);
   const total = /Total:\s+(\d+)/.exec(out);
   const ok = /Passed:\s+(\d+)/.exec(out);
   if (total && ok) {
@@ -29,6 +34,6 @@ for (const f of files) {
     process.stdout.write(`# ${f} exited with ${r.status ?? r.signal}\n`);
   }
 }
-console.log(`# ${files.length} files in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+console.log(`# ${runs.length} runs of ${files.length} files in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
