@@ -68,7 +68,7 @@ export interface RpcServerStats {
   protocolErrors: number; closedForProtocolErrors: number;
 }
 
-interface Registered { service: ServiceSpec; method: MethodSpec; handler: Handler }
+interface Registered { service: ServiceSpec; method: MethodSpec; handler: Handler; wantsContext: boolean }
 
 interface ConnState {
   transport: Transport;
@@ -111,7 +111,8 @@ export class RpcServer extends EventEmitter {
       const method = service.methods[name];
       if (!method) throw new TypeError(`service ${service.name} has no method ${name}`);
       if (typeof handler !== 'function') throw new TypeError(`handler for ${service.name}.${name} is not a function`);
-      const reg = { service, method, handler };
+      // A handler declared with one parameter never reads its context: it is not made.
+      const reg = { service, method, handler, wantsContext: handler.length !== 1 };
       this.methods.set(`${service.name}:${name}`, reg);
       if (!this.methods.has(name)) this.methods.set(name, reg);
       else if (this.methods.get(name)!.service !== service) this.ambiguous.add(name);
@@ -227,7 +228,7 @@ export class RpcServer extends EventEmitter {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.PROTOCOL_ERROR, (e as Error).message);
       return;
     }
-    const ctx = new CallContext(reg.service.name, name, seqid, st.transport, header ?? NO_HEADER, conn);
+    const ctx = reg.wantsContext ? new CallContext(reg.service.name, name, seqid, st.transport, header ?? NO_HEADER, conn) : (undefined as unknown as CallContext);
     let out: unknown;
     try {
       out = reg.handler(args, ctx);
@@ -274,12 +275,15 @@ export class RpcServer extends EventEmitter {
 
   private reply(conn: Connection, st: ConnState, hseq: number, seqid: number, m: MethodSpec, value: unknown): void {
     if (conn.destroyed) return;
-    const result = hasSuccess(m) ? { success: value } : EMPTY_RESULT;
+    const result = hasSuccess(m) ? SUCCESS : EMPTY_RESULT;
+    SUCCESS.success = value; // encoded synchronously below: one object serves every reply
     try {
       writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result);
       this.stats_.replies++;
     } catch (e) {
       this.exception(conn, st, hseq, seqid, m.name, AppExceptionType.INTERNAL_ERROR, `cannot encode the reply: ${(e as Error).message}`);
+    } finally {
+      SUCCESS.success = undefined; // hold no reference to the user's value
     }
   }
 
@@ -319,6 +323,7 @@ export class RpcServer extends EventEmitter {
 }
 
 const EMPTY_RESULT = {};
+const SUCCESS: { success: unknown } = { success: undefined };
 const successCache = new WeakMap<MethodSpec, boolean>();
 function hasSuccess(m: MethodSpec): boolean {
   let v = successCache.get(m);
