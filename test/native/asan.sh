@@ -17,6 +17,9 @@ else
   echo "valgrind: not installed, skipped"
 fi
 
+# The framer and LinkBuffer under libFuzzer (skipped, with a line saying so, without clang).
+sh test/native/fuzz.sh 20
+
 # The whole addon under AddressSanitizer, driven by the JavaScript test suite (real sockets).
 rm -rf "$out/addon" && mkdir -p "$out/addon"
 cp -r binding.gyp native "$out/addon/"
