@@ -100,7 +100,7 @@ test('TTHeader golden bytes: a Kitex-style request with int and string KV header
   hdr = Buffer.concat([hdr, Buffer.alloc((4 - (hdr.length % 4)) % 4)]);
   const msg = Buffer.concat([Buffer.from([0x80, 1, 0, 1, 0, 0, 0, 3]), Buffer.from('Get'), Buffer.from([0, 0, 0, 7, 12, 0, 1]),
     Buffer.from([11, 0, 1, 0, 0, 0, 6]), Buffer.from('scores'), Buffer.from([11, 0, 2, 0, 0, 0, 3]), Buffer.from('Tom'), Buffer.from([0, 0])]);
-  const body = Buffer.concat([Buffer.from([0x10, 0x00, 0, 0, 0, 0, 0, 7]), u16(hdr.length / 4), hdr, msg]);
+  const body = Buffer.concat([Buffer.from([0x10, 0x00, 0, 0, 0, 0, 0, 7]), u16(hdr.length / 4), hdr, msg]); // FLAGS 0
   const want = Buffer.concat([Buffer.alloc(4), body]);
   want.writeUInt32BE(body.length, 0);
   assert.is(got.toString('hex'), want.toString('hex'));

@@ -5,7 +5,7 @@ import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
 import type { Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec } from './thrift';
-import { IntKey, infoBlocks } from './ttheader';
+import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks } from './ttheader';
 import { openFrame, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 
 export interface RpcClientOptions {
@@ -114,7 +114,8 @@ export class RpcClient {
         c.lastUsed = Date.now();
         try {
           const info = this.transport === 'ttheader' ? this.headerFor(method, timeout, options.headers) : undefined;
-          writeMessage(c.conn, this.transport, p.seqid, method, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info);
+          // Replies are matched by seqid, so the server may answer in any order (Kitex's flag).
+          writeMessage(c.conn, this.transport, p.seqid, method, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
         } catch (e) {
           p.reject(e as Error);
           return;

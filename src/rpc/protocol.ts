@@ -27,12 +27,12 @@ const MIN_ROOM = 512;
  */
 export function writeMessage(conn: Connection, transport: Transport, seqid: number, name: string,
   type: MessageType, spec: StructSpec, value: Record<string, unknown>,
-  intKV?: [number, string][], strKV?: [string, string][], encodedInfo?: Buffer): void {
+  intKV?: [number, string][], strKV?: [string, string][], encodedInfo?: Buffer, flags = 0): void {
   const w = writer;
   const staging = conn.writer.stage(MIN_ROOM);
   w.reset(staging.buf, staging.pos);
   let start = -1;
-  if (transport === 'ttheader') start = beginTTHeader(w, seqid, intKV, strKV, encodedInfo);
+  if (transport === 'ttheader') start = beginTTHeader(w, seqid, intKV, strKV, encodedInfo, flags);
   else if (transport === 'framed') { start = w.offset; w.u32(0); }
   w.messageBegin(name, type, seqid);
   w.struct(spec, value); // throws before anything is queued

@@ -10,7 +10,7 @@ import type { Reactor } from '../reactor';
 import {
   AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, type StructSpec,
 } from './thrift';
-import { IntKey, type HeaderInfo } from './ttheader';
+import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, type HeaderInfo } from './ttheader';
 import { detectTransport, openFrame, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 
 /** What a handler knows about its call. */
@@ -238,7 +238,22 @@ export class RpcServer extends EventEmitter {
       return;
     }
     if (type === MessageType.ONEWAY) return;
+    // Kitex's out-of-order flag: the client matches replies by seqid, so each goes when ready.
+    const anyOrder = header !== undefined && (header.flags & FLAG_SUPPORT_OUT_OF_ORDER) !== 0;
     if (out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function') {
+      if (anyOrder) {
+        st.inFlight++;
+        if (st.inFlight >= this.maxInFlight && !st.paused) { st.paused = true; conn.pause(); }
+        const settled = () => {
+          st.inFlight--;
+          if (st.paused && st.inFlight < this.maxInFlight / 2) { st.paused = false; conn.resume(); }
+        };
+        (out as Promise<unknown>).then(
+          (v) => { settled(); this.reply(conn, st, hseq, seqid, reg.method, v); },
+          (e) => { settled(); this.failed(conn, st, hseq, seqid, reg.method, e); },
+        );
+        return;
+      }
       const slot: Reply = { done: false, write: () => {} };
       st.queue.push(slot);
       st.inFlight++;
@@ -255,7 +270,7 @@ export class RpcServer extends EventEmitter {
       );
       return;
     }
-    if (st.queue.length > st.queueHead) {
+    if (!anyOrder && st.queue.length > st.queueHead) {
       // An earlier request is still running: this reply waits for it.
       st.queue.push({ done: true, write: () => this.reply(conn, st, hseq, seqid, reg.method, out) });
       return;

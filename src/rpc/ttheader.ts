@@ -6,6 +6,8 @@
 import { protocolError, ThriftWriter } from './thrift';
 
 export const TTHEADER_MAGIC = 0x1000;
+/** FLAGS bit a Kitex client sets when it accepts replies in any order (matched by seqid). */
+export const FLAG_SUPPORT_OUT_OF_ORDER = 0x01;
 export const APACHE_THEADER_MAGIC = 0x0fff;
 const INFO_PADDING = 0x00, INFO_KV = 0x01, INFO_INT_KV = 0x10, INFO_ACL = 0x11;
 
@@ -121,7 +123,7 @@ export function parseTTHeader(f: Buffer): HeaderInfo {
  * follows. Returns the frame's offset (see ThriftWriter.offset).
  */
 export function beginTTHeader(w: ThriftWriter, seqid: number, intKV?: Map<number, string> | [number, string][],
-  strKV?: Map<string, string> | [string, string][], encodedInfo?: Buffer): number {
+  strKV?: Map<string, string> | [string, string][], encodedInfo?: Buffer, flags = 0): number {
   const start = w.offset;
   const info = encodedInfo ?? ((intKV && (intKV instanceof Map ? intKV.size : intKV.length)) || (strKV && (strKV instanceof Map ? strKV.size : strKV.length))
     ? infoBlocks(intKV, strKV) : undefined);
@@ -131,7 +133,7 @@ export function beginTTHeader(w: ThriftWriter, seqid: number, intKV?: Map<number
   const p = w.pos;
   b.writeUInt32BE(0, p);
   b.writeUInt16BE(TTHEADER_MAGIC, p + 4);
-  b.writeUInt16BE(0, p + 6);
+  b.writeUInt16BE(flags, p + 6);
   b.writeInt32BE(seqid, p + 8);
   b.writeUInt16BE(hlen / 4, p + 12);
   if (info) {
