@@ -4,3 +4,4 @@ export * from './protocol';
 export * from './server';
 export * from './client';
 export * from './idl';
+export * from './codegen';

@@ -1,0 +1,73 @@
+// Generated TypeScript: it type-checks, and its typed client and handler registration work
+// against a real server.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import * as ts from 'typescript';
+import { rpc } from '../src';
+
+const root = path.join(__dirname, '..', '..');
+
+test('generated code type-checks and works end to end', async () => {
+  const idlText = fs.readFileSync(path.join(root, 'test', 'fixtures', 'everything.thrift'), 'utf8');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-gen-'));
+  const src = rpc.generateTypeScript(idlText, path.join(root, 'dist', 'src'));
+  fs.writeFileSync(path.join(dir, 'kitchen.ts'), src);
+  // A user of the generated module, type-checked with it: wrong types must be errors.
+  fs.writeFileSync(path.join(dir, 'use.ts'), [
+    "import { KitchenClient, Everything, Color } from './kitchen';",
+    'export async function use(c: KitchenClient): Promise<number> {',
+    "  const e: Everything = { text: 'x', big: 1n, color: Color.BLUE, tags: new Set(['a']) };",
+    '  const back = await c.echo(e);',
+    '  return (back.int32 ?? 0) + (await c.fail(1));',
+    '}',
+    '// @ts-expect-error: i64 fields are bigint',
+    "export const wrong: Everything = { big: 1 };",
+  ].join('\n'));
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'commonjs', '--moduleResolution', 'node',
+    '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), '--skipLibCheck', path.join(dir, 'use.ts')], { stdio: 'pipe' });
+
+  const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+  fs.writeFileSync(path.join(dir, 'kitchen.js'), js);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const gen = require(path.join(dir, 'kitchen.js'));
+  const server = new rpc.RpcServer({ logger: null });
+  gen.registerKitchen(server, {
+    echo: ({ e }: { e: Record<string, unknown> }) => e,
+    nothing: () => undefined,
+    fail: ({ how }: { how: number }) => how * 2,
+    fire: () => undefined,
+    slow: async ({ ms }: { ms: number }) => `slept ${ms}`,
+  });
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const client = new gen.KitchenClient({ targets: [`127.0.0.1:${port}`] });
+  assert.equal(await client.echo({ text: 'typed', big: 7n }), { text: 'typed', big: 7n });
+  assert.is(await client.fail(21), 42);
+  assert.is(await client.slow(1), 'slept 1');
+  assert.is(gen.Color.GREEN, 2);
+  client.close();
+  await server.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('the CLI prints the module, and explains a bad IDL', () => {
+  const cli = path.join(root, 'dist', 'src', 'rpc', 'codegen-cli.js');
+  const out = execFileSync(process.execPath, [cli, path.join(root, 'examples', 'geecache', 'geecache.thrift')], { encoding: 'utf8' });
+  assert.match(out, /export class GroupCacheClient/);
+  assert.match(out, /import \{ rpc \} from 'linkpoll';/);
+  const bad = path.join(os.tmpdir(), `bad-${process.pid}.thrift`);
+  fs.writeFileSync(bad, 'struct X { 1: Missing m }');
+  try {
+    execFileSync(process.execPath, [cli, bad], { stdio: 'pipe' });
+    assert.unreachable();
+  } catch (e) {
+    assert.match(String((e as { stderr: Buffer }).stderr), /unknown type Missing/);
+  }
+  fs.rmSync(bad);
+});
+
+test.run();
