@@ -1,7 +1,7 @@
 // One port, two protocols: each connection's first bytes tell HTTP (GeeCache's HTTPPool
 // protocol, for old clients and peers) from Thrift RPC (linkpoll's TTHeader/framed), so a
 // cluster can move from HTTP to RPC one node at a time, as the seed's migration plan says.
-import { createServer, type Connection, type Server, type AddressInfo } from '../../src';
+import { createServer, getDefaultReactor, type Connection, type Server, type AddressInfo } from '../../src';
 import { rpc } from '../../src';
 import type { Registry } from './geecache';
 import { BASE_PATH, groupCacheService, unescapeSegment } from './peers';
@@ -106,7 +106,7 @@ export class CacheNodeServer {
     const q = target.indexOf('?');
     const p = q >= 0 ? target.slice(0, q) : target;
     if (p === '/_stats') {
-      const stats: Record<string, unknown> = { httpRequests: this.httpRequests, rpc: this.rpc.stats() };
+      const stats: Record<string, unknown> = { httpRequests: this.httpRequests, rpc: this.rpc.stats(), reactor: getDefaultReactor().stats(), memory: process.memoryUsage() };
       for (const g of this.registry.all()) stats[g.name] = g.stats();
       return { status: 200, type: 'application/json', body: JSON.stringify(stats) };
     }
