@@ -123,14 +123,16 @@ export class RpcServer extends EventEmitter {
   listen(portOrOptions?: number | ListenOptions): Promise<AddressInfo> { return this.server.listen(portOrOptions); }
   address(): AddressInfo | null { return this.server.address(); }
   close(options?: CloseOptions): Promise<void> { return this.server.close(options); }
-  stats(): RpcServerStats { return { ...this.stats_, connections: this.server.connections.size }; }
+  /** Counters; `connections` is the connections open now (its own and those given to accept()). */
+  stats(): RpcServerStats { return { ...this.stats_, connections: this.open }; }
+  private open = 0;
 
   /**
    * Serves a connection accepted elsewhere (framing 'none'), e.g. by a server that tells RPC from
    * HTTP on one port. Bytes already buffered in its reader are read first.
    */
   accept(conn: Connection): void {
-    this.stats_.connections++;
+    this.open++;
     const detect = () => {
       const r = conn.reader;
       const head = r.peek(Math.min(r.length, 8));
@@ -157,6 +159,7 @@ export class RpcServer extends EventEmitter {
       }
     };
     conn.on('close', (err) => {
+      this.open--;
       if ((err as LinkpollError | undefined)?.code === 'ERR_LINKPOLL_FRAME_TOO_LARGE') this.protocolError(conn, err!, false);
     });
     conn.on('readable', detect);
