@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as path from 'node:path';
 import * as net from 'node:net';
+import * as http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LRU } from '../examples/geecache/lru';
 import { HashRing, crc32 } from '../examples/geecache/consistenthash';
@@ -143,6 +144,53 @@ for (const transport of ['http', 'rpc'] as const) {
       clearInterval(keepAlive);
       await stop(nodes);
     }
+  });
+}
+
+test('a node keeps serving while 300 connections send it garbage, oversize and malformed requests', async () => {
+  const [port] = await freePorts(1);
+  const node = await startNode(port, `127.0.0.1:${port}`, ['--rpc']);
+  try {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+    const shapes = [
+      () => Buffer.from(Array.from({ length: 1 + (rnd() % 2000) }, () => rnd() & 0xff)),
+      () => Buffer.concat([Buffer.from([0, 0, 0, 40, 0x10, 0, 0, 0]), Buffer.from(Array.from({ length: rnd() % 100 }, () => rnd() & 0xff))]),
+      () => Buffer.from(`GET /_geecache/${'a'.repeat(70000)} HTTP/1.1\r\n`),
+      () => Buffer.from('GET /_geecache/scores/Tom HTTP/1.1\r\nContent-Length: -5\r\n\r\n'),
+      () => Buffer.from('GET /_geecache/%E0%A4%A/x HTTP/1.1\r\n\r\n'),
+      () => Buffer.from([0x80, 0x01, 0, 1, 0x7f, 0xff, 0xff, 0xff]),
+      () => Buffer.from([0xff, 0xff, 0xff, 0xff]),
+      () => Buffer.from('POST /_geecache/scores/Tom HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789'),
+    ];
+    const socks: net.Socket[] = [];
+    for (let i = 0; i < 300; i++) {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('error', () => {});
+      s.on('data', () => {});
+      s.write(shapes[i % shapes.length]());
+      if (i % 3 === 0) setTimeout(() => s.destroy(), rnd() % 50); else socks.push(s);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is((await queryHttp(`127.0.0.1:${port}`, 'scores', 'Tom')).toString(), '630');
+    assert.is((await queryRpc(`127.0.0.1:${port}`, 'scores', 'Sam')).toString(), '567');
+    const stats = JSON.parse((await queryStats(port)).toString());
+    assert.ok(stats.rpc.protocolErrors > 30, `protocol errors counted: ${stats.rpc.protocolErrors}`);
+    assert.ok(stats.reactor.poolLiveBytes < 32 * 1024 * 1024, `pool ${stats.reactor.poolLiveBytes}`);
+    assert.is(node.child.exitCode, null);
+    for (const s of socks) s.destroy();
+  } finally {
+    await stop([node]);
+  }
+});
+
+function queryStats(port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    http.get(`http://127.0.0.1:${port}/_stats`, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+    }).on('error', reject);
   });
 }
 
