@@ -62,7 +62,7 @@ struct Connection {
   bool ending = false;        // close once output is flushed
   bool shut_wr_pending = false;
   bool shut_wr_done = false;
-  bool reported_backlog = false;
+  bool want_drain = false;  // JS heard of a backlog (or asked): tell it when the output empties
   bool needs_release = false;
   bool closed = false;
 

@@ -351,7 +351,7 @@ void Reactor::Control(Connection* c, int32_t op) {
       if (c->out.Len() == 0 && !c->connecting) {
         Emit(kEvDrain, c->id, 0, 0);
       } else {
-        c->reported_backlog = true;
+        c->want_drain = true;
       }
       break;
     default:

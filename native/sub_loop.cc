@@ -415,12 +415,12 @@ void Reactor::AfterOutput(Connection* c) {
       if (c->opt.write_timeout_ms) ArmTick();
     }
     Emit(kEvBacklog, c->id, static_cast<int32_t>(c->out.Len() > INT32_MAX ? INT32_MAX : c->out.Len()), 0);
-    c->reported_backlog = true;
+    c->want_drain = true;
     return;
   }
   if (c->mask & EPOLLOUT) UpdateMask(c);
-  if (c->reported_backlog) {
-    c->reported_backlog = false;
+  if (c->want_drain) {
+    c->want_drain = false;
     Emit(kEvDrain, c->id, 0, 0);
   }
   if (c->shut_wr_pending && !c->shut_wr_done) {
