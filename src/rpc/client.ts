@@ -43,17 +43,32 @@ export class RemoteException extends LinkpollError {
   }
 }
 
-interface Pending {
-  method: MethodSpec;
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-  deadline: number;
-  timeout: number;
-  seqid: number;
-  conn: PooledConn | undefined;
-  settled: boolean;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+/** One call in flight. */
+class Pending {
+  seqid = 0;
+  conn: PooledConn | undefined = undefined;
+  settled = false;
+  onAbort: (() => void) | undefined = undefined;
+  readonly deadline: number;
+  readonly signal: AbortSignal | undefined;
+  readonly headers: Record<string, string> | undefined;
+  constructor(private readonly client: RpcClient, readonly method: MethodSpec,
+    private readonly res: (v: unknown) => void, private readonly rej: (e: Error) => void,
+    readonly timeout: number, options: CallOptions) {
+    this.deadline = timeout > 0 ? Date.now() + timeout : 0;
+    this.signal = options.signal;
+    this.headers = options.headers;
+  }
+  resolve(v: unknown): void {
+    if (this.settled) return;
+    this.client.settle(this);
+    this.res(v);
+  }
+  reject = (e: Error): void => { // a property: handed to promise callbacks and abort listeners
+    if (this.settled) return;
+    this.client.settle(this);
+    this.rej(e);
+  };
 }
 
 class PooledConn {
@@ -97,76 +112,83 @@ export class RpcClient {
     if (!target) return Promise.reject(new TypeError('no target: pass options.target or targets'));
     const timeout = options.timeout ?? this.opts.timeout ?? 1000;
     return new Promise((resolve, reject) => {
-      const p: Pending = { method: m, resolve, reject, deadline: timeout > 0 ? Date.now() + timeout : 0, seqid: 0, conn: undefined, settled: false, timeout, signal: options.signal, onAbort: undefined };
-      p.resolve = (v) => { if (p.settled) return; this.settle(p); resolve(v); };
-      p.reject = (e) => { if (p.settled) return; this.settle(p); reject(e); };
-      if (p.deadline) this.watch(p);
+      const p = new Pending(this, m, resolve, reject, timeout, options);
       if (options.signal) {
         if (options.signal.aborted) { p.reject(abortError()); return; }
         p.onAbort = () => p.reject(abortError());
         options.signal.addEventListener('abort', p.onAbort, { once: true });
       }
-      const send = (c: PooledConn) => {
-        if (p.settled) return;
-        p.conn = c;
-        p.seqid = this.nextSeq();
-        c.pending.set(p.seqid, p);
-        c.lastUsed = Date.now();
-        try {
-          const info = this.transport === 'ttheader' ? this.headerFor(method, timeout, options.headers) : undefined;
-          // Replies are matched by seqid, so the server may answer in any order (Kitex's flag).
-          writeMessage(c.conn, this.transport, p.seqid, method, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
-        } catch (e) {
-          p.reject(e as Error);
-          return;
-        }
-        if (m.oneway) p.resolve(undefined);
-      };
       const ready = this.connFor(target);
-      if (ready instanceof PooledConn) send(ready);
-      else ready.then(send, p.reject);
+      if (ready instanceof PooledConn) {
+        this.send(p, ready, args);
+      } else {
+        this.dialing.add(p); // watched for its deadline until it is sent
+        this.startTicker();
+        ready.then((c) => { this.dialing.delete(p); this.send(p, c, args); }, (e) => { this.dialing.delete(p); p.reject(e); });
+      }
     });
   }
 
-  private settle(p: Pending): void {
+  private send(p: Pending, c: PooledConn, args: Record<string, unknown>): void {
+    if (p.settled) return;
+    p.conn = c;
+    p.seqid = this.nextSeq();
+    c.pending.set(p.seqid, p);
+    c.lastUsed = Date.now();
+    if (p.deadline) this.startTicker();
+    const m = p.method;
+    try {
+      const info = this.transport === 'ttheader' ? this.headerFor(m.name, p.timeout, p.headers) : undefined;
+      // Replies are matched by seqid, so the server may answer in any order (Kitex's flag).
+      writeMessage(c.conn, this.transport, p.seqid, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
+    } catch (e) {
+      p.reject(e as Error);
+      return;
+    }
+    if (m.oneway) p.resolve(undefined);
+  }
+
+  /** @internal */ settle(p: Pending): void {
     p.settled = true;
     if (p.conn) p.conn.pending.delete(p.seqid);
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
   }
 
-  // Call deadlines: one coarse timer per client instead of one timer per call.
-  private readonly watched = new Set<Pending>();
+  // Call deadlines: one coarse timer per client scans the calls in flight (no timer per call).
+  private readonly dialing = new Set<Pending>();
   private ticker: NodeJS.Timeout | undefined;
-  private watch(p: Pending): void {
-    this.watched.add(p);
-    if (!this.ticker) {
-      this.ticker = setInterval(() => this.expire(), 10);
-      this.ticker.unref();
-    }
+  private startTicker(): void {
+    if (this.ticker) return;
+    this.ticker = setInterval(() => this.expire(), 10);
+    this.ticker.unref();
   }
   private expire(): void {
     const now = Date.now();
-    for (const p of this.watched) {
-      if (p.settled) { this.watched.delete(p); continue; }
-      if (now >= p.deadline) {
-        this.watched.delete(p);
-        p.reject(Object.assign(timeoutError('read', p.timeout), { message: `call ${p.method.name} timed out after ${p.timeout} ms` }));
+    let any = this.dialing.size > 0;
+    const late = (p: Pending) => p.deadline !== 0 && now >= p.deadline;
+    const fail = (p: Pending) => p.reject(Object.assign(timeoutError('read', p.timeout), { message: `call ${p.method.name} timed out after ${p.timeout} ms` }));
+    for (const p of this.dialing) if (late(p)) { this.dialing.delete(p); fail(p); }
+    for (const ep of this.endpoints.values()) {
+      for (const c of ep.conns) {
+        if (c.pending.size) any = true;
+        for (const p of c.pending.values()) if (late(p)) fail(p);
       }
     }
-    if (this.watched.size === 0 && this.ticker) { clearInterval(this.ticker); this.ticker = undefined; }
+    if (!any && this.ticker) { clearInterval(this.ticker); this.ticker = undefined; }
   }
 
   // TTHeader info blocks per (method, timeout), encoded once.
-  private readonly headerCache = new Map<string, Buffer>();
+  private readonly headerCache = new Map<string, Map<number, Buffer>>();
   private headerFor(method: string, timeout: number, extra?: Record<string, string>): Buffer {
-    const key = `${method}|${timeout}`;
-    let b = extra ? undefined : this.headerCache.get(key);
+    let byTimeout = this.headerCache.get(method);
+    if (!byTimeout) this.headerCache.set(method, (byTimeout = new Map()));
+    let b = extra ? undefined : byTimeout.get(timeout);
     if (!b) {
       const ints: [number, string][] = [[IntKey.ToService, this.opts.service.name], [IntKey.ToMethod, method]];
       if (this.opts.fromService) ints.push([IntKey.FromService, this.opts.fromService]);
       if (timeout > 0) ints.push([IntKey.RPCTimeout, String(timeout)]);
       b = infoBlocks(ints, extra ? Object.entries(extra) : undefined);
-      if (!extra && this.headerCache.size < 1000) this.headerCache.set(key, b);
+      if (!extra && byTimeout.size < 100) byTimeout.set(timeout, b);
     }
     return b;
   }
@@ -176,8 +198,8 @@ export class RpcClient {
     this.closed = true;
     clearInterval(this.sweeper);
     if (this.ticker) clearInterval(this.ticker);
-    for (const p of this.watched) p.reject(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client was closed'));
-    this.watched.clear();
+    for (const p of this.dialing) p.reject(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client was closed'));
+    this.dialing.clear();
     for (const ep of this.endpoints.values()) for (const c of ep.conns) c.conn.destroy(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client was closed'));
     this.endpoints.clear();
   }
