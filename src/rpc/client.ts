@@ -4,9 +4,9 @@ import { connect } from '../dial';
 import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
 import type { Reactor } from '../reactor';
-import { MessageType, TApplicationException, TApplicationExceptionSpec } from './thrift';
-import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks } from './ttheader';
-import { openFrame, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
+import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
+import { writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 
 export interface RpcClientOptions {
   service: ServiceSpec;
@@ -92,6 +92,7 @@ export class RpcClient {
   private rr = 0;
   private closed = false;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly reader = new ThriftReader(Buffer.alloc(0)); // reused: replies are decoded one at a time
 
   constructor(options: RpcClientOptions) {
     if (!options?.service?.methods) throw new TypeError('RpcClient needs a service description');
@@ -267,9 +268,17 @@ export class RpcClient {
     let seqid: number;
     let p: Pending | undefined;
     try {
-      const { reader, header } = openFrame(frame, this.transport);
-      const msg = reader.messageBegin();
-      seqid = header ? header.seqid : msg.seqid;
+      const reader = this.reader;
+      let header: HeaderInfo | undefined;
+      if (this.transport === 'ttheader') {
+        header = parseTTHeader(frame);
+        reader.reset(frame, header.payloadStart, header.payloadEnd);
+      } else {
+        reader.reset(frame, 4, frame.length);
+      }
+      reader.readMessageHeader();
+      const msg = { type: reader.msgType };
+      seqid = header ? header.seqid : reader.msgSeqid;
       p = pc.pending.get(seqid);
       if (!p) return; // a reply after its call timed out
       pc.pending.delete(seqid);

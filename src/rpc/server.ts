@@ -10,8 +10,8 @@ import type { Reactor } from '../reactor';
 import {
   AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, type StructSpec,
 } from './thrift';
-import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, type HeaderInfo } from './ttheader';
-import { detectTransport, openFrame, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, parseTTHeader, type HeaderInfo } from './ttheader';
+import { detectTransport, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 
 /** What a handler knows about its call. */
 export class CallContext {
@@ -84,6 +84,7 @@ export class RpcServer extends EventEmitter {
   readonly server: Server;
   private readonly methods = new Map<string, Registered>();
   private readonly ambiguous = new Set<string>();
+  private readonly reader = new ThriftReader(Buffer.alloc(0));
   private readonly opts: RpcServerOptions;
   private readonly maxInFlight: number;
   private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0 };
@@ -193,20 +194,21 @@ export class RpcServer extends EventEmitter {
 
   private onFrame(conn: Connection, st: ConnState, frame: Buffer): void {
     let header: HeaderInfo | undefined;
-    let reader: ThriftReader;
+    // One reader for every frame: it is done with before any handler runs.
+    const reader = this.reader;
     try {
-      ({ reader, header } = openFrame(frame, st.transport));
+      if (st.transport === 'ttheader') {
+        header = parseTTHeader(frame);
+        reader.reset(frame, header.payloadStart, header.payloadEnd);
+      } else {
+        reader.reset(frame, st.transport === 'framed' ? 4 : 0, frame.length);
+      }
+      reader.readMessageHeader();
     } catch (e) {
       this.protocolError(conn, e as Error, true);
       return;
     }
-    let name: string, type: MessageType, seqid: number;
-    try {
-      ({ name, type, seqid } = reader.messageBegin());
-    } catch (e) {
-      this.protocolError(conn, e as Error, true);
-      return;
-    }
+    const name = reader.msgName, type = reader.msgType, seqid = reader.msgSeqid;
     const hseq = header ? header.seqid : seqid;
     this.stats_.requests++;
     if (type !== MessageType.CALL && type !== MessageType.ONEWAY) {

@@ -237,16 +237,35 @@ export class ThriftReader {
     return b;
   }
 
+  /** Re-points this reader at other bytes (readers are reused on hot paths). */
+  reset(buf: Buffer, pos = 0, end = buf.length): this {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+    this.depth = 0;
+    return this;
+  }
+
+  // Set by readMessageHeader(): the header of the message just read (no object per message).
+  msgName = '';
+  msgType = 0 as MessageType;
+  msgSeqid = 0;
+
   messageBegin(): MessageHeader {
+    this.readMessageHeader();
+    return { name: this.msgName, type: this.msgType, seqid: this.msgSeqid };
+  }
+
+  readMessageHeader(): void {
     const w = this.i32();
     if ((w & 0xffff0000) !== (0x80010000 | 0)) {
       throw protocolError(`not a strict binary Thrift message (first word 0x${(w >>> 0).toString(16).padStart(8, '0')})`);
     }
     const type = (w & 0xff) as MessageType;
     if (type < 1 || type > 4) throw protocolError(`unknown message type ${type}`);
-    const name = this.string();
-    const seqid = this.i32();
-    return { name, type, seqid };
+    this.msgName = this.string();
+    this.msgSeqid = this.i32();
+    this.msgType = type;
   }
 
   value(t: TypeSpec, wire: number): unknown {
