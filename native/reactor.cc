@@ -168,7 +168,13 @@ void Reactor::Dispatch() {
     off += records * 4;
     CallJs(static_cast<uint32_t>(records));
   }
-  ev_pending_.clear();
+  if (off < ev_pending_.size()) {
+    // Still producing events after 64 rounds: keep the rest for the next tick, never drop them.
+    ev_pending_.erase(ev_pending_.begin(), ev_pending_.begin() + static_cast<std::ptrdiff_t>(off));
+    ArmTick();
+  } else {
+    ev_pending_.clear();
+  }
   in_dispatch_ = false;
   ReleaseAfterDispatch();
 }
