@@ -104,9 +104,20 @@ export class ThriftWriter {
     const max = s.length * 3;
     this.ensure(4 + max);
     const b = this.buf as RawBuffer;
-    const n = s.length < 64 && isAscii(s) ? b.latin1Write(s, this.pos + 4) : b.utf8Write(s, this.pos + 4);
-    this.buf.writeInt32BE(n, this.pos);
-    this.pos += 4 + n;
+    const at = this.pos + 4;
+    let n = -1;
+    if (s.length <= 16) {
+      // Short ASCII: byte by byte here costs less than a call into C++.
+      n = s.length;
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) { n = -1; break; }
+        b[at + i] = c;
+      }
+    }
+    if (n < 0) n = s.length < 64 && isAscii(s) ? b.latin1Write(s, at) : b.utf8Write(s, at);
+    b.writeInt32BE(n, this.pos);
+    this.pos = at + n;
   }
   binary(b: Uint8Array): void {
     this.ensure(4 + b.length);
@@ -224,9 +235,20 @@ export class ThriftReader {
   }
   string(): string {
     const n = this.len();
-    const s = (this.buf as RawBuffer).utf8Slice(this.pos, this.pos + n);
+    const b = this.buf;
+    const start = this.pos;
     this.pos += n;
-    return s;
+    if (n <= 16) {
+      // Short ASCII (method names, keys): building it here beats a call into C++ for it.
+      let s = '';
+      for (let i = start; i < start + n; i++) {
+        const c = b[i];
+        if (c > 0x7f) return (b as RawBuffer).utf8Slice(start, start + n);
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return (b as RawBuffer).utf8Slice(start, start + n);
   }
   /** A copy: it outlives the frame. */
   binary(): Buffer {
