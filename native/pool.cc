@@ -26,75 +26,56 @@ int Pool::ClassFor(size_t n) {
   return -1;
 }
 
+// A Block handed out: one reference (the caller's), nothing written, not yet seen by JS.
+Block* Pool::Handout(Block* b, char* data, size_t cap, uint8_t cls, bool v8_owned, uint32_t used,
+                     void* ext_ref) {
+  b->data = data;
+  b->cap = static_cast<uint32_t>(cap);
+  b->cls = cls;
+  b->v8_owned = v8_owned;
+  b->used = used;
+  b->owner = this;
+  b->refs = 1;
+  b->js_id = -1;
+  b->ext_ref = ext_ref;
+  b->next_free = nullptr;
+  live_blocks_++;
+  if (!ext_ref) live_bytes_ += b->cap;
+  return b;
+}
+
 Block* Pool::Get(size_t min_cap) {
   gets_++;
   if (min_cap > UINT32_MAX) throw std::bad_alloc();
   int c = ClassFor(min_cap);
-  Block* b;
-  if (alloc_hook_) {
-    b = new Block();
+  size_t cap = c >= 0 ? (size_t{1} << (kMinClassShift + c)) : min_cap;
+  if (alloc_hook_) {  // V8 owns the memory: never cached
+    Block* b = new Block();
     b->js_ref = nullptr;
-    size_t cap = c >= 0 ? (size_t{1} << (kMinClassShift + c)) : min_cap;
     if (!alloc_hook_(hook_ctx_, b, cap)) {
       delete b;
       throw std::bad_alloc();
     }
-    b->cap = static_cast<uint32_t>(cap);
-    b->cls = kLargeClass;
-    b->v8_owned = true;
-    b->used = 0;
-    b->owner = this;
-    b->refs = 1;
-    b->js_id = -1;
-    b->ext_ref = nullptr;
-    b->next_free = nullptr;
-    live_bytes_ += b->cap;
-    live_blocks_++;
-    return b;
+    return Handout(b, b->data, cap, kLargeClass, true, 0, nullptr);
   }
   if (c >= 0 && free_[c]) {
-    b = free_[c];
+    Block* b = free_[c];
     free_[c] = b->next_free;
     cached_bytes_ -= b->cap;
-  } else {
-    size_t cap = c >= 0 ? (size_t{1} << (kMinClassShift + c)) : min_cap;
-    b = new Block();
-    b->data = static_cast<char*>(std::malloc(cap ? cap : 1));
-    if (!b->data) {
-      delete b;
-      throw std::bad_alloc();
-    }
-    b->cap = static_cast<uint32_t>(cap);
-    b->cls = c >= 0 ? static_cast<uint8_t>(c) : kLargeClass;
-    b->v8_owned = false;
+    b->js_ref = nullptr;
+    return Handout(b, b->data, b->cap, b->cls, false, 0, nullptr);
   }
-  b->used = 0;
-  b->owner = this;
-  b->refs = 1;
-  b->js_id = -1;
+  char* data = static_cast<char*>(std::malloc(cap ? cap : 1));
+  if (!data) throw std::bad_alloc();
+  Block* b = new Block();
   b->js_ref = nullptr;
-  b->ext_ref = nullptr;
-  b->next_free = nullptr;
-  live_bytes_ += b->cap;
-  live_blocks_++;
-  return b;
+  return Handout(b, data, cap, c >= 0 ? static_cast<uint8_t>(c) : kLargeClass, false, 0, nullptr);
 }
 
 Block* Pool::Borrow(const char* data, uint32_t len, void* ext_ref) {
   Block* b = new Block();
-  b->data = const_cast<char*>(data);
-  b->cap = len;
-  b->used = len;
-  b->owner = this;
-  b->refs = 1;
-  b->js_id = -1;
   b->js_ref = nullptr;
-  b->ext_ref = ext_ref;
-  b->cls = kLargeClass;
-  b->v8_owned = false;
-  b->next_free = nullptr;
-  live_blocks_++;
-  return b;
+  return Handout(b, const_cast<char*>(data), len, kLargeClass, false, len, ext_ref);
 }
 
 void Pool::Recycle(Block* b) {

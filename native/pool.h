@@ -84,6 +84,8 @@ class Pool {
 
  private:
   void Recycle(Block* b);
+  Block* Handout(Block* b, char* data, size_t cap, uint8_t cls, bool v8_owned, uint32_t used,
+                 void* ext_ref);
   static int ClassFor(size_t n);
 
   Block* free_[kClasses] = {};
