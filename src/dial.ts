@@ -23,22 +23,39 @@ function abortError(signal: AbortSignal): Error {
   return e;
 }
 
-/** Opens a connection; resolves once it is established. */
+/**
+ * Opens a connection; resolves once it is established. A host name is looked up and its
+ * addresses tried in order (as "localhost" may give ::1 first while the server listens on
+ * 127.0.0.1): the first that accepts wins; a refusal or unreachable address moves on to the next.
+ */
 export async function connect(options: DialOptions): Promise<Connection> {
   const { signal } = options;
   if (signal?.aborted) throw abortError(signal);
-  const encoded = encodeOptions(options);
-  const r = options.reactor ?? getDefaultReactor();
-  let host = '';
-  let port = 0;
-  if (options.path === undefined) {
-    port = options.port ?? -1;
-    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw invalidArg(`port must be an integer from 1 to 65535, got ${options.port}`);
-    host = options.host ?? '127.0.0.1';
-    if (!net.isIP(host)) host = (await dns.lookup(host)).address;
-    if (signal?.aborted) throw abortError(signal);
+  encodeOptions(options); // validates before any lookup
+  if (options.path !== undefined) return dialOne(options, '', 0);
+  const port = options.port ?? -1;
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw invalidArg(`port must be an integer from 1 to 65535, got ${options.port}`);
+  const host = options.host ?? '127.0.0.1';
+  if (net.isIP(host)) return dialOne(options, host, port);
+  const addrs = await dns.lookup(host, { all: true });
+  if (signal?.aborted) throw abortError(signal);
+  let last: unknown;
+  for (const a of addrs) {
+    try {
+      return await dialOne(options, a.address, port);
+    } catch (e) {
+      last = e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ECONNREFUSED' && code !== 'EADDRNOTAVAIL' && code !== 'ENETUNREACH' && code !== 'EHOSTUNREACH' && code !== 'EAFNOSUPPORT') throw e;
+    }
   }
-  const id = r.native.connect(host, port, options.path ?? '', encoded);
+  throw last ?? new LinkpollError('ENOTFOUND', `no address for ${host}`);
+}
+
+function dialOne(options: DialOptions, host: string, port: number): Promise<Connection> {
+  const { signal } = options;
+  const r = options.reactor ?? getDefaultReactor();
+  const id = r.native.connect(host, port, options.path ?? '', encodeOptions(options));
   const conn = new Connection(r, id, options, true);
   return new Promise<Connection>((resolve, reject) => {
     const onAbort = () => {

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
+import * as dns from 'node:dns/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -188,6 +189,20 @@ test('connect to a closed port rejects with ECONNREFUSED', async () => {
     assert.unreachable('should have thrown');
   } catch (e) {
     assert.is((e as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+  }
+});
+
+test('connect to a name tries each of its addresses (localhost as ::1 or 127.0.0.1)', async () => {
+  const local = (await dns.lookup('localhost', { all: true })).map((a) => a.address);
+  if (local.length < 2) console.log(`  (localhost is only ${local.join()} here: the fall-through to a second address is not exercised)`);
+  for (const host of local) {
+    const srv = echoServer();
+    const { port } = await srv.listen({ port: 0, host, ipv6Only: true });
+    const c = await connect({ reactor, host: 'localhost', port, framing: 'u32be' });
+    assert.is(c.remoteAddress, host);
+    c.end();
+    await c.closed();
+    await srv.close();
   }
 });
 
