@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import * as dns from 'node:dns/promises';
+import { Worker } from 'node:worker_threads';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -286,6 +287,28 @@ test('threaded sub loops (epoll waited on in native threads) serve the same, and
   rt.close();
   await new Promise((r) => setTimeout(r, 50));
   assert.is(openFds(), before);
+});
+
+test('works in worker threads: each has its own reactor and memory', async () => {
+  const src = path.join(__dirname, '..', 'src');
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    const lp = require(${JSON.stringify(src)});
+    (async () => {
+      const srv = lp.createServer({ framing: 'u32be', onFrame: (f, c) => c.write(f) });
+      const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+      const c = await lp.connect({ port, framing: 'u32be' });
+      const got = new Promise((r) => { c.onFrame = (f) => r(f.subarray(4).toString()); });
+      const b = Buffer.alloc(9); b.writeUInt32BE(5); b.write('hello', 4); c.write(b);
+      const v = await got; c.end(); await c.closed(); await srv.close();
+      parentPort.postMessage(v);
+    })();`;
+  const results = await Promise.all([0, 1].map(() => new Promise<string>((resolve, reject) => {
+    const w = new Worker(code, { eval: true });
+    w.once('message', (m) => { resolve(m); void w.terminate(); });
+    w.once('error', reject);
+  })));
+  assert.equal(results, ['hello', 'hello']);
 });
 
 test.after(() => reactor.close());
