@@ -3,11 +3,8 @@
 # (echo-c), side by side in one invocation, with the neutral bench rig (../shared/bench-rig).
 #   bench/echo.sh [-r 3] [configs...]     configs: "c P" pairs, default "10 1" "100 16" "5000 1"
 set -euo pipefail
-cd "$(dirname "$0")/.."
-reps=3
-if [ "${1:-}" = "-r" ]; then reps="$2"; shift 2; fi
-RIG="${RIG_DIR:-/tmp/linkpoll-rig}"
-[ -x "$RIG/rig.sh" ] || RIG=$(../shared/bench-rig/setup.sh)
+source "$(dirname "$0")/rig-env.sh" "$@"
+[ "${1:-}" = "-r" ] && shift 2
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=("10 1" "100 16" "5000 1")
 cmd=$(node -p "require('./bench/servers.json').echo")
@@ -15,9 +12,9 @@ for cfg in "${configs[@]}"; do
   set -- $cfg
   for t in echo-c echo-net linkpoll; do
     if [ "$t" = linkpoll ]; then
-      "$RIG/rig.sh" -q --prio -r "$reps" -c "$1" -P "$2" -m echo --name linkpoll-echo --cmd "$cmd" custom | grep MEDIAN || true
+      "$RIG/rig.sh" -q --prio -r "$reps" -c "$1" -P "$2" -m echo --name linkpoll-echo --cmd "$cmd" custom | grep "^$line" || true
     else
-      "$RIG/rig.sh" -q --prio -r "$reps" -c "$1" -P "$2" "$t" | grep MEDIAN || true
+      "$RIG/rig.sh" -q --prio -r "$reps" -c "$1" -P "$2" "$t" | grep "^$line" || true
     fi
   done
 done

@@ -3,15 +3,12 @@
 # the C ceiling (echo-c-ttheader), side by side in one invocation, with ../shared/bench-rig.
 #   bench/rpc.sh [-r 3] [configs...]     configs: "c P" pairs, default "10 1" "100 1" "100 16"
 set -euo pipefail
-cd "$(dirname "$0")/.."
-reps=3
-if [ "${1:-}" = "-r" ]; then reps="$2"; shift 2; fi
-RIG="${RIG_DIR:-/tmp/linkpoll-rig}"
-[ -x "$RIG/rig.sh" ] || RIG=$(../shared/bench-rig/setup.sh)
+source "$(dirname "$0")/rig-env.sh" "$@"
+[ "${1:-}" = "-r" ] && shift 2
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=("10 1" "100 1" "100 16")
 cmd=$(node -p "require('./bench/servers.json')['rpc-get']")
-run() { "$RIG/rig.sh" -q --prio -r "$reps" "$@" | grep MEDIAN || true; }
+run() { "$RIG/rig.sh" -q --prio -r "$reps" "$@" | grep "^$line" || true; }
 for cfg in "${configs[@]}"; do
   set -- $cfg
   run -c "$1" -P "$2" echo-c-ttheader

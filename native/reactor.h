@@ -149,7 +149,7 @@ class Reactor {
 
   struct Stats {
     uint64_t accepted = 0, refused = 0, connections = 0, reads = 0, writes = 0, frames = 0,
-             batches = 0, bytes_in = 0, bytes_out = 0, exposed_blocks = 0;
+             batches = 0, bytes_in = 0, bytes_out = 0;
   } stats;
   int live_connections() const { return live_; }
   SubLoop* loop(int i) { return loops_[i]; }

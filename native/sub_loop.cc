@@ -33,7 +33,7 @@ void ReaderDetach(LinkBufferWrap* w);  // binding.cc
 
 SubLoop::SubLoop(Reactor* reactor, int i, bool thr) : index(i), r(reactor), threaded(thr) {}
 
-void OnHandedOver(uv_async_t* a) {
+static void OnHandedOver(uv_async_t* a) {
   auto* l = static_cast<SubLoop*>(a->data);
   epoll_event evs[512];
   int n = 0;

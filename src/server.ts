@@ -40,7 +40,6 @@ export class Server extends EventEmitter {
   private readonly encoded: number[];
   private listenerId = -1;
   private closing: Promise<void> | undefined;
-  private unixPath: string | undefined;
 
   constructor(options: ServerOptions = {}, onConnection?: (conn: Connection) => void) {
     super();
@@ -67,7 +66,6 @@ export class Server extends EventEmitter {
     let id: number;
     if (o.path !== undefined) {
       id = nat.listen('', 0, o.path, backlog, false, false, this.encoded, maxc);
-      this.unixPath = o.path;
     } else {
       const port = o.port ?? 0;
       if (o.host === undefined) {

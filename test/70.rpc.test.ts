@@ -210,4 +210,29 @@ test('unframed strict binary clients are served too', async () => {
   await srv.close();
 });
 
+test('unframed binary: a message cut inside a list waits for the rest instead of failing', async () => {
+  const { srv, port } = await kitchen();
+  const w = new rpc.ThriftWriter(Buffer.alloc(256));
+  w.messageBegin('echo', rpc.MessageType.CALL, 5);
+  const nums = Array.from({ length: 50 }, (_, i) => i);
+  w.struct(Kitchen.methods.echo.args, { e: { nums } });
+  const msg = Buffer.from(w.buf.subarray(0, w.pos));
+  // Right after the list's header: its count (50) is more than the bytes there so far.
+  const cut = msg.indexOf(Buffer.from([15, 0, 10, 8, 0, 0, 0, 50])) + 8;
+  assert.ok(cut > 8);
+  const s = net.connect(port, '127.0.0.1');
+  let data = Buffer.alloc(0);
+  s.on('data', (d) => { data = Buffer.concat([data, d]); });
+  await once(s, 'connect');
+  s.write(msg.subarray(0, cut));
+  await new Promise((r) => setTimeout(r, 50));
+  s.write(msg.subarray(cut));
+  await until(() => data.length > 0);
+  const r = new rpc.ThriftReader(data);
+  assert.is(r.messageBegin().type, rpc.MessageType.REPLY);
+  assert.equal(r.struct(Kitchen.methods.echo.result), { success: { nums } });
+  s.destroy();
+  await srv.close();
+});
+
 test.run();

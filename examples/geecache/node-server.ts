@@ -16,7 +16,7 @@ export class CacheNodeServer {
   readonly rpc: rpc.RpcServer;
   httpRequests = 0;
 
-  constructor(private readonly registry: Registry, private readonly log: (m: string) => void = () => {}) {
+  constructor(private readonly registry: Registry, log: (m: string) => void = () => {}) {
     this.rpc = new rpc.RpcServer({ logger: { warn: log } });
     this.rpc.register(groupCacheService(), {
       Get: async (args) => {

@@ -74,7 +74,7 @@ export class PeerPool implements PeerPicker {
   private readonly agent: http.Agent | undefined;
   private readonly client: rpc.RpcClient | undefined;
 
-  constructor(readonly self: string, peers: string[], private readonly opts: PoolOptions) {
+  constructor(readonly self: string, peers: string[], opts: PoolOptions) {
     this.ring = new HashRing(opts.replicas ?? 50);
     const names = peers.map((p) => `http://${p}`);
     this.ring.add(...names);

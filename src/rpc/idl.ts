@@ -61,7 +61,6 @@ export function parseIdl(src: string): Idl {
   const services: Record<string, ServiceSpec> = {};
   const enums: Record<string, Record<string, number>> = {};
   const typedefs: Record<string, TypeSpec | string> = {};
-  const unresolved: { holder: { type: TypeSpec | string }; name: string }[] = [];
 
   const parseType = (): TypeSpec | string => {
     const n = next();

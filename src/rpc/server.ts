@@ -8,7 +8,7 @@ import type { AddressInfo, Connection } from '../connection';
 import { LinkpollError } from '../errors';
 import type { Reactor } from '../reactor';
 import {
-  AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, type StructSpec,
+  AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, isTruncated,
 } from './thrift';
 import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, parseTTHeader, type HeaderInfo } from './ttheader';
 import { detectTransport, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
@@ -177,7 +177,7 @@ export class RpcServer extends EventEmitter {
         probe.messageBegin();
         probe.skip(TType.STRUCT);
       } catch (e) {
-        if (/truncated/.test((e as Error).message)) {
+        if (isTruncated(e)) {
           if (r.length > (this.opts.maxFrameSize ?? 16 * 1024 * 1024)) {
             this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', 'unframed message exceeds maxFrameSize'), true);
           }

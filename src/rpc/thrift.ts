@@ -25,6 +25,11 @@ interface RawBuffer extends Buffer {
   utf8Slice(start: number, end: number): string;
 }
 
+/** True for an error that only says more bytes are needed (a stream parser waits for them). */
+export function isTruncated(e: unknown): boolean {
+  return (e as { truncated?: boolean } | null)?.truncated === true;
+}
+
 export function protocolError(message: string): LinkpollError {
   return new LinkpollError('ERR_LINKPOLL_PROTOCOL', message);
 }
@@ -219,7 +224,9 @@ export class ThriftReader {
   constructor(buf: Buffer, pos = 0, end = buf.length) { this.buf = buf; this.pos = pos; this.end = end; }
 
   private need(n: number): void {
-    if (n < 0 || this.pos + n > this.end) throw protocolError(`truncated message: need ${n} bytes at ${this.pos}, have ${this.end - this.pos}`);
+    if (n < 0 || this.pos + n > this.end) {
+      throw Object.assign(protocolError(`truncated message: need ${n} bytes at ${this.pos}, have ${this.end - this.pos}`), { truncated: true });
+    }
   }
   byte(): number { this.need(1); return this.buf[this.pos++]; }
   i8(): number { this.need(1); return this.buf.readInt8(this.pos++); }
@@ -332,7 +339,11 @@ export class ThriftReader {
   /** A container count, checked against the bytes left (each element takes at least `min`). */
   private count(min: number): number {
     const n = this.i32();
-    if (n < 0 || n * min > this.end - this.pos) throw protocolError(`container of ${n} elements does not fit the ${this.end - this.pos} bytes left`);
+    if (n < 0) throw protocolError(`negative container size ${n}`);
+    if (n * min > this.end - this.pos) {
+      // In a frame this is an error; in a stream (unframed binary) the rest may still come.
+      throw Object.assign(protocolError(`container of ${n} elements does not fit the ${this.end - this.pos} bytes left`), { truncated: true });
+    }
     return n;
   }
 
