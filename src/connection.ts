@@ -1,6 +1,7 @@
 // Connection: one TCP or Unix-domain connection on the reactor. Frames (or data) arrive as
 // events; writes are queued into native memory and leave with one writev per connection per
 // batch or tick.
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';

@@ -4,7 +4,9 @@
 // until release() (reads) or flush() (writes) - and a little longer, never less. Once the memory
 // is recycled, the view is detached (length 0): it never shows bytes that belong to someone else.
 // Copy (Buffer.from(view)) what you keep longer.
+import { Buffer } from 'node:buffer';
 import { native, scratch, type NativeLinkBuffer } from './native';
+import { view } from './view';
 
 function outOfRange(what: string, n: number, len: number): RangeError {
   const e = new RangeError(`${what}(${n}) needs ${n} bytes but ${len} are readable`);
@@ -40,7 +42,7 @@ export class LinkBuffer {
     if (n === 0) return EMPTY;
     const ab = this.h.peek(n);
     if (ab === null) throw outOfRange('peek', n, this.h.len());
-    return Buffer.from(ab, scratch[0], n);
+    return view(ab, scratch[0], n);
   }
 
   /** The next n bytes, consumed; valid until release(). */
@@ -49,7 +51,7 @@ export class LinkBuffer {
     if (n === 0) return EMPTY;
     const ab = this.h.next(n);
     if (ab === null) throw outOfRange('next', n, this.h.len());
-    return Buffer.from(ab, scratch[0], n);
+    return view(ab, scratch[0], n);
   }
 
   skip(n: number): void {
@@ -104,7 +106,7 @@ export class LinkBuffer {
     checkCount(n, 'malloc');
     if (n === 0) return EMPTY;
     const ab = this.h.malloc(n);
-    return Buffer.from(ab, scratch[0], n);
+    return view(ab, scratch[0], n);
   }
 
   /** Keeps only the first n bytes reserved by malloc() since the last flush(). */

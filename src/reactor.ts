@@ -3,9 +3,11 @@
 // queued as commands in another shared Int32Array and go back as onBatch's return value, so a
 // wake costs one crossing each way however many connections and frames it carries. Writes made
 // outside a batch (after an await) are flushed once per tick, from a microtask.
+import { Buffer } from 'node:buffer';
 import { native, type NativeReactor, type ReactorStats } from './native';
 import type { Connection } from './connection';
 import type { Server } from './server';
+import { view } from './view';
 
 export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
   EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10;
@@ -66,7 +68,7 @@ export class Reactor {
       try {
         if ((t & 0xff) === EV_FRAME) {
           const c = conns[id & SLOT_MASK];
-          if (c !== undefined && c.id === id) c._onFrame(Buffer.from(this.blocks[t >> 8]!, a, b));
+          if (c !== undefined && c.id === id) c._onFrame(view(this.blocks[t >> 8]!, a, b));
           continue;
         }
         this.other(t & 0xff, id, a, b);
@@ -135,9 +137,9 @@ export class Reactor {
   /** @internal Native memory for n bytes of connection `id`'s output; sent with the next flush. */
   malloc(id: number, n: number): Buffer {
     if (this.stagingPos + n > this.stagingU8.length) this.newStaging(n);
-    const view = Buffer.from(this.stagingAb, this.stagingPos, n);
+    const v = view(this.stagingAb, this.stagingPos, n);
     this.pushStaged(id, n);
-    return view;
+    return v;
   }
 
   /** @internal The staging block (whole) and the next free offset, with at least `min` bytes of room. */

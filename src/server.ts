@@ -1,5 +1,6 @@
 // Server: listeners on the main loop; each accepted connection is handed to a sub loop and
 // surfaces here as a Connection.
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns/promises';
 import * as net from 'node:net';

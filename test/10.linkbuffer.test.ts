@@ -26,6 +26,22 @@ test('reads across node boundaries: next() copies only when the bytes span nodes
   assert.is(lb.length, 0);
 });
 
+test('views are Buffers in every respect: isBuffer, methods, subarray, toString', () => {
+  const lb = new LinkBuffer();
+  lb.write(Buffer.from('hello, linkpoll'));
+  const v = lb.peek(5);
+  assert.ok(Buffer.isBuffer(v));
+  assert.ok(v instanceof Buffer);
+  assert.is(v.toString('latin1'), 'hello');
+  assert.is(v.readUInt8(0), 0x68);
+  const sub = v.subarray(1, 3);
+  assert.ok(Buffer.isBuffer(sub));
+  assert.is(sub.toString(), 'el');
+  assert.ok(Buffer.isBuffer(v.slice(1)));
+  assert.is(Buffer.concat([v, lb.next(lb.length).subarray(5)]).toString(), 'hello, linkpoll');
+  lb.release();
+});
+
 test('peek does not consume and a second peek of spanning bytes returns the same bytes', () => {
   const lb = new LinkBuffer();
   lb.write(filled(8000, 3));

@@ -1,5 +1,6 @@
 // RpcClient: calls Thrift services over a pool of long-lived, multiplexed connections per
 // address: many calls in flight on one connection, replies matched by seqid in any order.
+import { Buffer } from 'node:buffer';
 import { connect } from '../dial';
 import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';

@@ -3,6 +3,7 @@
 // service. The module embeds the IDL and parses it when loaded, so descriptions and types come
 // from one source.
 //   npx linkpoll-thrift service.thrift > service.ts
+import { Buffer } from 'node:buffer';
 import { parseIdl, type Idl } from './idl';
 import type { StructSpec, TypeSpec } from './thrift';
 

@@ -1,5 +1,6 @@
 // What server and client share: service descriptions, transports, and writing one message
 // into a connection's native output.
+import { Buffer } from 'node:buffer';
 import type { Connection } from '../connection';
 import { beginTTHeader, endFrame, parseTTHeader, type HeaderInfo } from './ttheader';
 import { MessageType, ThriftReader, ThriftWriter, type StructSpec } from './thrift';

@@ -1,6 +1,7 @@
 // Thrift binary protocol (strict): type descriptors, an encoder that writes into one contiguous
 // buffer (the connection's native staging memory when it fits), and a decoder that reads from a
 // frame view with every length checked against the bytes present and nesting capped.
+import { Buffer } from 'node:buffer';
 import { LinkpollError } from '../errors';
 
 export const enum TType { STOP = 0, BOOL = 2, BYTE = 3, DOUBLE = 4, I16 = 6, I32 = 8, I64 = 10, STRING = 11, STRUCT = 12, MAP = 13, SET = 14, LIST = 15 }

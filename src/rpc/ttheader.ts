@@ -3,6 +3,7 @@
 //   offset 14) | PROTOCOL ID u8 (0 = binary) | NUM TRANSFORMS u8 | TRANSFORM IDs | INFO blocks
 //   (0x01 string KV, 0x10 int KV, 0x11 ACL token, 0x00 padding) | payload (Thrift message,
 //   unframed or u32-framed).
+import { Buffer } from 'node:buffer';
 import { protocolError, ThriftWriter } from './thrift';
 
 export const TTHEADER_MAGIC = 0x1000;
