@@ -1,6 +1,7 @@
 // RpcClient: calls Thrift services over a pool of long-lived, multiplexed connections per
 // address: many calls in flight on one connection, replies matched by seqid in any order.
 import { Buffer } from 'node:buffer';
+import { EventEmitter } from 'node:events';
 import { connect } from '../dial';
 import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
@@ -8,11 +9,69 @@ import type { Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
 import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
 import { writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { createBalancer, type BalancerName, type Instance, type LoadBalancer } from './balancer';
+import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker';
+import { RetryBudget, TokenBucket, type RateLimitOptions, type RetryBudgetOptions } from './limiter';
+import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
+
+/** A target with a share of the calls (for the weighted policies). */
+export interface TargetSpec { address: string; weight?: number }
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 2. */
+  maxAttempts?: number;
+  /**
+   * Which failures are retried. Default `isRetryable`: connection failures and timeouts. A call
+   * that timed out may have run on the server: retry only idempotent methods.
+   */
+  retryOn?: (err: Error) => boolean;
+  /** Wait before retry n: a random share of min(max, base * 2^(n-1)) ms. Default none. */
+  backoff?: { base?: number; max?: number };
+  /** No new attempt starts later than this many ms after the call began. Default no limit. */
+  maxDuration?: number;
+}
+
+export interface BackupRequestOptions {
+  /** Send a second copy of the call (to another target where there is one) after this many ms without a reply; the first reply wins. */
+  delay: number;
+}
+
+/** What client middleware sees of a call. */
+export interface ClientCall {
+  readonly service: string;
+  readonly method: string;
+  args: Record<string, unknown>;
+  readonly options: CallOptions;
+  /** Targets of the attempts so far, in order (retries and backup requests add to it). */
+  readonly targets: string[];
+}
+
+/** Wraps every call (once per call, around its retries): `return next()` to go on, or answer itself. */
+export type ClientMiddleware = (call: ClientCall, next: () => Promise<unknown>) => Promise<unknown>;
 
 export interface RpcClientOptions {
   service: ServiceSpec;
-  /** Default targets, "host:port" (round-robin when a call names none). */
-  targets?: string[];
+  /** Default targets, "host:port" or { address, weight }; a call that names none is balanced over them. */
+  targets?: (string | TargetSpec)[];
+  /** How calls are spread over targets. Default 'round-robin'. */
+  loadBalancer?: BalancerName | LoadBalancer;
+  /** Retry failed calls (see RetryOptions). Default off. */
+  retry?: RetryOptions;
+  /** Backup requests for slow calls. Default off. */
+  backupRequest?: BackupRequestOptions;
+  /** Caps retries and backup requests to a share of calls. Default ratio 0.1 + 10 per second. */
+  retryBudget?: RetryBudgetOptions;
+  /**
+   * A circuit breaker per target: true for defaults. Targets whose circuit is open are not picked;
+   * when every target's is, calls fail fast with ERR_LINKPOLL_CIRCUIT_OPEN. Default off.
+   */
+  circuitBreaker?: boolean | CircuitBreakerOptions;
+  /** Calls per second this client starts; over it calls fail with ERR_LINKPOLL_RATE_LIMITED. */
+  rateLimit?: RateLimitOptions;
+  /** Wrap every call, first listed outermost. */
+  middleware?: ClientMiddleware[];
+  /** Circuit state changes are logged here. Default console; null for none. */
+  logger?: { warn(msg: string): void } | null;
   /** 'ttheader' (default, Kitex) or 'framed' (Apache Thrift servers). */
   transport?: 'ttheader' | 'framed';
   /** Per-call timeout in ms (default 1000; 0 = none). */
@@ -34,6 +93,21 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Extra TTHeader string headers. */
   headers?: Record<string, string>;
+  /** Hash key for the 'consistent-hash' balancer (the same key goes to the same target). */
+  key?: string;
+}
+
+/** Connection failures and timeouts: what the default retry policy retries. */
+export function isRetryable(err: Error): boolean {
+  return RETRYABLE.has((err as LinkpollError).code);
+}
+const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
+  'ECONNABORTED', 'ENOTCONN', 'EADDRNOTAVAIL', 'ENOENT']);
+// What tells that a target is unwell (counted by circuit breakers); answers such as remote
+// exceptions and business errors are successes of the transport.
+function isTransportFailure(err: Error): boolean {
+  const code = (err as LinkpollError).code;
+  return RETRYABLE.has(code) || code === 'ERR_LINKPOLL_PROTOCOL' || code === 'ERR_LINKPOLL_FRAME_TOO_LARGE';
 }
 
 /** A declared exception the server returned (its result field name and value). */
@@ -53,24 +127,31 @@ class Pending {
   readonly deadline: number;
   readonly signal: AbortSignal | undefined;
   readonly headers: Record<string, string> | undefined;
+  /** Set when this attempt is the whole call (no governance above it): it records the metrics. */
+  mm: MethodMetrics | undefined = undefined;
+  t0 = 0;
   constructor(private readonly client: RpcClient, readonly method: MethodSpec,
     private readonly res: (v: unknown) => void, private readonly rej: (e: Error) => void,
-    readonly timeout: number, options: CallOptions) {
+    readonly timeout: number, options: CallOptions, signal: AbortSignal | undefined) {
     this.deadline = timeout > 0 ? Date.now() + timeout : 0;
-    this.signal = options.signal;
+    this.signal = signal;
     this.headers = options.headers;
   }
   resolve(v: unknown): void {
     if (this.settled) return;
     this.client.settle(this);
+    if (this.mm) { this.mm.inFlight--; this.mm.done(performance.now() - this.t0, undefined); }
     this.res(v);
   }
   reject = (e: Error): void => { // a property: handed to promise callbacks and abort listeners
     if (this.settled) return;
     this.client.settle(this);
+    if (this.mm) { this.mm.inFlight--; this.mm.done(performance.now() - this.t0, errorCode(e)); }
     this.rej(e);
   };
 }
+
+function errorCode(e: Error): string { return (e as LinkpollError).code ?? e.name ?? 'Error'; }
 
 class PooledConn {
   readonly pending = new Map<number, Pending>();
@@ -78,31 +159,75 @@ class PooledConn {
   constructor(readonly conn: Connection) {}
 }
 
-class Endpoint {
+class Endpoint implements Instance {
   conns: PooledConn[] = [];
   dialing: Promise<PooledConn> | undefined;
   rr = 0;
-  constructor(readonly host: string, readonly port: number) {}
+  weight = 1;
+  breaker: CircuitBreaker | undefined;
+  constructor(readonly address: string, readonly host: string, readonly port: number) {}
+  get inFlight(): number {
+    let n = 0;
+    for (const c of this.conns) n += c.pending.size;
+    return n;
+  }
 }
 
-export class RpcClient {
+/** Emits 'circuit' (what: string, state) when a circuit breaker changes state. */
+export class RpcClient extends EventEmitter {
   private readonly opts: RpcClientOptions;
   private readonly transport: Transport;
   private readonly endpoints = new Map<string, Endpoint>();
   private seq = 0;
-  private rr = 0;
   private closed = false;
+  private instances: Endpoint[] = [];
+  private readonly balancer: LoadBalancer;
+  private readonly middleware: ClientMiddleware[];
+  /** Whether calls go through the governed path (retry, backup, breakers, limits, middleware). */
+  private readonly governed: boolean;
+  private readonly budget: RetryBudget | undefined;
+  private readonly limiter: TokenBucket | undefined;
+  private readonly breakerOpts: CircuitBreakerOptions | undefined;
+  private readonly metrics_ = new RpcMetrics(['retries', 'backup_requests', 'circuit_open_rejections', 'rate_limited']);
   private readonly sweeper: NodeJS.Timeout;
   private readonly reader = new ThriftReader(Buffer.alloc(0)); // reused: replies are decoded one at a time
 
   constructor(options: RpcClientOptions) {
+    super();
     if (!options?.service?.methods) throw new TypeError('RpcClient needs a service description');
     this.opts = options;
     this.transport = options.transport ?? 'ttheader';
     if (this.transport !== 'ttheader' && this.transport !== 'framed') throw new TypeError(`unknown transport ${String(this.transport)}`);
+    this.balancer = createBalancer(options.loadBalancer);
+    this.middleware = options.middleware ?? [];
+    for (const mw of this.middleware) if (typeof mw !== 'function') throw new TypeError('middleware must be functions');
+    this.breakerOpts = options.circuitBreaker === true ? {} : options.circuitBreaker || undefined;
+    if (this.breakerOpts) new CircuitBreaker(this.breakerOpts); // validates the options now
+    this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit) : undefined;
+    if (options.retry && !(Number.isInteger(options.retry.maxAttempts ?? 2) && (options.retry.maxAttempts ?? 2) >= 1)) {
+      throw new RangeError('retry.maxAttempts must be an integer >= 1');
+    }
+    if (options.backupRequest && !(options.backupRequest.delay >= 0)) throw new RangeError('backupRequest.delay must be >= 0 ms');
+    this.budget = options.retry || options.backupRequest ? new RetryBudget(options.retryBudget) : undefined;
+    this.governed = !!(options.retry || options.backupRequest || this.breakerOpts || this.limiter || this.middleware.length);
+    this.setTargets(options.targets ?? []);
     const idle = options.idleTimeout ?? 60000;
     this.sweeper = setInterval(() => this.sweep(idle), Math.max(1000, Math.min(idle, 30000)));
     this.sweeper.unref();
+  }
+
+  /** Replaces the targets (service discovery); connections to targets that left close when idle. */
+  setTargets(targets: (string | TargetSpec)[]): void {
+    const next: Endpoint[] = [];
+    for (const t of targets) {
+      const spec = typeof t === 'string' ? { address: t } : t;
+      const w = spec.weight ?? 1;
+      if (!(w > 0)) throw new RangeError(`target ${spec.address}: weight must be positive`);
+      const ep = this.endpoint(spec.address);
+      ep.weight = w;
+      next.push(ep);
+    }
+    this.instances = next;
   }
 
   /** Calls `method` with its arguments struct; resolves with the success value. */
@@ -110,17 +235,182 @@ export class RpcClient {
     const m = this.opts.service.methods[method];
     if (!m) return Promise.reject(new TypeError(`service ${this.opts.service.name} has no method ${method}`));
     if (this.closed) return Promise.reject(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client is closed'));
-    const target = options.target ?? this.pickTarget();
-    if (!target) return Promise.reject(new TypeError('no target: pass options.target or targets'));
+    if (this.governed) {
+      const call: ClientCall = { service: this.opts.service.name, method, args, options, targets: [] };
+      return this.next(call, 0);
+    }
+    let target = options.target;
+    if (target === undefined) {
+      if (this.instances.length === 0) return Promise.reject(new TypeError('no target: pass options.target or targets'));
+      target = this.balancer.pick(this.instances, options.key).address;
+    }
+    return this.attempt(m, args, target, options, options.signal, this.metrics_.method(method));
+  }
+
+  private next(call: ClientCall, i: number): Promise<unknown> {
+    if (i === this.middleware.length) return this.invoke(call);
+    let called = false;
+    try {
+      return Promise.resolve(this.middleware[i]!(call, () => {
+        if (called) return Promise.reject(new Error('next() called twice by a middleware'));
+        called = true;
+        return this.next(call, i + 1);
+      }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  // The governed call: rate limit, then attempts (retries after failures, a
+  // backup request after a delay), each to a target the balancer picks among those not tried and
+  // whose circuit is closed.
+  private invoke(call: ClientCall): Promise<unknown> {
+    const m = this.opts.service.methods[call.method];
+    if (!m) return Promise.reject(new TypeError(`service ${this.opts.service.name} has no method ${call.method}`));
+    const mm = this.metrics_.method(m.name);
+    const counters = this.metrics_.counters;
+    const t0 = performance.now();
+    const start = Date.now();
+    mm.inFlight++;
+    const fail = (e: Error) => { mm.inFlight--; mm.done(performance.now() - t0, errorCode(e)); return Promise.reject(e); };
+    if (this.limiter && !this.limiter.take(start)) {
+      counters.rate_limited!++;
+      return fail(new LinkpollError('ERR_LINKPOLL_RATE_LIMITED', `call ${m.name} over the client's rate limit (${this.opts.rateLimit!.qps}/s)`));
+    }
+    this.budget?.call(start);
+    const opts = call.options;
+    const retry = this.opts.retry;
+    const backup = this.opts.backupRequest;
+    const maxAttempts = retry ? (retry.maxAttempts ?? 2) : backup ? 2 : 1;
+    const retryOn = retry?.retryOn ?? isRetryable;
+    return new Promise((resolve, reject) => {
+      let live = 0, attempts = 0, done = false;
+      let lastErr: Error | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const controllers: AbortController[] = [];
+      const end = (err: Error | undefined, v?: unknown) => {
+        if (done) return;
+        done = true;
+        if (timer) clearTimeout(timer);
+        if (opts.signal) opts.signal.removeEventListener('abort', onAbort);
+        for (const ac of controllers) ac.abort(); // losers of a backup race leave their connection's table
+        mm.inFlight--;
+        mm.done(performance.now() - t0, err ? errorCode(err) : undefined);
+        if (err) reject(err); else resolve(v);
+      };
+      const onAbort = () => end(abortError());
+      if (opts.signal) {
+        if (opts.signal.aborted) { end(abortError()); return; }
+        opts.signal.addEventListener('abort', onAbort, { once: true });
+      }
+      const launch = () => {
+        if (done) return;
+        let ep: Endpoint;
+        try {
+          ep = this.choose(call, opts);
+        } catch (e) {
+          if ((e as LinkpollError).code === 'ERR_LINKPOLL_CIRCUIT_OPEN') counters.circuit_open_rejections!++;
+          if (live === 0) end(lastErr ?? (e as Error));
+          return;
+        }
+        attempts++;
+        call.targets.push(ep.address);
+        live++;
+        const ac = new AbortController();
+        controllers.push(ac);
+        this.attempt(m, call.args, ep.address, opts, ac.signal, undefined).then(
+          (v) => {
+            live--;
+            const now = Date.now();
+            ep.breaker?.record(true, now);
+            end(undefined, v);
+          },
+          (e: Error) => {
+            live--;
+            if (done) return; // cancelled after another attempt won
+            const now = Date.now();
+            const ok = !isTransportFailure(e);
+            ep.breaker?.record(ok, now);
+            lastErr = e;
+            if (live > 0) return; // the other copy may still answer
+            if (attempts < maxAttempts && retry && retryOn(e) && !(retry.maxDuration && now - start >= retry.maxDuration) &&
+              this.budget!.withdraw(now)) {
+              counters.retries!++;
+              const b = retry.backoff;
+              const wait = b ? Math.random() * Math.min(b.max ?? 1000, (b.base ?? 10) * 2 ** (attempts - 1)) : 0;
+              if (wait >= 1) timer = setTimeout(launch, wait); else launch();
+              return;
+            }
+            end(e);
+          },
+        );
+        if (attempts === 1 && backup && maxAttempts > 1) {
+          timer = setTimeout(() => {
+            timer = undefined;
+            if (done || live === 0 || attempts >= maxAttempts || !this.budget!.withdraw(Date.now())) return;
+            counters.backup_requests!++;
+            launch();
+          }, backup.delay);
+        }
+      };
+      launch();
+    });
+  }
+
+  // A target for the next attempt of `call`: the one it names, or the balancer's pick among the
+  // targets not tried yet (all, once every one was) whose circuit lets a call through.
+  private choose(call: ClientCall, opts: CallOptions): Endpoint {
+    const now = Date.now();
+    if (opts.target !== undefined) {
+      const ep = this.endpoint(opts.target);
+      if (this.breakerOpts && !this.instanceBreaker(ep).allow(now)) throw circuitOpen(opts.target);
+      return ep;
+    }
+    if (this.instances.length === 0) throw new TypeError('no target: pass options.target or targets');
+    let list: Endpoint[] = this.instances;
+    if (call.targets.length > 0) {
+      const fresh = list.filter((e) => !call.targets.includes(e.address));
+      if (fresh.length > 0) list = fresh;
+    }
+    if (!this.breakerOpts) return this.balancer.pick(list, opts.key) as Endpoint;
+    list = list.filter((e) => !this.instanceBreaker(e).isOpen(now));
+    while (list.length > 0) {
+      const ep = this.balancer.pick(list, opts.key) as Endpoint;
+      if (ep.breaker!.allow(now)) return ep;
+      list = list.filter((e) => e !== ep); // a half-open target whose probe is out
+    }
+    throw circuitOpen(`every target of ${this.opts.service.name}`);
+  }
+
+  private instanceBreaker(ep: Endpoint): CircuitBreaker {
+    return ep.breaker ??= new CircuitBreaker(this.breakerOpts, (s) => this.breakerChanged(`target ${ep.address}`, s));
+  }
+
+  private breakerChanged(what: string, s: CircuitState): void {
+    const logger = this.opts.logger === undefined ? console : this.opts.logger;
+    logger?.warn(`linkpoll rpc client: circuit for ${what} is ${s}`);
+    this.emit('circuit', what, s);
+  }
+
+  // One attempt on one target; `mm` set when the attempt is the whole call (it records metrics).
+  private attempt(m: MethodSpec, args: Record<string, unknown>, target: string, options: CallOptions,
+    signal: AbortSignal | undefined, mm: MethodMetrics | undefined): Promise<unknown> {
     const timeout = options.timeout ?? this.opts.timeout ?? 1000;
     return new Promise((resolve, reject) => {
-      const p = new Pending(this, m, resolve, reject, timeout, options);
-      if (options.signal) {
-        if (options.signal.aborted) { p.reject(abortError()); return; }
+      const p = new Pending(this, m, resolve, reject, timeout, options, signal);
+      if (mm) { p.mm = mm; p.t0 = performance.now(); mm.inFlight++; }
+      if (signal) {
+        if (signal.aborted) { p.reject(abortError()); return; }
         p.onAbort = () => p.reject(abortError());
-        options.signal.addEventListener('abort', p.onAbort, { once: true });
+        signal.addEventListener('abort', p.onAbort, { once: true });
       }
-      const ready = this.connFor(target);
+      let ready: PooledConn | Promise<PooledConn>;
+      try {
+        ready = this.connFor(target);
+      } catch (e) {
+        p.reject(e as Error);
+        return;
+      }
       if (ready instanceof PooledConn) {
         this.send(p, ready, args);
       } else {
@@ -213,29 +503,37 @@ export class RpcClient {
     return out;
   }
 
+  /** Per-method calls, errors by code, latency histogram, in flight; retry/breaker counters; circuit states. */
+  metrics(): { methods: Record<string, MethodMetricsSnapshot>; counters: Record<string, number>; circuits: Record<string, CircuitState> } {
+    const circuits: Record<string, CircuitState> = {};
+    for (const [k, ep] of this.endpoints) if (ep.breaker) circuits[`target:${k}`] = ep.breaker.state;
+    return { ...this.metrics_.snapshot(), circuits };
+  }
+
+  /** The metrics in the Prometheus text format (metric names linkpoll_rpc_client_*). */
+  prometheus(): string { return this.metrics_.prometheus('linkpoll_rpc_client', this.opts.service.name); }
+
   private nextSeq(): number {
     this.seq = (this.seq + 1) & 0x7fffffff;
     if (this.seq === 0) this.seq = 1;
     return this.seq;
   }
 
-  private pickTarget(): string | undefined {
-    const t = this.opts.targets;
-    if (!t || t.length === 0) return undefined;
-    this.rr = (this.rr + 1) % t.length;
-    return t[this.rr];
-  }
-
-  private connFor(target: string): PooledConn | Promise<PooledConn> {
+  private endpoint(target: string): Endpoint {
     let ep = this.endpoints.get(target);
     if (!ep) {
       const i = target.lastIndexOf(':');
       const host = target.slice(0, i).replace(/^\[|\]$/g, '');
       const port = Number(target.slice(i + 1));
       if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`target must be "host:port", got ${target}`);
-      ep = new Endpoint(host, port);
+      ep = new Endpoint(target, host, port);
       this.endpoints.set(target, ep);
     }
+    return ep;
+  }
+
+  private connFor(target: string): PooledConn | Promise<PooledConn> {
+    const ep = this.endpoint(target);
     const want = this.opts.connectionsPerTarget ?? 1;
     if (ep.conns.length >= want) return ep.conns[(ep.rr = (ep.rr + 1) % ep.conns.length)]; // full pool: round-robin, O(1)
     let best: PooledConn | undefined;
@@ -316,6 +614,10 @@ export class RpcClient {
     for (const ep of this.endpoints.values()) {
       for (const c of ep.conns) if (c.pending.size === 0 && now - c.lastUsed > idle) c.conn.end();
     }
+    // Targets that left (setTargets) are forgotten once their connections are gone.
+    for (const [k, ep] of this.endpoints) {
+      if (ep.conns.length === 0 && !ep.dialing && !this.instances.includes(ep)) this.endpoints.delete(k);
+    }
   }
 }
 
@@ -326,3 +628,7 @@ function abortError(): Error {
 }
 
 export function createRpcClient(options: RpcClientOptions): RpcClient { return new RpcClient(options); }
+
+function circuitOpen(what: string): LinkpollError {
+  return new LinkpollError('ERR_LINKPOLL_CIRCUIT_OPEN', `circuit open for ${what}: recent calls failed`);
+}

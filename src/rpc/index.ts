@@ -5,3 +5,7 @@ export * from './server';
 export * from './client';
 export * from './idl';
 export * from './codegen';
+export * from './balancer';
+export * from './breaker';
+export * from './limiter';
+export * from './metrics';

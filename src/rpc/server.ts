@@ -13,6 +13,8 @@ import {
 } from './thrift';
 import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, parseTTHeader, type HeaderInfo } from './ttheader';
 import { detectTransport, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { TokenBucket, type RateLimitOptions } from './limiter';
+import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
 
 /** What a handler knows about its call. */
 export class CallContext {
@@ -23,6 +25,8 @@ export class CallContext {
     readonly transport: Transport,
     private readonly header: { intKV: ReadonlyMap<number, string>; strKV: ReadonlyMap<string, string> },
     readonly connection: Connection,
+    /** The decoded arguments (middleware may replace them before the handler runs). */
+    public args: Record<string, unknown>,
   ) {}
   /** Kitex TTHeader integer headers (empty for other transports). */
   get intKV(): ReadonlyMap<number, string> { return this.header.intKV; }
@@ -40,6 +44,12 @@ export class CallContext {
 }
 
 export type Handler = (args: Record<string, unknown>, ctx: CallContext) => unknown;
+
+/**
+ * Wraps every handler call (first registered outermost): return `next()` (a value or a promise)
+ * to go on, or a value of its own; what it throws is the call's error.
+ */
+export type ServerMiddleware = (ctx: CallContext, next: () => unknown) => unknown;
 
 /**
  * Throw this from a handler to return one of the method's declared exceptions (a field of its
@@ -60,16 +70,20 @@ export interface RpcServerOptions {
   readTimeout?: number;
   idleTimeout?: number;
   reactor?: Reactor;
+  /** Requests per second served; over it a request gets a TApplicationException (INTERNAL_ERROR, "over the server's rate limit"). */
+  rateLimit?: RateLimitOptions;
+  /** Per-method latency histograms (counts are always kept). Default true. */
+  latencyMetrics?: boolean;
   /** Where protocol errors are logged (one line each, at most 10 per second). Default console.warn. */
   logger?: { warn(msg: string): void } | null;
 }
 
 export interface RpcServerStats {
   connections: number; requests: number; replies: number; appExceptions: number;
-  protocolErrors: number; closedForProtocolErrors: number;
+  protocolErrors: number; closedForProtocolErrors: number; rateLimited: number;
 }
 
-interface Registered { service: ServiceSpec; method: MethodSpec; handler: Handler; wantsContext: boolean }
+interface Registered { service: ServiceSpec; method: MethodSpec; handler: Handler; wantsContext: boolean; metrics: MethodMetrics }
 
 interface ConnState {
   transport: Transport;
@@ -88,7 +102,11 @@ export class RpcServer extends EventEmitter {
   private readonly reader = new ThriftReader(Buffer.alloc(0));
   private readonly opts: RpcServerOptions;
   private readonly maxInFlight: number;
-  private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0 };
+  private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0, rateLimited: 0 };
+  private readonly middleware: ServerMiddleware[] = [];
+  private readonly limiter: TokenBucket | undefined;
+  private readonly timing: boolean;
+  private readonly metrics_ = new RpcMetrics([]);
   private logBudget = 10;
   private logWindow = 0;
 
@@ -96,6 +114,8 @@ export class RpcServer extends EventEmitter {
     super();
     this.opts = options;
     this.maxInFlight = options.maxInFlight ?? 256;
+    this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit) : undefined;
+    this.timing = options.latencyMetrics ?? false;
     this.server = createServer({
       reactor: options.reactor,
       framing: 'none',
@@ -114,12 +134,32 @@ export class RpcServer extends EventEmitter {
       if (!method) throw new TypeError(`service ${service.name} has no method ${name}`);
       if (typeof handler !== 'function') throw new TypeError(`handler for ${service.name}.${name} is not a function`);
       // A handler declared with one parameter never reads its context: it is not made.
-      const reg = { service, method, handler, wantsContext: handler.length !== 1 };
+      const reg = { service, method, handler, wantsContext: handler.length !== 1, metrics: this.metrics_.method(`${service.name}.${name}`) };
       this.methods.set(`${service.name}:${name}`, reg);
       if (!this.methods.has(name)) this.methods.set(name, reg);
       else if (this.methods.get(name)!.service !== service) this.ambiguous.add(name);
     }
     return this;
+  }
+
+  /** Adds a middleware around every handler call (see ServerMiddleware). */
+  use(mw: ServerMiddleware): this {
+    if (typeof mw !== 'function') throw new TypeError('middleware must be a function');
+    this.middleware.push(mw);
+    return this;
+  }
+
+  /** Per-method ("Service.method") calls, errors by code, latency histogram, in flight. */
+  metrics(): Record<string, MethodMetricsSnapshot> { return this.metrics_.snapshot().methods; }
+
+  /** The metrics in the Prometheus text format (linkpoll_rpc_server_*), plus the server's counters. */
+  prometheus(): string {
+    const lines = [this.metrics_.prometheus('linkpoll_rpc_server', '*').replace(/service="\*",method="([^".]*)\.([^"]*)"/g, 'service="$1",method="$2"')];
+    for (const [k, v] of Object.entries(this.stats())) {
+      const name = `linkpoll_rpc_server_${k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())}`;
+      lines.push(`# TYPE ${name} ${k === 'connections' ? 'gauge' : 'counter'}`, `${name} ${v}`);
+    }
+    return lines.join('\n') + '\n';
   }
 
   listen(portOrOptions?: number | ListenOptions): Promise<AddressInfo> { return this.server.listen(portOrOptions); }
@@ -234,19 +274,34 @@ export class RpcServer extends EventEmitter {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.PROTOCOL_ERROR, (e as Error).message);
       return;
     }
-    const ctx = reg.wantsContext ? new CallContext(reg.service.name, name, seqid, st.transport, header ?? NO_HEADER, conn) : (undefined as unknown as CallContext);
+    if (this.limiter !== undefined && !this.limiter.take(Date.now())) {
+      this.stats_.rateLimited++;
+      if (type !== MessageType.ONEWAY) this.exception(conn, st, hseq, seqid, name, AppExceptionType.INTERNAL_ERROR, "over the server's rate limit");
+      return;
+    }
+    const mw = this.middleware.length > 0;
+    const ctx = reg.wantsContext || mw ? new CallContext(reg.service.name, name, seqid, st.transport, header ?? NO_HEADER, conn, args) : (undefined as unknown as CallContext);
+    const mm = reg.metrics;
+    const t0 = this.timing ? performance.now() : 0;
+    mm.inFlight++;
     let out: unknown;
     try {
-      out = reg.handler(args, ctx);
+      out = mw ? this.chain(reg, ctx, 0) : reg.handler(args, ctx);
     } catch (e) {
+      this.measured(mm, t0, e);
       if (type === MessageType.ONEWAY) return;
       this.failed(conn, st, hseq, seqid, reg.method, e);
       return;
     }
-    if (type === MessageType.ONEWAY) return;
+    const isPromise = out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function';
+    if (type === MessageType.ONEWAY) {
+      if (isPromise) (out as Promise<unknown>).then(() => this.measured(mm, t0, undefined), (e) => this.measured(mm, t0, e));
+      else this.measured(mm, t0, undefined);
+      return;
+    }
     // Kitex's out-of-order flag: the client matches replies by seqid, so each goes when ready.
     const anyOrder = header !== undefined && (header.flags & FLAG_SUPPORT_OUT_OF_ORDER) !== 0;
-    if (out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function') {
+    if (isPromise) {
       if (anyOrder) {
         st.inFlight++;
         if (st.inFlight >= this.maxInFlight && !st.paused) { st.paused = true; conn.pause(); }
@@ -255,8 +310,8 @@ export class RpcServer extends EventEmitter {
           if (st.paused && st.inFlight < this.maxInFlight / 2) { st.paused = false; conn.resume(); }
         };
         (out as Promise<unknown>).then(
-          (v) => { settled(); this.reply(conn, st, hseq, seqid, reg.method, v); },
-          (e) => { settled(); this.failed(conn, st, hseq, seqid, reg.method, e); },
+          (v) => { settled(); this.measured(mm, t0, undefined); this.reply(conn, st, hseq, seqid, reg.method, v); },
+          (e) => { settled(); this.measured(mm, t0, e); this.failed(conn, st, hseq, seqid, reg.method, e); },
         );
         return;
       }
@@ -271,17 +326,34 @@ export class RpcServer extends EventEmitter {
         this.drainQueue(st);
       };
       (out as Promise<unknown>).then(
-        (v) => { slot.write = () => this.reply(conn, st, hseq, seqid, reg.method, v); settle(); },
-        (e) => { slot.write = () => this.failed(conn, st, hseq, seqid, reg.method, e); settle(); },
+        (v) => { this.measured(mm, t0, undefined); slot.write = () => this.reply(conn, st, hseq, seqid, reg.method, v); settle(); },
+        (e) => { this.measured(mm, t0, e); slot.write = () => this.failed(conn, st, hseq, seqid, reg.method, e); settle(); },
       );
       return;
     }
+    this.measured(mm, t0, undefined);
     if (!anyOrder && st.queue.length > st.queueHead) {
       // An earlier request is still running: this reply waits for it.
       st.queue.push({ done: true, write: () => this.reply(conn, st, hseq, seqid, reg.method, out) });
       return;
     }
     this.reply(conn, st, hseq, seqid, reg.method, out);
+  }
+
+  private chain(reg: Registered, ctx: CallContext, i: number): unknown {
+    if (i === this.middleware.length) return reg.handler(ctx.args, ctx);
+    let called = false;
+    return this.middleware[i]!(ctx, () => {
+      if (called) throw new Error('next() called twice by a middleware');
+      called = true;
+      return this.chain(reg, ctx, i + 1);
+    });
+  }
+
+  private measured(mm: MethodMetrics, t0: number, err: unknown): void {
+    mm.inFlight--;
+    mm.done(this.timing ? performance.now() - t0 : 0, err === undefined ? undefined :
+      err instanceof DeclaredException ? `declared:${err.field}` : String((err as LinkpollError)?.code ?? (err as Error)?.name ?? 'Error'));
   }
 
   private drainQueue(st: ConnState): void {
