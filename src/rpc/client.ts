@@ -129,11 +129,13 @@ class Pending {
   readonly headers: Record<string, string> | undefined;
   /** Set when this attempt is the whole call (no governance above it): it records the metrics. */
   mm: MethodMetrics | undefined = undefined;
-  t0 = 0;
+  /** When it started, performance.now() ms (the clock deadlines are checked on). */
+  readonly t0: number;
   constructor(private readonly client: RpcClient, readonly method: MethodSpec,
     private readonly res: (v: unknown) => void, private readonly rej: (e: Error) => void,
     readonly timeout: number, options: CallOptions, signal: AbortSignal | undefined) {
-    this.deadline = timeout > 0 ? Date.now() + timeout : 0;
+    this.t0 = performance.now();
+    this.deadline = timeout > 0 ? this.t0 + timeout : 0;
     this.signal = signal;
     this.headers = options.headers;
   }
@@ -143,19 +145,76 @@ class Pending {
     if (this.mm) { this.mm.inFlight--; this.mm.done(performance.now() - this.t0, undefined); }
     this.res(v);
   }
-  reject = (e: Error): void => { // a property: handed to promise callbacks and abort listeners
+  reject(e: Error): void {
     if (this.settled) return;
     this.client.settle(this);
     if (this.mm) { this.mm.inFlight--; this.mm.done(performance.now() - this.t0, errorCode(e)); }
     this.rej(e);
-  };
+  }
+}
+
+// Calls in flight by seqid. Seqids are handed out in sequence, so a power-of-two array indexed by
+// the low bits holds them without collisions while fewer than its size are in flight (it doubles
+// when that is exceeded); a call left over from far back (no timeout) that still holds a slot makes
+// the newcomer go to a Map. A Map per connection instead cost rehashing and garbage per call.
+class PendingTable {
+  slots: (Pending | undefined)[] = new Array(256).fill(undefined);
+  private mask = 255;
+  size = 0;
+  private readonly overflow = new Map<number, Pending>();
+
+  add(p: Pending): void {
+    let i = p.seqid & this.mask;
+    if (this.slots[i] !== undefined) {
+      if (this.size * 2 < this.slots.length) { this.overflow.set(p.seqid, p); this.size++; return; }
+      this.grow();
+      i = p.seqid & this.mask;
+      if (this.slots[i] !== undefined) { this.overflow.set(p.seqid, p); this.size++; return; }
+    }
+    this.slots[i] = p;
+    this.size++;
+  }
+
+  get(seqid: number): Pending | undefined {
+    const p = this.slots[seqid & this.mask];
+    if (p !== undefined && p.seqid === seqid) return p;
+    return this.overflow.size > 0 ? this.overflow.get(seqid) : undefined;
+  }
+
+  delete(p: Pending): void {
+    const i = p.seqid & this.mask;
+    if (this.slots[i] === p) { this.slots[i] = undefined; this.size--; return; }
+    if (this.overflow.delete(p.seqid)) this.size--;
+  }
+
+  overflowed(): IterableIterator<Pending> { return this.overflow.values(); }
+
+  /** Every call in flight (a snapshot: callers may settle them while going through it). */
+  all(): Pending[] {
+    const out: Pending[] = [];
+    for (const p of this.slots) if (p !== undefined) out.push(p);
+    for (const p of this.overflow.values()) out.push(p);
+    return out;
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    this.slots = new Array(old.length * 2).fill(undefined);
+    this.mask = this.slots.length - 1;
+    for (const p of old) {
+      if (p === undefined) continue;
+      const i = p.seqid & this.mask;
+      if (this.slots[i] === undefined) this.slots[i] = p; else this.overflow.set(p.seqid, p);
+    }
+  }
 }
 
 function errorCode(e: Error): string { return (e as LinkpollError).code ?? e.name ?? 'Error'; }
 
 class PooledConn {
-  readonly pending = new Map<number, Pending>();
-  lastUsed = Date.now();
+  inFlight = 0;
+  /** Used since the last idle sweep. */
+  used = true;
   constructor(readonly conn: Connection) {}
 }
 
@@ -168,7 +227,7 @@ class Endpoint implements Instance {
   constructor(readonly address: string, readonly host: string, readonly port: number) {}
   get inFlight(): number {
     let n = 0;
-    for (const c of this.conns) n += c.pending.size;
+    for (const c of this.conns) n += c.inFlight;
     return n;
   }
 }
@@ -180,6 +239,7 @@ export class RpcClient extends EventEmitter {
   private readonly endpoints = new Map<string, Endpoint>();
   private seq = 0;
   private closed = false;
+  private readonly pending = new PendingTable();
   private instances: Endpoint[] = [];
   private readonly balancer: LoadBalancer;
   private readonly middleware: ClientMiddleware[];
@@ -212,7 +272,8 @@ export class RpcClient extends EventEmitter {
     this.governed = !!(options.retry || options.backupRequest || this.breakerOpts || this.limiter || this.middleware.length);
     this.setTargets(options.targets ?? []);
     const idle = options.idleTimeout ?? 60000;
-    this.sweeper = setInterval(() => this.sweep(idle), Math.max(1000, Math.min(idle, 30000)));
+    // A connection unused over a whole sweep interval (idle/2) closes: after idle/2 to idle ms.
+    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 2, 30000)));
     this.sweeper.unref();
   }
 
@@ -398,7 +459,7 @@ export class RpcClient extends EventEmitter {
     const timeout = options.timeout ?? this.opts.timeout ?? 1000;
     return new Promise((resolve, reject) => {
       const p = new Pending(this, m, resolve, reject, timeout, options, signal);
-      if (mm) { p.mm = mm; p.t0 = performance.now(); mm.inFlight++; }
+      if (mm) { p.mm = mm; mm.inFlight++; }
       if (signal) {
         if (signal.aborted) { p.reject(abortError()); return; }
         p.onAbort = () => p.reject(abortError());
@@ -416,7 +477,7 @@ export class RpcClient extends EventEmitter {
       } else {
         this.dialing.add(p); // watched for its deadline until it is sent
         this.startTicker();
-        ready.then((c) => { this.dialing.delete(p); this.send(p, c, args); }, (e) => { this.dialing.delete(p); p.reject(e); });
+        ready.then((c) => { this.dialing.delete(p); this.send(p, c, args); }, (e: Error) => { this.dialing.delete(p); p.reject(e); });
       }
     });
   }
@@ -425,8 +486,9 @@ export class RpcClient extends EventEmitter {
     if (p.settled) return;
     p.conn = c;
     p.seqid = this.nextSeq();
-    c.pending.set(p.seqid, p);
-    c.lastUsed = Date.now();
+    this.pending.add(p);
+    c.inFlight++;
+    c.used = true;
     if (p.deadline) this.startTicker();
     const m = p.method;
     try {
@@ -442,7 +504,10 @@ export class RpcClient extends EventEmitter {
 
   /** @internal */ settle(p: Pending): void {
     p.settled = true;
-    if (p.conn) p.conn.pending.delete(p.seqid);
+    if (p.conn) {
+      this.pending.delete(p);
+      p.conn.inFlight--;
+    }
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
   }
 
@@ -455,17 +520,16 @@ export class RpcClient extends EventEmitter {
     this.ticker.unref();
   }
   private expire(): void {
-    const now = Date.now();
-    let any = this.dialing.size > 0;
-    const late = (p: Pending) => p.deadline !== 0 && now >= p.deadline;
+    const now = performance.now();
+    const any = this.dialing.size > 0 || this.pending.size > 0;
+    const late = (p: Pending | undefined): p is Pending => p !== undefined && p.deadline !== 0 && now >= p.deadline;
     const fail = (p: Pending) => p.reject(Object.assign(timeoutError('read', p.timeout), { message: `call ${p.method.name} timed out after ${p.timeout} ms` }));
     for (const p of this.dialing) if (late(p)) { this.dialing.delete(p); fail(p); }
-    for (const ep of this.endpoints.values()) {
-      for (const c of ep.conns) {
-        if (c.pending.size) any = true;
-        for (const p of c.pending.values()) if (late(p)) fail(p);
-      }
-    }
+    const slots = this.pending.slots;
+    let lateOnes: Pending[] | undefined;
+    for (let i = 0; i < slots.length; i++) { const p = slots[i]; if (late(p)) (lateOnes ??= []).push(p); }
+    for (const p of this.pending.overflowed()) if (late(p)) (lateOnes ??= []).push(p);
+    if (lateOnes) for (const p of lateOnes) fail(p);
     if (!any && this.ticker) { clearInterval(this.ticker); this.ticker = undefined; }
   }
 
@@ -499,7 +563,7 @@ export class RpcClient extends EventEmitter {
   /** Connections and calls in flight per target. */
   stats(): Record<string, { connections: number; inFlight: number }> {
     const out: Record<string, { connections: number; inFlight: number }> = {};
-    for (const [k, ep] of this.endpoints) out[k] = { connections: ep.conns.length, inFlight: ep.conns.reduce((n, c) => n + c.pending.size, 0) };
+    for (const [k, ep] of this.endpoints) out[k] = { connections: ep.conns.length, inFlight: ep.inFlight };
     return out;
   }
 
@@ -537,8 +601,8 @@ export class RpcClient extends EventEmitter {
     const want = this.opts.connectionsPerTarget ?? 1;
     if (ep.conns.length >= want) return ep.conns[(ep.rr = (ep.rr + 1) % ep.conns.length)]; // full pool: round-robin, O(1)
     let best: PooledConn | undefined;
-    for (const c of ep.conns) if (!best || c.pending.size < best.pending.size) best = c;
-    if (best && (ep.conns.length >= want || best.pending.size === 0 || ep.dialing)) return best;
+    for (const c of ep.conns) if (!best || c.inFlight < best.inFlight) best = c;
+    if (best && (ep.conns.length >= want || best.inFlight === 0 || ep.dialing)) return best;
     if (!ep.dialing) ep.dialing = this.dial(ep).finally(() => { ep!.dialing = undefined; });
     return best ?? ep.dialing;
   }
@@ -555,8 +619,7 @@ export class RpcClient extends EventEmitter {
       const i = ep.conns.indexOf(pc);
       if (i >= 0) ep.conns.splice(i, 1);
       const reason = err ?? new LinkpollError('ECONNRESET', 'the server closed the connection');
-      for (const p of pc.pending.values()) p.reject(reason);
-      pc.pending.clear();
+      if (pc.inFlight > 0) for (const p of this.pending.all()) if (p.conn === pc) p.reject(reason);
     });
     if (this.closed) { conn.destroy(); throw new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client is closed'); }
     ep.conns.push(pc);
@@ -576,28 +639,28 @@ export class RpcClient extends EventEmitter {
         reader.reset(frame, 4, frame.length);
       }
       reader.readMessageHeader();
-      const msg = { type: reader.msgType };
+      const type = reader.msgType;
       seqid = header ? header.seqid : reader.msgSeqid;
-      p = pc.pending.get(seqid);
-      if (!p) return; // a reply after its call timed out
-      pc.pending.delete(seqid);
-      if (msg.type === MessageType.EXCEPTION) {
+      p = this.pending.get(seqid);
+      if (!p || p.conn !== pc) return; // a reply after its call timed out
+      if (type === MessageType.EXCEPTION) {
         const ex = reader.struct(TApplicationExceptionSpec);
         p.reject(new TApplicationException(Number(ex.type ?? 0), String(ex.message ?? 'remote exception')));
         return;
       }
-      if (msg.type !== MessageType.REPLY) throw new LinkpollError('ERR_LINKPOLL_PROTOCOL', `unexpected message type ${msg.type} in a reply`);
+      if (type !== MessageType.REPLY) throw new LinkpollError('ERR_LINKPOLL_PROTOCOL', `unexpected message type ${type} in a reply`);
       const result = reader.struct(p.method.result);
       const biz = header?.strKV.get('biz-status');
       if (biz && biz !== '0') {
         p.reject(Object.assign(new LinkpollError('ERR_LINKPOLL_BIZ_STATUS', header!.strKV.get('biz-message') ?? `biz-status ${biz}`), { bizStatus: Number(biz) }));
         return;
       }
-      for (const f of p.method.result.fields) {
+      const fields = p.method.result.fields;
+      for (let i = 0; i < fields.length; i++) {
+        const f = fields[i]!;
         if (f.id !== 0 && result[f.name] !== undefined) { p.reject(new RemoteException(f.name, result[f.name])); return; }
       }
-      const hasSuccess = p.method.result.fields.some((f) => f.id === 0);
-      if (hasSuccess && result.success === undefined) {
+      if (result.success === undefined && fields.some((f) => f.id === 0)) {
         p.reject(new TApplicationException(5, `${p.method.name} returned no result`));
         return;
       }
@@ -609,10 +672,12 @@ export class RpcClient extends EventEmitter {
     }
   }
 
-  private sweep(idle: number): void {
-    const now = Date.now();
+  private sweep(): void {
     for (const ep of this.endpoints.values()) {
-      for (const c of ep.conns) if (c.pending.size === 0 && now - c.lastUsed > idle) c.conn.end();
+      for (const c of ep.conns) {
+        if (c.inFlight === 0 && !c.used) c.conn.end();
+        c.used = false;
+      }
     }
     // Targets that left (setTargets) are forgotten once their connections are gone.
     for (const [k, ep] of this.endpoints) {
