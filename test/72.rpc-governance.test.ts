@@ -243,6 +243,25 @@ test('server middleware: order, rewriting args, refusing a call; metrics and Pro
   await srv.close();
 });
 
+test('a call that never gets its answer does not disturb the hundreds that follow it on the connection', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, { slow: (a) => (a.ms === -1 ? new Promise(() => {}) : `ok ${a.ms}`) });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
+  const ac = new AbortController();
+  const stuck = c.call('slow', { ms: -1 }, { timeout: 0, signal: ac.signal });
+  // Seqids wrap around the in-flight table many times while the stuck call holds its slot.
+  for (let i = 0; i < 1200; i++) assert.is(await c.call('slow', { ms: i }), `ok ${i}`);
+  const burst = await Promise.all(Array.from({ length: 700 }, (_, i) => c.call('slow', { ms: i })));
+  assert.equal(burst, Array.from({ length: 700 }, (_, i) => `ok ${i}`));
+  assert.is(c.stats()[`127.0.0.1:${port}`]!.inFlight, 1);
+  ac.abort();
+  try { await stuck; assert.unreachable(); } catch (e) { assert.is((e as Error).name, 'AbortError'); }
+  assert.is(c.stats()[`127.0.0.1:${port}`]!.inFlight, 0);
+  c.close();
+  await srv.close({ timeout: 100 });
+});
+
 test('bad governance options are refused at construction', () => {
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, loadBalancer: 'nope' as never }), /unknown load balancer/);
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, retry: { maxAttempts: 0 } }), /maxAttempts/);
