@@ -75,6 +75,28 @@ test('every length is checked: truncations and lies give ERR_LINKPOLL_PROTOCOL, 
   }
 });
 
+test('recursive structs, negative field ids, odd field names and wrong wire types', () => {
+  const t = rpc.parseIdl(`
+    struct Node { 1: string label; 2: optional Node next; -3: i32 neg; 4: list<Node> kids }
+    struct Odd { 1: i32 constructor; 2: string toString }
+  `);
+  const Node = t.structs.Node!;
+  const v = { label: 'a', neg: -7, next: { label: 'b', next: { label: 'c', kids: [{ label: 'd' }] } } };
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  w.struct(Node, v);
+  assert.equal(new rpc.ThriftReader(w.buf.subarray(0, w.pos)).struct(Node), v);
+  const odd = { constructor: 5, toString: 'x' };
+  w.reset(Buffer.alloc(0));
+  w.struct(t.structs.Odd!, odd);
+  const back = new rpc.ThriftReader(w.buf.subarray(0, w.pos)).struct(t.structs.Odd!);
+  assert.is(back.constructor, 5);
+  assert.is(back.toString, 'x');
+  // Field 1 (a string) sent as an i32: skipped, not misread.
+  const wrong = Buffer.from([8, 0, 1, 0, 0, 0, 9, 0]);
+  assert.equal(new rpc.ThriftReader(wrong).struct(Node), {});
+  assert.throws(() => new rpc.ThriftWriter(Buffer.alloc(0)).struct({ name: 'P', fields: [{ id: 1, name: '__proto__', type: 'i32' }] }, {}), /__proto__/);
+});
+
 test('nesting depth is capped', () => {
   // list<list<...<i64>>> 200 deep in the field list<list<i64>>.
   const levels = Array.from({ length: 200 }, () => [15, 0, 0, 0, 1]).flat();
