@@ -97,11 +97,29 @@ test('recursive structs, negative field ids, odd field names and wrong wire type
   assert.throws(() => new rpc.ThriftWriter(Buffer.alloc(0)).struct({ name: 'P', fields: [{ id: 1, name: '__proto__', type: 'i32' }] }, {}), /__proto__/);
 });
 
+test('containers whose elements are not of the declared type are a protocol error, not holes (found by fuzzing)', () => {
+  const t = rpc.parseIdl('struct C { 1: list<i64> nums; 2: map<string, i32> m; 3: set<string> s }').structs.C!;
+  // list<i64> field carrying two i32 elements
+  const list = Buffer.from([15, 0, 1, 8, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0]);
+  assert.throws(() => new rpc.ThriftReader(list).struct(t), (e: NodeJS.ErrnoException) => e.code === 'ERR_LINKPOLL_PROTOCOL' && /wire type 8/.test(e.message));
+  // map<string, i32> whose values are bytes
+  const map = Buffer.from([13, 0, 2, 11, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0x61, 7, 0]);
+  assert.throws(() => new rpc.ThriftReader(map).struct(t), /container elements/);
+  // Empty containers may name any element type (some writers put 0 there).
+  const empty = Buffer.from([15, 0, 1, 0, 0, 0, 0, 0, 13, 0, 2, 0, 0, 0, 0, 0, 0, 14, 0, 3, 8, 0, 0, 0, 0, 0]);
+  assert.equal(new rpc.ThriftReader(empty).struct(t), { nums: [], m: new Map(), s: new Set() });
+});
+
 test('nesting depth is capped', () => {
-  // list<list<...<i64>>> 200 deep in the field list<list<i64>>.
-  const levels = Array.from({ length: 200 }, () => [15, 0, 0, 0, 1]).flat();
-  const b = Buffer.from([15, 0, 14, ...levels, 10, 0, 0, 0, 0, 0]);
-  assert.throws(() => new rpc.ThriftReader(b).struct(E), /nesting deeper/);
+  // A recursive struct (Node.next: Node) 200 deep, and lists of lists 200 deep.
+  const Node = rpc.parseIdl('struct Node { 1: string label; 2: Node next }').structs.Node!;
+  const deep = Buffer.from([...Array.from({ length: 200 }, () => [12, 0, 2]).flat(), ...Array(201).fill(0)]);
+  assert.throws(() => new rpc.ThriftReader(deep).struct(Node), /nesting deeper/);
+  let t: rpc.TypeSpec = 'i64';
+  for (let k = 0; k < 70; k++) t = { list: t };
+  const Lists: rpc.StructSpec = { name: 'L', fields: [{ id: 1, name: 'x', type: t }] };
+  const levels = Array.from({ length: 70 }, () => [15, 0, 0, 0, 1]).flat();
+  assert.throws(() => new rpc.ThriftReader(Buffer.from([15, 0, 1, ...levels, 10, 0, 0, 0, 0, 0])).struct(Lists), /nesting deeper/);
   const skipDeep = Buffer.from(Array.from({ length: 300 }, () => [12, 0, 1]).flat());
   assert.throws(() => new rpc.ThriftReader(skipDeep).struct({ name: 'X', fields: [] }), /nesting deeper/);
 });

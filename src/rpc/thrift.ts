@@ -321,6 +321,7 @@ export class ThriftReader {
       if ('map' in t) {
         const kw = this.byte(), vw = this.byte();
         const n = this.count(2);
+        if (n > 0) this.elementTypes(t.map[0], kw, t.map[1], vw);
         const m = new Map();
         for (let i = 0; i < n; i++) {
           const k = this.value(t.map[0], kw);
@@ -331,11 +332,20 @@ export class ThriftReader {
       const ew = this.byte();
       const n = this.count(1);
       const et = 'list' in t ? t.list : t.set;
+      if (n > 0) this.elementTypes(et, ew);
       const out = new Array(n);
       for (let i = 0; i < n; i++) out[i] = this.value(et, ew);
       return 'set' in t ? new Set(out) : out;
     } finally {
       this.depth--;
+    }
+  }
+
+  // Elements of a type other than the declared one cannot be skipped one by one (the container
+  // would hold holes): the message does not match its IDL. Empty containers may say anything.
+  private elementTypes(t1: TypeSpec, w1: number, t2?: TypeSpec, w2?: number): void {
+    if (ttypeOf(t1) !== w1 || (t2 !== undefined && ttypeOf(t2) !== w2)) {
+      throw protocolError(`container elements of wire type ${w1}${t2 !== undefined ? `/${w2}` : ''} where the IDL declares ${t2 !== undefined ? `${ttypeOf(t1)}/${ttypeOf(t2)}` : ttypeOf(t1)}`);
     }
   }
 

@@ -1,0 +1,113 @@
+// What the mutation fuzzer runs: every TypeScript parser of bytes that come from the network.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { rpc } from '../../src';
+import type { FuzzTarget } from './mutate';
+
+const fixtures = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
+const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
+const gee = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'geecache.thrift'), 'utf8'));
+const Everything = idl.structs.Everything!;
+const Get = gee.services.GroupCache!.methods.Get!;
+
+const isProtocolError = (e: unknown) => (e as { code?: string } | null)?.code === 'ERR_LINKPOLL_PROTOCOL';
+
+function encode(spec: rpc.StructSpec, v: Record<string, unknown>): Buffer {
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  w.struct(spec, v);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+function message(name: string, type: rpc.MessageType, seqid: number, spec: rpc.StructSpec, v: Record<string, unknown>): Buffer {
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  w.messageBegin(name, type, seqid);
+  w.struct(spec, v);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+function ttheader(ints: [number, string][], strs: [string, string][], body: Buffer, innerFramed = false): Buffer {
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  const start = rpc.beginTTHeader(w, 42, ints, strs, undefined, 1);
+  if (innerFramed) w.u32(body.length);
+  w.raw(body);
+  rpc.endFrame(w, start);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+const sample = {
+  flag: true, small: -5, mid: -30000, int32: 2147483647, big: -9007199254740993n, ratio: 3.25,
+  text: 'héllo ✓', blob: Buffer.from([0, 1, 2, 255]), inner: { s: 'in', b: Buffer.from('bytes') },
+  nums: [1, -2, 3], tags: new Set(['a', 'b']), byName: new Map([['x', { s: 'X' }]]),
+  color: 7, matrix: [[1n, 2n], [], [3n]], nested: new Map([[1, new Set(['p'])]]),
+};
+const getArgs = { req: { group: 'scores', key: 'Tom' } };
+const call = message('Get', rpc.MessageType.CALL, 7, Get.args, getArgs);
+const reply = message('Get', rpc.MessageType.REPLY, 7, Get.result, { success: { value: Buffer.alloc(16, 1) } });
+const kitexInts: [number, string][] = [[3, 'client'], [6, 'geecache'], [9, 'Get'], [12, '1000'], [22, '1']];
+
+/** Decodes, then checks that what was decoded encodes and decodes back to itself. */
+export const thriftStruct: FuzzTarget = {
+  name: 'thrift-struct',
+  seeds: [encode(Everything, sample), encode(Everything, { text: 'x', nums: [] }), encode(Get.args, getArgs)],
+  run(input) {
+    const v = new rpc.ThriftReader(input).struct(Everything);
+    const again = new rpc.ThriftReader(encode(Everything, v)).struct(Everything);
+    if (!isDeepStrictEqual(v, again)) throw new Error('decode(encode(decode(x))) differs from decode(x)');
+  },
+  expected: isProtocolError,
+};
+
+export const thriftMessage: FuzzTarget = {
+  name: 'thrift-message',
+  seeds: [call, reply, message('Get', rpc.MessageType.EXCEPTION, 1, rpc.TApplicationExceptionSpec, { message: 'boom', type: 6 })],
+  run(input) {
+    const r = new rpc.ThriftReader(input);
+    r.readMessageHeader();
+    if (r.msgType === rpc.MessageType.CALL) r.struct(Get.args);
+    else if (r.msgType === rpc.MessageType.EXCEPTION) r.struct(rpc.TApplicationExceptionSpec);
+    else r.struct(Get.result);
+  },
+  expected: isProtocolError,
+};
+
+/** The server's unframed-binary stream probe: where does one message end? */
+export const unframedProbe: FuzzTarget = {
+  name: 'unframed-probe',
+  seeds: [call, Buffer.concat([call, call])],
+  run(input) {
+    const r = new rpc.ThriftReader(input);
+    r.messageBegin();
+    r.skip(12);
+    if (r.pos > input.length) throw new Error(`probe ran past its input (${r.pos} > ${input.length})`);
+  },
+  expected: isProtocolError,
+};
+
+export const ttheaderFrame: FuzzTarget = {
+  name: 'ttheader',
+  seeds: [
+    ttheader([], [], call), ttheader(kitexInts, [['biz-status', '0'], ['crrst', '1']], call),
+    ttheader(kitexInts, [], call, true), ttheader([[1, 'x']], [['a', 'b']], reply),
+  ],
+  run(input) {
+    const h = rpc.parseTTHeader(input);
+    if (h.payloadStart < 0 || h.payloadEnd > input.length || h.payloadStart > h.payloadEnd) throw new Error(`payload [${h.payloadStart}, ${h.payloadEnd}) outside the frame`);
+    void h.intKV.size; void h.strKV.size; void h.aclToken;
+    const r = new rpc.ThriftReader(input, h.payloadStart, h.payloadEnd);
+    r.readMessageHeader();
+  },
+  expected: isProtocolError,
+};
+
+export const transportDetection: FuzzTarget = {
+  name: 'detect-transport',
+  seeds: [call, ttheader(kitexInts, [], call), Buffer.from('GET / HTTP/1.1\r\n'), Buffer.from([0, 0, 0, 9, 0x80, 1, 0, 1])],
+  run(input) {
+    const t = rpc.detectTransport(input);
+    if (t !== null && typeof t !== 'string' && typeof t.unsupported !== 'string') throw new Error('detectTransport gave an unknown answer');
+  },
+  expected: () => false, // it must never throw
+};
+
+export const targets = [thriftStruct, thriftMessage, unframedProbe, ttheaderFrame, transportDetection];
