@@ -97,6 +97,15 @@ test('recursive structs, negative field ids, odd field names and wrong wire type
   assert.throws(() => new rpc.ThriftWriter(Buffer.alloc(0)).struct({ name: 'P', fields: [{ id: 1, name: '__proto__', type: 'i32' }] }, {}), /__proto__/);
 });
 
+test('short strings are reused across messages, and slot collisions never return the wrong one', () => {
+  const S: rpc.StructSpec = { name: 'S', fields: [{ id: 1, name: 's', type: 'string' }] };
+  const words = Array.from({ length: 5000 }, (_, i) => `k${(i * 7919) % 100000}`.slice(0, 1 + (i % 16)));
+  for (let round = 0; round < 2; round++) {
+    for (const wd of words) assert.is(new rpc.ThriftReader(encode(S, { s: wd })).struct(S).s, wd);
+  }
+  for (const wd of ['é', 'ünï', 'ab\u00ff', '\u0000x']) assert.is(new rpc.ThriftReader(encode(S, { s: wd })).struct(S).s, wd);
+});
+
 test('containers whose elements are not of the declared type are a protocol error, not holes (found by fuzzing)', () => {
   const t = rpc.parseIdl('struct C { 1: list<i64> nums; 2: map<string, i32> m; 3: set<string> s }').structs.C!;
   // list<i64> field carrying two i32 elements

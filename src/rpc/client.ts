@@ -1,6 +1,7 @@
 // RpcClient: calls Thrift services over a pool of long-lived, multiplexed connections per
 // address: many calls in flight on one connection, replies matched by seqid in any order.
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import { connect } from '../dial';
 import type { Connection } from '../connection';

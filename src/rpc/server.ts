@@ -3,6 +3,7 @@
 // same one. Frames are cut in native code (TTHeader and framed are both u32-length-prefixed);
 // unframed binary is parsed from the connection's reader.
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import { createServer, type Server, type ListenOptions, type CloseOptions } from '../server';
 import type { AddressInfo, Connection } from '../connection';

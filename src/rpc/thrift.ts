@@ -218,6 +218,9 @@ function typeError(path: string, want: string, got: unknown): TypeError {
 
 export interface MessageHeader { name: string; type: MessageType; seqid: number }
 
+const INTERN_SLOTS = 1024;
+const interned: (string | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
+
 export class ThriftReader {
   buf: Buffer;
   pos: number;
@@ -249,13 +252,26 @@ export class ThriftReader {
     const start = this.pos;
     this.pos += n;
     if (n <= 16) {
-      // Short ASCII (method names, keys): building it here beats a call into C++ for it.
-      let s = '';
+      // Short ASCII strings (method names, group names, keys) repeat from request to request:
+      // the last one seen per hash slot is reused when its bytes match, so a repeat costs two
+      // passes over a few bytes and no allocation, and the string comes with V8's hash already
+      // computed for the Map lookups that follow (a method table, a cache).
+      let h = n;
       for (let i = start; i < start + n; i++) {
-        const c = b[i];
+        const c = b[i]!;
         if (c > 0x7f) return (b as RawBuffer).utf8Slice(start, start + n);
-        s += String.fromCharCode(c);
+        h = Math.imul(h ^ c, 0x01000193);
       }
+      const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
+      const seen = interned[slot];
+      if (seen !== undefined && seen.length === n) {
+        let i = 0;
+        while (i < n && seen.charCodeAt(i) === b[start + i]) i++;
+        if (i === n) return seen;
+      }
+      let s = '';
+      for (let i = start; i < start + n; i++) s += String.fromCharCode(b[i]!);
+      interned[slot] = s;
       return s;
     }
     return (b as RawBuffer).utf8Slice(start, start + n);
