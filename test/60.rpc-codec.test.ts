@@ -106,6 +106,15 @@ test('short strings are reused across messages, and slot collisions never return
   for (const wd of ['é', 'ünï', 'ab\u00ff', '\u0000x']) assert.is(new rpc.ThriftReader(encode(S, { s: wd })).struct(S).s, wd);
 });
 
+test('integers out of their type\'s range are refused before anything is written', () => {
+  const S: rpc.StructSpec = { name: 'N', fields: [{ id: 1, name: 'a', type: 'i16' }, { id: 2, name: 'b', type: 'i32' }] };
+  for (const v of [{ a: 70000 }, { a: -32769 }, { b: 2 ** 31 }, { b: 1.5 }, { b: NaN }]) {
+    assert.throws(() => encode(S, v), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE', JSON.stringify(v));
+  }
+  assert.equal(new rpc.ThriftReader(encode(S, { a: -32768, b: -(2 ** 31) })).struct(S), { a: -32768, b: -(2 ** 31) });
+  assert.equal(new rpc.ThriftReader(encode(S, { a: 32767, b: 2 ** 31 - 1 })).struct(S), { a: 32767, b: 2 ** 31 - 1 });
+});
+
 test('containers whose elements are not of the declared type are a protocol error, not holes (found by fuzzing)', () => {
   const t = rpc.parseIdl('struct C { 1: list<i64> nums; 2: map<string, i32> m; 3: set<string> s }').structs.C!;
   // list<i64> field carrying two i32 elements

@@ -4,7 +4,7 @@
 //   (0x01 string KV, 0x10 int KV, 0x11 ACL token, 0x00 padding) | payload (Thrift message,
 //   unframed or u32-framed).
 import { Buffer } from 'node:buffer';
-import { protocolError, ThriftWriter } from './thrift';
+import { getI32, protocolError, putU32, ThriftWriter } from './thrift';
 
 export const TTHEADER_MAGIC = 0x1000;
 /** FLAGS bit a Kitex client sets when it accepts replies in any order (matched by seqid). */
@@ -106,11 +106,11 @@ function walkInfo(f: Buffer, p: number, end: number, sink?: InfoSink): void {
 /** Parses a whole TTHeader frame (starting at its LENGTH). Throws ERR_LINKPOLL_PROTOCOL. */
 export function parseTTHeader(f: Buffer): HeaderInfo {
   if (f.length < 16) throw protocolError(`TTHeader frame of ${f.length} bytes is too short`);
-  const magic = f.readUInt16BE(4);
+  const magic = (f[4]! << 8) | f[5]!;
   if (magic !== TTHEADER_MAGIC) throw protocolError(`TTHeader magic 0x${magic.toString(16)}, want 0x1000`);
-  const flags = f.readUInt16BE(6);
-  const seqid = f.readInt32BE(8);
-  const hend = 14 + f.readUInt16BE(12) * 4;
+  const flags = (f[6]! << 8) | f[7]!;
+  const seqid = getI32(f, 8);
+  const hend = 14 + ((f[12]! << 8) | f[13]!) * 4;
   if (hend > f.length || hend < 16) throw protocolError(`TTHeader header of ${hend - 14} bytes does not fit its ${f.length}-byte frame`);
   const proto = f[14];
   if (proto !== 0) throw protocolError(proto === 2 ? 'Thrift compact protocol is not supported (binary only)' : `unknown TTHeader protocol id ${proto}`);
@@ -142,18 +142,19 @@ export function beginTTHeader(w: ThriftWriter, seqid: number, intKV?: Map<number
   const info = encodedInfo ?? ((intKV && (intKV instanceof Map ? intKV.size : intKV.length)) || (strKV && (strKV instanceof Map ? strKV.size : strKV.length))
     ? infoBlocks(intKV, strKV) : undefined);
   const hlen = info ? info.length : 4; // protocol, transforms, padding
+  if (hlen > 0xffff * 4) throw new RangeError(`TTHeader headers of ${hlen} bytes exceed the format's 256 KiB`);
   w.ensure(14 + hlen);
   const b = w.buf;
   const p = w.pos;
-  b.writeUInt32BE(0, p);
-  b.writeUInt16BE(TTHEADER_MAGIC, p + 4);
-  b.writeUInt16BE(flags, p + 6);
-  b.writeInt32BE(seqid, p + 8);
-  b.writeUInt16BE(hlen / 4, p + 12);
+  putU32(b, p, 0);
+  b[p + 4] = TTHEADER_MAGIC >> 8; b[p + 5] = TTHEADER_MAGIC & 0xff;
+  b[p + 6] = flags >> 8; b[p + 7] = flags;
+  putU32(b, p + 8, seqid);
+  b[p + 12] = hlen >> 10; b[p + 13] = hlen >> 2; // header size in 4-byte words
   if (info) {
     info.copy(b, p + 14);
   } else {
-    b.writeUInt32BE(0, p + 14); // binary, no transforms, two bytes of padding
+    putU32(b, p + 14, 0); // binary, no transforms, two bytes of padding
   }
   w.pos = p + 14 + hlen;
   return start;
@@ -184,5 +185,5 @@ export function infoBlocks(intKV?: Map<number, string> | [number, string][], str
 /** Patches the u32 LENGTH of the frame that began at offset `start` (TTHeader and framed alike). */
 export function endFrame(w: ThriftWriter, start: number): void {
   const at = w.base + start;
-  w.buf.writeUInt32BE(w.pos - at - 4, at);
+  putU32(w.buf, at, w.pos - at - 4);
 }
