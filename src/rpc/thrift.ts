@@ -81,7 +81,10 @@ export class ThriftWriter {
   reset(buf: Buffer, at = 0): void { this.buf = buf; this.pos = at; this.base = at; this.grown = false; }
 
   ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
+    if (this.pos + n > this.buf.length) this.grow(n); // the rare path apart, so this one inlines
+  }
+
+  private grow(n: number): void {
     const used = this.pos - this.base;
     let cap = Math.max(256, used * 2);
     while (cap < used + n) cap *= 2;
@@ -283,13 +286,9 @@ export class ThriftReader {
       // the last one seen per hash slot is reused when its bytes match, so a repeat costs two
       // passes over a few bytes and no allocation, and the string comes with V8's hash already
       // computed for the Map lookups that follow (a method table, a cache).
-      let h = n;
-      for (let i = start; i < start + n; i++) {
-        const c = b[i]!;
-        if (c > 0x7f) return (b as RawBuffer).utf8Slice(start, start + n);
-        h = Math.imul(h ^ c, 0x01000193);
-      }
-      const slot = (h ^ (h >>> 15)) & (INTERN_SLOTS - 1);
+      if (n === 0) return '';
+      // The slot from the length and three bytes (no pass over the string), then one compare.
+      const slot = (n * 0x9e37 + b[start]! * 0x3b + b[start + n - 1]! * 0x2f1 + b[start + (n >> 1)]! * 0x61) & (INTERN_SLOTS - 1);
       const seen = interned[slot];
       if (seen !== undefined && seen.length === n) {
         let i = 0;
@@ -297,7 +296,11 @@ export class ThriftReader {
         if (i === n) return seen;
       }
       let s = '';
-      for (let i = start; i < start + n; i++) s += String.fromCharCode(b[i]!);
+      for (let i = start; i < start + n; i++) {
+        const c = b[i]!;
+        if (c > 0x7f) return (b as RawBuffer).utf8Slice(start, start + n);
+        s += String.fromCharCode(c);
+      }
       interned[slot] = s;
       return s;
     }
