@@ -259,7 +259,7 @@ export class RpcServer extends EventEmitter {
     }
     // The service is read from the header only when the method name alone is ambiguous.
     let reg = this.methods.get(name);
-    if (reg && header && this.ambiguous.has(name)) {
+    if (reg && header && this.ambiguous.size > 0 && this.ambiguous.has(name)) {
       const toService = header.intKV.get(IntKey.ToService);
       reg = (toService && this.methods.get(`${toService}:${name}`)) || reg;
     }
@@ -369,7 +369,7 @@ export class RpcServer extends EventEmitter {
 
   private reply(conn: Connection, st: ConnState, hseq: number, seqid: number, m: MethodSpec, value: unknown): void {
     if (conn.destroyed) return;
-    const result = hasSuccess(m) ? SUCCESS : EMPTY_RESULT;
+    const result = m.result.fields.length > 0 && m.result.fields[0]!.id === 0 || hasSuccess(m) ? SUCCESS : EMPTY_RESULT;
     SUCCESS.success = value; // encoded synchronously below: one object serves every reply
     try {
       writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result);

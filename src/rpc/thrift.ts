@@ -467,8 +467,17 @@ export class ThriftReader {
 
 type StructDecoder = (r: ThriftReader) => Record<string, unknown>;
 type StructEncoder = (w: ThriftWriter, v: Record<string, unknown>, path?: string) => void;
+// Kept on the description itself (a symbol-keyed property: one monomorphic load per struct, where
+// a WeakMap lookup per struct showed in profiles); in a WeakMap when the description is frozen.
+const DECODER = Symbol('linkpoll.decoder');
+const ENCODER = Symbol('linkpoll.encoder');
 const decoders = new WeakMap<StructSpec, StructDecoder>();
 const encoders = new WeakMap<StructSpec, StructEncoder>();
+type WithCodecs = StructSpec & { [DECODER]?: StructDecoder; [ENCODER]?: StructEncoder };
+function remember<T>(s: StructSpec, key: typeof DECODER | typeof ENCODER, map: WeakMap<StructSpec, T>, fn: T): void {
+  if (Object.isExtensible(s)) Object.defineProperty(s, key, { value: fn, enumerable: false });
+  else map.set(s, fn);
+}
 
 function checkNames(s: StructSpec): void {
   for (const f of s.fields) {
@@ -478,7 +487,7 @@ function checkNames(s: StructSpec): void {
 }
 
 function decoderOf(s: StructSpec): StructDecoder {
-  let d = decoders.get(s);
+  let d = (s as WithCodecs)[DECODER] ?? decoders.get(s);
   if (d) return d;
   checkNames(s);
   const fields = fieldsOf(s);
@@ -507,12 +516,12 @@ function decoderOf(s: StructSpec): StructDecoder {
   lines.push('return out;');
   const make = new Function('decoderOf', 'protocolError', 'S', 'D', 'T', `return function decode(r) {\n${lines.join('\n')}\n};`);
   d = make(decoderOf, protocolError, subs, [], types) as StructDecoder;
-  decoders.set(s, d);
+  remember(s, DECODER, decoders, d);
   return d;
 }
 
 function encoderOf(s: StructSpec): StructEncoder {
-  let e = encoders.get(s);
+  let e = (s as WithCodecs)[ENCODER] ?? encoders.get(s);
   if (e) return e;
   checkNames(s);
   const fields = fieldsOf(s);
@@ -547,7 +556,7 @@ function encoderOf(s: StructSpec): StructEncoder {
   lines.push('w.byte(0);');
   const make = new Function('encoderOf', 'protocolError', 'typeError', 'S', 'E', 'T', `return function encode(w, v, path) {\n${lines.join('\n')}\n};`);
   e = make(encoderOf, protocolError, typeError, subs, [], types) as StructEncoder;
-  encoders.set(s, e);
+  remember(s, ENCODER, encoders, e);
   return e;
 }
 
