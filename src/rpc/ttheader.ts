@@ -45,6 +45,11 @@ export class HeaderInfo {
   get strKV(): ReadonlyMap<string, string> { if (!this.strs) this.decode(); return this.strs!; }
   get aclToken(): string | undefined { if (!this.ints) this.decode(); return this.acl; }
   private decode(): void {
+    if (this.infoStart >= this.infoEnd || this.frame[this.infoStart] === INFO_PADDING) {
+      this.ints = NO_INT; // no info blocks (a reply, usually): nothing to walk
+      this.strs = NO_STR;
+      return;
+    }
     let ints = NO_INT as Map<number, string>;
     let strs = NO_STR as Map<string, string>;
     walkInfo(this.frame, this.infoStart, this.infoEnd, {
