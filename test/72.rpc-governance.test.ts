@@ -262,6 +262,27 @@ test('a call that never gets its answer does not disturb the hundreds that follo
   await srv.close({ timeout: 100 });
 });
 
+test('access logs: a line per call on both sides, or only the failed and slow ones', async () => {
+  const serverLines: string[] = [];
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.use(rpc.serverAccessLog({ log: (l) => serverLines.push(l) }));
+  srv.register(Kitchen, { slow: (a) => new Promise((r) => setTimeout(() => r('done'), a.ms as number)), fail: () => { throw new Error('nope'); } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const clientLines: string[] = [];
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], middleware: [rpc.clientAccessLog({ log: (l) => clientLines.push(l), slowMs: 20 })] });
+  await c.call('slow', { ms: 0 });
+  await c.call('slow', { ms: 30 });
+  await c.call('fail', { how: 2 }).catch(() => {});
+  assert.is(serverLines.length, 3);
+  assert.match(serverLines[0]!, /^rpc server Kitchen\.slow from 127\.0\.0\.1:\d+ ok \d+\.\d{3} ms$/);
+  assert.match(serverLines[2]!, /^rpc server Kitchen\.fail from .* error Error: nope /);
+  assert.is(clientLines.length, 2, 'the fast call is not logged (slowMs 20)');
+  assert.match(clientLines[0]!, new RegExp(`^rpc client Kitchen\\.slow -> 127\\.0\\.0\\.1:${port} ok (\\d+)\\.\\d{3} ms$`));
+  assert.match(clientLines[1]!, /^rpc client Kitchen\.fail -> .* error ERR_LINKPOLL_REMOTE: nope /);
+  c.close();
+  await srv.close();
+});
+
 test('bad governance options are refused at construction', () => {
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, loadBalancer: 'nope' as never }), /unknown load balancer/);
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, retry: { maxAttempts: 0 } }), /maxAttempts/);

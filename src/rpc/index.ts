@@ -9,3 +9,4 @@ export * from './balancer';
 export * from './breaker';
 export * from './limiter';
 export * from './metrics';
+export * from './access-log';
