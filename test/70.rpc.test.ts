@@ -78,6 +78,26 @@ test('replies come back in request order unless the client sets Kitex\'s out-of-
   await srv.close();
 });
 
+test('a handler may read its call\'s TTHeader metadata after awaiting, while other traffic reuses the memory', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, {
+    slow: async (a, ctx) => {
+      await new Promise((r) => setTimeout(r, a.ms as number));
+      return `${ctx.strKV.get('tag')}/${ctx.fromService}/${ctx.intKV.get(rpc.IntKey.ToMethod)}`;
+    },
+    echo: (a) => a.e,
+  });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], fromService: 'tester', timeout: 5000 });
+  const late = Array.from({ length: 20 }, (_, i) => c.call('slow', { ms: 30 }, { headers: { tag: `t${i}` } }));
+  // Meanwhile, enough traffic to recycle the read memory the slow calls' frames came in.
+  const big = 'x'.repeat(4000);
+  for (let i = 0; i < 200; i++) await c.call('echo', { e: { text: big } });
+  assert.equal(await Promise.all(late), Array.from({ length: 20 }, (_, i) => `t${i}/tester/slow`));
+  c.close();
+  await srv.close();
+});
+
 test('per-call timeout and AbortSignal', async () => {
   const { srv, port } = await kitchen();
   const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });

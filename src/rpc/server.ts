@@ -281,7 +281,7 @@ export class RpcServer extends EventEmitter {
       return;
     }
     const mw = this.middleware.length > 0;
-    const ctx = reg.wantsContext || mw ? new CallContext(reg.service.name, name, seqid, st.transport, header ?? NO_HEADER, conn, args) : (undefined as unknown as CallContext);
+    const ctx = reg.wantsContext || mw ? new CallContext(reg.service.name, name, seqid, st.transport, header ? header.keep() : NO_HEADER, conn, args) : (undefined as unknown as CallContext);
     const mm = reg.metrics;
     const t0 = this.timing ? performance.now() : 0;
     mm.inFlight++;

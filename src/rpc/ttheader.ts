@@ -41,6 +41,14 @@ export class HeaderInfo {
     private readonly infoStart: number,
     private readonly infoEnd: number,
   ) {}
+  /**
+   * Decodes the info blocks now. The frame is a view of read memory that is recycled after the
+   * batch it came in: whatever keeps the header longer (a handler's context) calls this first.
+   */
+  keep(): this {
+    if (!this.ints) this.decode();
+    return this;
+  }
   get intKV(): ReadonlyMap<number, string> { if (!this.ints) this.decode(); return this.ints!; }
   get strKV(): ReadonlyMap<string, string> { if (!this.strs) this.decode(); return this.strs!; }
   get aclToken(): string | undefined { if (!this.ints) this.decode(); return this.acl; }
