@@ -63,6 +63,29 @@ test('our client (framed) calls an npm thrift server', async () => {
   await new Promise((r) => server.close(r));
 });
 
+test('one client, two kinds of server: TTHeader to ours, framed to an npm thrift target', async () => {
+  const server = thrift.createServer(GroupCacheProcessor, {
+    Get: (req: { key: string }, cb: (e: Error | null, r?: { value: Buffer }) => void) => cb(null, { value: Buffer.from(`apache:${req.key}`) }),
+  }, { transport: thrift.TFramedTransport, protocol: thrift.TBinaryProtocol });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const ours = new rpc.RpcServer({ logger: null });
+  const seen: string[] = [];
+  ours.register(gee.services.GroupCache, { Get: (a: Record<string, unknown>, ctx: rpc.CallContext) => { seen.push(ctx.transport); return { value: Buffer.from(`ours:${(a.req as { key: string }).key}`) }; } });
+  const { port } = await ours.listen({ port: 0, host: '127.0.0.1' });
+  const apache = `127.0.0.1:${server.address().port}`;
+  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`, { address: apache, transport: 'framed' }] });
+  const got = (await Promise.all(['a', 'b', 'c', 'd'].map((key) => c.call('Get', { req: { group: 'g', key } })))) as { value: Buffer }[];
+  const vals = got.map((r) => r.value.toString());
+  assert.equal(vals.map((v) => v.split(':')[1]), ['a', 'b', 'c', 'd']);
+  assert.is(vals.filter((v) => v.startsWith('apache:')).length, 2, vals.join(' '));
+  assert.is(vals.filter((v) => v.startsWith('ours:')).length, 2, vals.join(' '));
+  assert.equal(seen, ['ttheader', 'ttheader']);
+  assert.throws(() => c.setTargets([{ address: apache, transport: 'compact' as never }]), /unknown transport/);
+  c.close();
+  await ours.close();
+  await new Promise((r) => server.close(r));
+});
+
 const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import thrift'], { stdio: 'ignore' }).status === 0);
 
 test('python3-thrift client (framed binary) calls our server', async () => {

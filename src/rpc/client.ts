@@ -15,8 +15,11 @@ import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '.
 import { RetryBudget, TokenBucket, type RateLimitOptions, type RetryBudgetOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
 
-/** A target with a share of the calls (for the weighted policies). */
-export interface TargetSpec { address: string; weight?: number }
+/**
+ * A target with a share of the calls (for the weighted policies) and, where it differs from the
+ * client's, its transport (an Apache Thrift server among Kitex ones: 'framed').
+ */
+export interface TargetSpec { address: string; weight?: number; transport?: 'ttheader' | 'framed' }
 
 export interface RetryOptions {
   /** Attempts in all, the first included. Default 2. */
@@ -216,7 +219,7 @@ class PooledConn {
   inFlight = 0;
   /** Used since the last idle sweep. */
   used = true;
-  constructor(readonly conn: Connection) {}
+  constructor(readonly conn: Connection, readonly transport: 'ttheader' | 'framed') {}
 }
 
 class Endpoint implements Instance {
@@ -224,8 +227,11 @@ class Endpoint implements Instance {
   dialing: Promise<PooledConn> | undefined;
   rr = 0;
   weight = 1;
+  transport: 'ttheader' | 'framed';
   breaker: CircuitBreaker | undefined;
-  constructor(readonly address: string, readonly host: string, readonly port: number) {}
+  constructor(readonly address: string, readonly host: string, readonly port: number, transport: 'ttheader' | 'framed') {
+    this.transport = transport;
+  }
   get inFlight(): number {
     let n = 0;
     for (const c of this.conns) n += c.inFlight;
@@ -236,7 +242,7 @@ class Endpoint implements Instance {
 /** Emits 'circuit' (what: string, state) when a circuit breaker changes state. */
 export class RpcClient extends EventEmitter {
   private readonly opts: RpcClientOptions;
-  private readonly transport: Transport;
+  private readonly transport: 'ttheader' | 'framed';
   private readonly endpoints = new Map<string, Endpoint>();
   private seq = 0;
   private closed = false;
@@ -285,8 +291,11 @@ export class RpcClient extends EventEmitter {
       const spec = typeof t === 'string' ? { address: t } : t;
       const w = spec.weight ?? 1;
       if (!(w > 0)) throw new RangeError(`target ${spec.address}: weight must be positive`);
+      const tr = spec.transport ?? this.transport;
+      if (tr !== 'ttheader' && tr !== 'framed') throw new TypeError(`target ${spec.address}: unknown transport ${String(tr)}`);
       const ep = this.endpoint(spec.address);
       ep.weight = w;
+      ep.transport = tr; // connections dialled from now on speak it
       next.push(ep);
     }
     this.instances = next;
@@ -493,9 +502,9 @@ export class RpcClient extends EventEmitter {
     if (p.deadline) this.startTicker();
     const m = p.method;
     try {
-      const info = this.transport === 'ttheader' ? this.headerFor(m.name, p.timeout, p.headers) : undefined;
+      const info = c.transport === 'ttheader' ? this.headerFor(m.name, p.timeout, p.headers) : undefined;
       // Replies are matched by seqid, so the server may answer in any order (Kitex's flag).
-      writeMessage(c.conn, this.transport, p.seqid, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
+      writeMessage(c.conn, c.transport, p.seqid, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
     } catch (e) {
       p.reject(e as Error);
       return;
@@ -591,7 +600,7 @@ export class RpcClient extends EventEmitter {
       const host = target.slice(0, i).replace(/^\[|\]$/g, '');
       const port = Number(target.slice(i + 1));
       if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`target must be "host:port", got ${target}`);
-      ep = new Endpoint(target, host, port);
+      ep = new Endpoint(target, host, port, this.transport);
       this.endpoints.set(target, ep);
     }
     return ep;
@@ -614,7 +623,7 @@ export class RpcClient extends EventEmitter {
       maxFrameSize: this.opts.maxFrameSize ?? 16 * 1024 * 1024,
       connectTimeout: this.opts.connectTimeout ?? 1000,
     });
-    const pc = new PooledConn(conn);
+    const pc = new PooledConn(conn, ep.transport);
     conn.onFrame = (frame) => this.onReply(pc, frame);
     conn.on('close', (err) => {
       const i = ep.conns.indexOf(pc);
@@ -633,7 +642,7 @@ export class RpcClient extends EventEmitter {
     try {
       const reader = this.reader;
       let header: HeaderInfo | undefined;
-      if (this.transport === 'ttheader') {
+      if (pc.transport === 'ttheader') {
         header = parseTTHeader(frame);
         reader.reset(frame, header.payloadStart, header.payloadEnd);
       } else {
