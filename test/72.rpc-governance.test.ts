@@ -236,8 +236,18 @@ test('server middleware: order, rewriting args, refusing a call; metrics and Pro
   assert.match(text, /linkpoll_rpc_server_calls_total\{service="Kitchen",method="slow"\} 2/);
   assert.match(text, /linkpoll_rpc_server_latency_seconds_count\{service="Kitchen",method="slow"\} 2/);
   assert.match(text, /linkpoll_rpc_server_requests 2/);
+  // Without latencyMetrics the server counts calls but shows no (empty) latency histogram.
+  const plain = new rpc.RpcServer({ logger: null });
+  plain.register(Kitchen, { slow: () => 'x' });
+  const p2 = (await plain.listen({ port: 0, host: '127.0.0.1' })).port;
+  await c.call('slow', { ms: 1 }, { target: `127.0.0.1:${p2}` });
+  assert.is(plain.metrics()['Kitchen.slow']!.calls, 1);
+  assert.is(plain.metrics()['Kitchen.slow']!.latencyMs.count, 0);
+  assert.not.match(plain.prometheus(), /latency_seconds_bucket/);
+  assert.match(plain.prometheus(), /linkpoll_rpc_server_calls_total\{service="Kitchen",method="slow"\} 1/);
+  await plain.close();
   const ct = c.prometheus();
-  assert.match(ct, /linkpoll_rpc_client_calls_total\{service="Kitchen",method="slow"\} 2/);
+  assert.match(ct, /linkpoll_rpc_client_calls_total\{service="Kitchen",method="slow"\} 3/);
   assert.match(ct, /linkpoll_rpc_client_errors_total\{service="Kitchen",method="slow",code="ERR_LINKPOLL_REMOTE"\} 1/);
   c.close();
   await srv.close();

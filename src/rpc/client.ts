@@ -357,12 +357,14 @@ export class RpcClient extends EventEmitter {
     return new Promise((resolve, reject) => {
       let live = 0, attempts = 0, done = false;
       let lastErr: Error | undefined;
-      let timer: NodeJS.Timeout | undefined;
+      let backupTimer: NodeJS.Timeout | undefined;
+      let retryTimer: NodeJS.Timeout | undefined;
       const controllers: AbortController[] = [];
       const end = (err: Error | undefined, v?: unknown) => {
         if (done) return;
         done = true;
-        if (timer) clearTimeout(timer);
+        if (backupTimer) clearTimeout(backupTimer);
+        if (retryTimer) clearTimeout(retryTimer);
         if (opts.signal) opts.signal.removeEventListener('abort', onAbort);
         for (const ac of controllers) ac.abort(); // losers of a backup race leave their connection's table
         mm.inFlight--;
@@ -409,15 +411,15 @@ export class RpcClient extends EventEmitter {
               counters.retries!++;
               const b = retry.backoff;
               const wait = b ? Math.random() * Math.min(b.max ?? 1000, (b.base ?? 10) * 2 ** (attempts - 1)) : 0;
-              if (wait >= 1) timer = setTimeout(launch, wait); else launch();
+              if (wait >= 1) retryTimer = setTimeout(launch, wait); else launch();
               return;
             }
             end(e);
           },
         );
         if (attempts === 1 && backup && maxAttempts > 1) {
-          timer = setTimeout(() => {
-            timer = undefined;
+          backupTimer = setTimeout(() => {
+            backupTimer = undefined;
             if (done || live === 0 || attempts >= maxAttempts || !this.budget!.withdraw(Date.now())) return;
             counters.backup_requests!++;
             launch();

@@ -21,10 +21,15 @@ export class MethodMetrics {
   private sum = 0;
   private max = 0;
 
-  /** One finished call; `code` undefined for success. */
-  done(ms: number, code: string | undefined): void {
+  /** One finished call, counted without its latency (when timing is off). */
+  count(code: string | undefined): void {
     this.calls++;
     if (code !== undefined) this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+
+  /** One finished call; `code` undefined for success. */
+  done(ms: number, code: string | undefined): void {
+    this.count(code);
     let i = 0;
     while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]!) i++;
     this.hist[i]!++;
@@ -90,6 +95,7 @@ export class RpcMetrics {
     out.push(`# TYPE ${prefix}_latency_seconds histogram`);
     for (const [k, m] of this.byMethod) {
       const s = m.snapshot().latencyMs;
+      if (s.count === 0) continue; // not timed (a server without latencyMetrics)
       for (const [le, n] of s.buckets) out.push(`${prefix}_latency_seconds_bucket${lbl(k, `,le="${le / 1000}"`)} ${n}`);
       out.push(`${prefix}_latency_seconds_bucket${lbl(k, ',le="+Inf"')} ${s.count}`);
       out.push(`${prefix}_latency_seconds_sum${lbl(k)} ${s.sum / 1000}`);

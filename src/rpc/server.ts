@@ -353,8 +353,10 @@ export class RpcServer extends EventEmitter {
 
   private measured(mm: MethodMetrics, t0: number, err: unknown): void {
     mm.inFlight--;
-    mm.done(this.timing ? performance.now() - t0 : 0, err === undefined ? undefined :
-      err instanceof DeclaredException ? `declared:${err.field}` : String((err as LinkpollError)?.code ?? (err as Error)?.name ?? 'Error'));
+    const code = err === undefined ? undefined :
+      err instanceof DeclaredException ? `declared:${err.field}` : String((err as LinkpollError)?.code ?? (err as Error)?.name ?? 'Error');
+    if (this.timing) mm.done(performance.now() - t0, code);
+    else mm.count(code);
   }
 
   private drainQueue(st: ConnState): void {
