@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as net from 'node:net';
 import { fork } from 'node:child_process';
-import { rpc } from '../src';
-import { until, once } from './helpers';
+import { rpc, LinkpollError } from '../src';
+import { until, once, rawClient, readFrames } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
@@ -95,6 +95,45 @@ test('a handler may read its call\'s TTHeader metadata after awaiting, while oth
   for (let i = 0; i < 200; i++) await c.call('echo', { e: { text: big } });
   assert.equal(await Promise.all(late), Array.from({ length: 20 }, (_, i) => `t${i}/tester/slow`));
   c.close();
+  await srv.close();
+});
+
+test('a handler\'s BizStatusError travels as Kitex does: biz-status/message/extra headers on TTHeader, an exception on framed', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, { fail: () => { throw new rpc.BizStatusError(40401, 'no such user', { trace: 'abc' }); } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
+  try { await c.call('fail', { how: 1 }); assert.unreachable(); } catch (e) {
+    const err = e as LinkpollError & { bizStatus: number; bizExtra: Record<string, string> };
+    assert.is(err.code, 'ERR_LINKPOLL_BIZ_STATUS');
+    assert.is(err.message, 'no such user');
+    assert.is(err.bizStatus, 40401);
+    assert.equal(err.bizExtra, { trace: 'abc' });
+  }
+  // The reply's own bytes: a REPLY whose TTHeader carries the string KV headers.
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  const start = rpc.beginTTHeader(w, 9, [[rpc.IntKey.ToMethod, 'fail']]);
+  w.messageBegin('fail', rpc.MessageType.CALL, 9);
+  w.struct(Kitchen.methods.fail!.args, { how: 1 });
+  rpc.endFrame(w, start);
+  const s = await rawClient(port);
+  s.write(w.buf.subarray(0, w.pos));
+  const [reply] = await readFrames(s, 1);
+  const h = rpc.parseTTHeader(reply!);
+  assert.is(h.seqid, 9);
+  assert.is(h.strKV.get('biz-status'), '40401');
+  assert.is(h.strKV.get('biz-message'), 'no such user');
+  assert.is(h.strKV.get('biz-extra'), '{"trace":"abc"}');
+  const r = new rpc.ThriftReader(reply!, h.payloadStart, h.payloadEnd);
+  r.readMessageHeader();
+  assert.is(r.msgType, rpc.MessageType.REPLY);
+  s.destroy();
+  const framed = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], transport: 'framed' });
+  try { await framed.call('fail', { how: 1 }); assert.unreachable(); } catch (e) {
+    assert.instance(e, rpc.TApplicationException);
+    assert.is((e as Error).message, 'no such user');
+  }
+  c.close(); framed.close();
   await srv.close();
 });
 

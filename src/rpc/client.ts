@@ -664,7 +664,11 @@ export class RpcClient extends EventEmitter {
       const result = reader.struct(p.method.result);
       const biz = header?.strKV.get('biz-status');
       if (biz && biz !== '0') {
-        p.reject(Object.assign(new LinkpollError('ERR_LINKPOLL_BIZ_STATUS', header!.strKV.get('biz-message') ?? `biz-status ${biz}`), { bizStatus: Number(biz) }));
+        const err = Object.assign(new LinkpollError('ERR_LINKPOLL_BIZ_STATUS', header!.strKV.get('biz-message') ?? `biz-status ${biz}`),
+          { bizStatus: Number(biz), bizExtra: undefined as Record<string, string> | undefined });
+        const extra = header!.strKV.get('biz-extra');
+        if (extra) { try { err.bizExtra = JSON.parse(extra) as Record<string, string>; } catch { /* not JSON: left out */ } }
+        p.reject(err);
         return;
       }
       const fields = p.method.result.fields;

@@ -62,6 +62,19 @@ export class DeclaredException extends Error {
   }
 }
 
+/**
+ * Throw this from a handler to answer with a Kitex business status: over TTHeader the reply
+ * carries `biz-status`, `biz-message` (and `biz-extra`, JSON) string headers, as Kitex's
+ * BizStatusError does; over other transports it becomes a TApplicationException with the message.
+ */
+export class BizStatusError extends Error {
+  constructor(readonly status: number, message: string, readonly extra?: Record<string, string>) {
+    super(message);
+    this.name = 'BizStatusError';
+    if (!Number.isInteger(status)) throw new TypeError(`biz status must be an integer, got ${status}`);
+  }
+}
+
 export interface RpcServerOptions {
   /** Largest frame accepted (bytes); larger closes the connection. Default 16 MiB. */
   maxFrameSize?: number;
@@ -391,6 +404,14 @@ export class RpcServer extends EventEmitter {
         this.stats_.replies++;
         return;
       } catch { /* falls through to an application exception */ }
+    }
+    if (e instanceof BizStatusError && st.transport === 'ttheader') {
+      if (conn.destroyed) return;
+      const kv: [string, string][] = [['biz-status', String(e.status)], ['biz-message', e.message]];
+      if (e.extra) kv.push(['biz-extra', JSON.stringify(e.extra)]);
+      writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, EMPTY_RESULT, undefined, kv);
+      this.stats_.replies++;
+      return;
     }
     const msg = e instanceof Error ? e.message : String(e);
     this.exception(conn, st, hseq, seqid, m.name, AppExceptionType.INTERNAL_ERROR, msg);
