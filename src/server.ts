@@ -124,7 +124,8 @@ export class Server extends EventEmitter {
     return this.closing;
   }
 
-  private stopListening(): void {
+  /** Stops accepting new connections; those open go on (close() also ends them). */
+  stopListening(): void {
     if (this.listenerId < 0) return;
     this.reactor.native.closeListener(this.listenerId);
     this.reactor.servers[this.listenerId] = undefined;

@@ -137,6 +137,36 @@ test('a handler\'s BizStatusError travels as Kitex does: biz-status/message/extr
   await srv.close();
 });
 
+test('graceful close: calls in flight are answered (with crrst), then the connections close', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, { slow: (a) => new Promise((r) => setTimeout(() => r(`slept ${a.ms}`), a.ms as number)) });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], timeout: 5000 });
+  assert.is(await c.call('slow', { ms: 1 }), 'slept 1');
+  const inFlight = [50, 100, 150].map((ms) => c.call('slow', { ms }));
+  // And one from a raw socket, to see the reply's own header.
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  const start = rpc.beginTTHeader(w, 5, [[rpc.IntKey.ToMethod, 'slow']]);
+  w.messageBegin('slow', rpc.MessageType.CALL, 5);
+  w.struct(Kitchen.methods.slow!.args, { ms: 60 });
+  rpc.endFrame(w, start);
+  const raw = await rawClient(port);
+  raw.write(w.buf.subarray(0, w.pos));
+  const rawReply = readFrames(raw, 1);
+  await new Promise((r) => setTimeout(r, 20)); // the calls have reached the server
+  const t0 = Date.now();
+  const closed = srv.close({ timeout: 3000 });
+  assert.equal(await Promise.all(inFlight), ['slept 50', 'slept 100', 'slept 150']);
+  await closed;
+  assert.ok(Date.now() - t0 < 1500, 'close finished once the last call was answered');
+  const h = rpc.parseTTHeader((await rawReply)[0]!);
+  assert.is(h.strKV.get('crrst'), '1', 'replies sent while closing ask the client to reset');
+  assert.is(srv.stats().connections, 0);
+  assert.is(c.stats()[`127.0.0.1:${port}`]?.connections ?? 0, 0, 'the client dropped the connection it was told to reset');
+  try { await c.call('slow', { ms: 1 }); assert.unreachable(); } catch (e) { assert.is((e as LinkpollError).code, 'ECONNREFUSED'); }
+  c.close();
+});
+
 test('per-call timeout and AbortSignal', async () => {
   const { srv, port } = await kitchen();
   const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });

@@ -219,6 +219,8 @@ class PooledConn {
   inFlight = 0;
   /** Used since the last idle sweep. */
   used = true;
+  /** The server asked for a reset (crrst): no new calls; closed once its calls are answered. */
+  retiring = false;
   constructor(readonly conn: Connection, readonly transport: 'ttheader' | 'framed') {}
 }
 
@@ -518,7 +520,7 @@ export class RpcClient extends EventEmitter {
     p.settled = true;
     if (p.conn) {
       this.pending.delete(p);
-      p.conn.inFlight--;
+      if (--p.conn.inFlight === 0 && p.conn.retiring) p.conn.conn.end();
     }
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
   }
@@ -638,6 +640,15 @@ export class RpcClient extends EventEmitter {
     return pc;
   }
 
+  private retire(pc: PooledConn): void {
+    pc.retiring = true;
+    for (const ep of this.endpoints.values()) {
+      const i = ep.conns.indexOf(pc);
+      if (i >= 0) ep.conns.splice(i, 1);
+    }
+    if (pc.inFlight === 0) pc.conn.end();
+  }
+
   private onReply(pc: PooledConn, frame: Buffer): void {
     let seqid: number;
     let p: Pending | undefined;
@@ -653,6 +664,8 @@ export class RpcClient extends EventEmitter {
       reader.readMessageHeader();
       const type = reader.msgType;
       seqid = header ? header.seqid : reader.msgSeqid;
+      // Kitex's crrst: the server is going away; calls already sent are answered on this connection.
+      if (header !== undefined && !pc.retiring && header.strKV.get('crrst') !== undefined) this.retire(pc);
       p = this.pending.get(seqid);
       if (!p || p.conn !== pc) return; // a reply after its call timed out
       if (type === MessageType.EXCEPTION) {

@@ -178,7 +178,32 @@ export class RpcServer extends EventEmitter {
 
   listen(portOrOptions?: number | ListenOptions): Promise<AddressInfo> { return this.server.listen(portOrOptions); }
   address(): AddressInfo | null { return this.server.address(); }
-  close(options?: CloseOptions): Promise<void> { return this.server.close(options); }
+  /**
+   * Graceful close, as Kitex does it: stops accepting, lets the requests in flight finish (their
+   * TTHeader replies carry `crrst`, which tells Kitex clients and ours to stop using the
+   * connection), then closes the connections; those still open after `timeout` ms (default 5000)
+   * are reset.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.closed) return this.closed;
+    this.closing = true;
+    this.server.stopListening();
+    const timeout = options.timeout ?? 5000;
+    const t0 = Date.now();
+    const drained = this.active === 0 ? Promise.resolve() : new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeout);
+      timer.unref?.();
+      options.signal?.addEventListener('abort', () => resolve(), { once: true });
+      this.whenIdle = () => { clearTimeout(timer); resolve(); };
+    });
+    this.closed = drained.then(() => this.server.close({ ...options, timeout: Math.max(0, timeout - (Date.now() - t0)) }));
+    return this.closed;
+  }
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  /** Requests whose handler has not finished. */
+  private active = 0;
+  private whenIdle: (() => void) | undefined;
   /** Counters; `connections` is the connections open now (its own and those given to accept()). */
   stats(): RpcServerStats { return { ...this.stats_, connections: this.open }; }
   private open = 0;
@@ -298,6 +323,7 @@ export class RpcServer extends EventEmitter {
     const mm = reg.metrics;
     const t0 = this.timing ? performance.now() : 0;
     mm.inFlight++;
+    this.active++;
     let out: unknown;
     try {
       out = mw ? this.chain(reg, ctx, 0) : reg.handler(args, ctx);
@@ -366,6 +392,8 @@ export class RpcServer extends EventEmitter {
 
   private measured(mm: MethodMetrics, t0: number, err: unknown): void {
     mm.inFlight--;
+    // Closing waits for this: checked once the reply this call is finishing has been written.
+    if (--this.active === 0 && this.whenIdle) setImmediate(() => { if (this.active === 0) this.whenIdle?.(); });
     const code = err === undefined ? undefined :
       err instanceof DeclaredException ? `declared:${err.field}` : String((err as LinkpollError)?.code ?? (err as Error)?.name ?? 'Error');
     if (this.timing) mm.done(performance.now() - t0, code);
@@ -387,7 +415,7 @@ export class RpcServer extends EventEmitter {
     const result = m.result.fields.length > 0 && m.result.fields[0]!.id === 0 || hasSuccess(m) ? SUCCESS : EMPTY_RESULT;
     SUCCESS.success = value; // encoded synchronously below: one object serves every reply
     try {
-      writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result);
+      writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result, undefined, this.closing ? CRRST : undefined);
       this.stats_.replies++;
     } catch (e) {
       this.exception(conn, st, hseq, seqid, m.name, AppExceptionType.INTERNAL_ERROR, `cannot encode the reply: ${(e as Error).message}`);
@@ -400,7 +428,7 @@ export class RpcServer extends EventEmitter {
     if (e instanceof DeclaredException && m.result.fields.some((f) => f.name === e.field && f.id !== 0)) {
       if (conn.destroyed) return;
       try {
-        writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, { [e.field]: e.value });
+        writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, { [e.field]: e.value }, undefined, this.closing ? CRRST : undefined);
         this.stats_.replies++;
         return;
       } catch { /* falls through to an application exception */ }
@@ -409,6 +437,7 @@ export class RpcServer extends EventEmitter {
       if (conn.destroyed) return;
       const kv: [string, string][] = [['biz-status', String(e.status)], ['biz-message', e.message]];
       if (e.extra) kv.push(['biz-extra', JSON.stringify(e.extra)]);
+      if (this.closing) kv.push(CRRST[0]!);
       writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, EMPTY_RESULT, undefined, kv);
       this.stats_.replies++;
       return;
@@ -420,7 +449,7 @@ export class RpcServer extends EventEmitter {
   private exception(conn: Connection, st: ConnState, hseq: number, _seqid: number, name: string, type: AppExceptionType, message: string): void {
     if (conn.destroyed) return;
     this.stats_.appExceptions++;
-    writeMessage(conn, st.transport, hseq, name, MessageType.EXCEPTION, TApplicationExceptionSpec, { message, type });
+    writeMessage(conn, st.transport, hseq, name, MessageType.EXCEPTION, TApplicationExceptionSpec, { message, type }, undefined, this.closing ? CRRST : undefined);
   }
 
   private protocolError(conn: Connection, err: Error, close = false): void {
@@ -440,6 +469,8 @@ export class RpcServer extends EventEmitter {
 }
 
 const EMPTY_RESULT = {};
+/** Kitex's "connection ready to reset": sent on replies while the server closes. */
+const CRRST: [string, string][] = [['crrst', '1']];
 const SUCCESS: { success: unknown } = { success: undefined };
 const successCache = new WeakMap<MethodSpec, boolean>();
 function hasSuccess(m: MethodSpec): boolean {
