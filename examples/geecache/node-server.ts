@@ -32,7 +32,12 @@ export class CacheNodeServer {
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> { return this.server.listen({ port, host }); }
-  close(): Promise<void> { return this.server.close({ timeout: 1000 }); }
+  /** Stops accepting, lets RPC calls in flight be answered (crrst tells RPC peers to move on), then closes. */
+  async close(): Promise<void> {
+    this.server.stopListening();
+    await this.rpc.drain({ timeout: 1000 });
+    await this.server.close({ timeout: 1000 });
+  }
 
   private accept(conn: Connection): void {
     const detect = () => {

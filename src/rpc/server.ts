@@ -179,31 +179,40 @@ export class RpcServer extends EventEmitter {
   listen(portOrOptions?: number | ListenOptions): Promise<AddressInfo> { return this.server.listen(portOrOptions); }
   address(): AddressInfo | null { return this.server.address(); }
   /**
-   * Graceful close, as Kitex does it: stops accepting, lets the requests in flight finish (their
-   * TTHeader replies carry `crrst`, which tells Kitex clients and ours to stop using the
-   * connection), then closes the connections; those still open after `timeout` ms (default 5000)
+   * Graceful close, as Kitex does it: stops accepting, lets the requests in flight finish (see
+   * drain()), then closes the connections; those still open after `timeout` ms (default 5000)
    * are reset.
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.closed) return this.closed;
-    this.closing = true;
     this.server.stopListening();
     const timeout = options.timeout ?? 5000;
     const t0 = Date.now();
-    const drained = this.active === 0 ? Promise.resolve() : new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeout);
+    this.closed = this.drain(options).then(() => this.server.close({ ...options, timeout: Math.max(0, timeout - (Date.now() - t0)) }));
+    return this.closed;
+  }
+
+  /**
+   * Waits (up to `timeout` ms, default 5000) for the requests in flight to be answered; from now
+   * on TTHeader replies carry Kitex's `crrst`, which tells clients (Kitex's and ours) to send no
+   * more on that connection. For servers that hand connections to accept() and close them
+   * themselves; close() calls it.
+   */
+  drain(options: CloseOptions = {}): Promise<void> {
+    this.closing = true;
+    if (this.active === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, options.timeout ?? 5000);
       timer.unref?.();
       options.signal?.addEventListener('abort', () => resolve(), { once: true });
-      this.whenIdle = () => { clearTimeout(timer); resolve(); };
+      this.idleWaiters.push(() => { clearTimeout(timer); resolve(); });
     });
-    this.closed = drained.then(() => this.server.close({ ...options, timeout: Math.max(0, timeout - (Date.now() - t0)) }));
-    return this.closed;
   }
   private closing = false;
   private closed: Promise<void> | undefined;
   /** Requests whose handler has not finished. */
   private active = 0;
-  private whenIdle: (() => void) | undefined;
+  private readonly idleWaiters: (() => void)[] = [];
   /** Counters; `connections` is the connections open now (its own and those given to accept()). */
   stats(): RpcServerStats { return { ...this.stats_, connections: this.open }; }
   private open = 0;
@@ -393,7 +402,9 @@ export class RpcServer extends EventEmitter {
   private measured(mm: MethodMetrics, t0: number, err: unknown): void {
     mm.inFlight--;
     // Closing waits for this: checked once the reply this call is finishing has been written.
-    if (--this.active === 0 && this.whenIdle) setImmediate(() => { if (this.active === 0) this.whenIdle?.(); });
+    if (--this.active === 0 && this.idleWaiters.length > 0) {
+      setImmediate(() => { if (this.active === 0) for (const w of this.idleWaiters.splice(0)) w(); });
+    }
     const code = err === undefined ? undefined :
       err instanceof DeclaredException ? `declared:${err.field}` : String((err as LinkpollError)?.code ?? (err as Error)?.name ?? 'Error');
     if (this.timing) mm.done(performance.now() - t0, code);
