@@ -324,4 +324,42 @@ test('unframed binary: a message cut inside a list waits for the rest instead of
   await srv.close();
 });
 
+test('unframed binary: a large message in many pieces is served, and one that says it is too large is refused at once', async () => {
+  const { srv, port } = await kitchen({ maxFrameSize: 8 << 20 });
+  const w = new rpc.ThriftWriter(Buffer.alloc(256));
+  w.messageBegin('echo', rpc.MessageType.CALL, 6);
+  const text = 'y'.repeat(3 << 20);
+  const nums = Array.from({ length: 100000 }, (_, i) => i);
+  w.struct(Kitchen.methods.echo.args, { e: { text, nums } });
+  const msg = Buffer.from(w.buf.subarray(0, w.pos));
+  const s = net.connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  s.on('data', (d) => chunks.push(d));
+  await once(s, 'connect');
+  for (let off = 0; off < msg.length; off += 16384) {
+    s.write(msg.subarray(off, off + 16384));
+    if ((off / 16384) % 16 === 0) await new Promise((r) => setImmediate(r));
+  }
+  const replyLen = msg.length - 10; // about the size of the echoed struct
+  await until(() => chunks.reduce((n, c) => n + c.length, 0) >= replyLen, 10000, 'the echoed reply');
+  await new Promise((r) => setTimeout(r, 20));
+  const r = new rpc.ThriftReader(Buffer.concat(chunks));
+  assert.is(r.messageBegin().type, rpc.MessageType.REPLY);
+  const res = r.struct(Kitchen.methods.echo.result) as { success: { text: string; nums: number[] } };
+  assert.is(res.success.text.length, text.length);
+  assert.is(res.success.nums.length, nums.length);
+  s.destroy();
+  // A string field that claims 100 MB: closed as soon as the claim is read.
+  const big = new rpc.ThriftWriter(Buffer.alloc(64));
+  big.messageBegin('echo', rpc.MessageType.CALL, 7);
+  const head = Buffer.from(big.buf.subarray(0, big.pos));
+  const claim = Buffer.from([12, 0, 1, 11, 0, 7, 0x06, 0x40, 0, 0, 0x79]);
+  const s2 = net.connect(port, '127.0.0.1');
+  await once(s2, 'connect');
+  s2.write(Buffer.concat([head, claim]));
+  await once(s2, 'close');
+  assert.ok(srv.stats().closedForProtocolErrors >= 1);
+  await srv.close();
+});
+
 test.run();

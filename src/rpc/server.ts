@@ -10,7 +10,7 @@ import type { AddressInfo, Connection } from '../connection';
 import { LinkpollError } from '../errors';
 import type { Reactor } from '../reactor';
 import {
-  AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, isTruncated,
+  AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, bytesNeeded, isTruncated,
 } from './thrift';
 import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, parseTTHeader, type HeaderInfo } from './ttheader';
 import { detectTransport, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
@@ -106,6 +106,8 @@ interface ConnState {
   queue: (Reply | undefined)[];
   queueHead: number;
   paused: boolean;
+  /** Unframed binary: bytes the message being received needs at least (no parse before then). */
+  waitFor: number;
 }
 interface Reply { done: boolean; write: () => void }
 
@@ -238,7 +240,7 @@ export class RpcServer extends EventEmitter {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
         return;
       }
-      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false };
+      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false, waitFor: 0 };
       if (t === 'binary') {
         const onData = () => this.readUnframed(conn, st);
         conn.on('readable', onData);
@@ -258,7 +260,12 @@ export class RpcServer extends EventEmitter {
 
   private readUnframed(conn: Connection, st: ConnState): void {
     const r = conn.reader;
+    const max = this.opts.maxFrameSize ?? 16 * 1024 * 1024;
     while (r.length > 0 && !conn.destroyed) {
+      // A message arriving in pieces is parsed again only once the bytes its last parse found
+      // missing are there (a long string or a list's declared size), not on every piece; and a
+      // message that declares more than maxFrameSize is refused before it arrives.
+      if (r.length < st.waitFor) break;
       const all = r.peek(r.length);
       // Find the end of one message: header, then the args struct.
       const probe = new ThriftReader(all);
@@ -267,7 +274,8 @@ export class RpcServer extends EventEmitter {
         probe.skip(TType.STRUCT);
       } catch (e) {
         if (isTruncated(e)) {
-          if (r.length > (this.opts.maxFrameSize ?? 16 * 1024 * 1024)) {
+          st.waitFor = Math.max(bytesNeeded(e), r.length + 1);
+          if (st.waitFor > max || r.length > max) {
             this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', 'unframed message exceeds maxFrameSize'), true);
           }
           break; // wait for the rest
@@ -275,6 +283,7 @@ export class RpcServer extends EventEmitter {
         this.protocolError(conn, e as Error, true);
         return;
       }
+      st.waitFor = 0;
       const msg = r.next(probe.pos);
       this.onFrame(conn, st, msg);
     }

@@ -31,6 +31,11 @@ export function isTruncated(e: unknown): boolean {
   return (e as { truncated?: boolean } | null)?.truncated === true;
 }
 
+/** For a truncation error: the input must be at least this long before parsing again can succeed. */
+export function bytesNeeded(e: unknown): number {
+  return (e as { needed?: number } | null)?.needed ?? 0;
+}
+
 export function protocolError(message: string): LinkpollError {
   return new LinkpollError('ERR_LINKPOLL_PROTOCOL', message);
 }
@@ -270,7 +275,7 @@ export class ThriftReader {
 
   private need(n: number): void {
     if (n < 0 || this.pos + n > this.end) {
-      throw Object.assign(protocolError(`truncated message: need ${n} bytes at ${this.pos}, have ${this.end - this.pos}`), { truncated: true });
+      throw Object.assign(protocolError(`truncated message: need ${n} bytes at ${this.pos}, have ${this.end - this.pos}`), { truncated: true, needed: this.pos + n });
     }
   }
   byte(): number { this.need(1); return this.buf[this.pos++]; }
@@ -407,7 +412,7 @@ export class ThriftReader {
     if (n < 0) throw protocolError(`negative container size ${n}`);
     if (n * min > this.end - this.pos) {
       // In a frame this is an error; in a stream (unframed binary) the rest may still come.
-      throw Object.assign(protocolError(`container of ${n} elements does not fit the ${this.end - this.pos} bytes left`), { truncated: true });
+      throw Object.assign(protocolError(`container of ${n} elements does not fit the ${this.end - this.pos} bytes left`), { truncated: true, needed: this.pos + n * min });
     }
     return n;
   }
