@@ -101,6 +101,8 @@ export interface CallOptions {
   key?: string;
 }
 
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
 /** Connection failures and timeouts: what the default retry policy retries. */
 export function isRetryable(err: Error): boolean {
   return RETRYABLE.has((err as LinkpollError).code);
@@ -304,7 +306,7 @@ export class RpcClient extends EventEmitter {
   }
 
   /** Calls `method` with its arguments struct; resolves with the success value. */
-  call(method: string, args: Record<string, unknown>, options: CallOptions = {}): Promise<unknown> {
+  call(method: string, args: Record<string, unknown>, options: CallOptions = NO_OPTIONS): Promise<unknown> {
     const m = this.opts.service.methods[method];
     if (!m) return Promise.reject(new TypeError(`service ${this.opts.service.name} has no method ${method}`));
     if (this.closed) return Promise.reject(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client is closed'));
