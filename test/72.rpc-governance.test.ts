@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as net from 'node:net';
 import { rpc, LinkpollError } from '../src';
-import { once } from './helpers';
+import { once, until } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const Kitchen = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8')).services.Kitchen;
@@ -291,6 +291,31 @@ test('access logs: a line per call on both sides, or only the failed and slow on
   assert.match(clientLines[1]!, /^rpc client Kitchen\.fail -> .* error ERR_LINKPOLL_REMOTE: nope /);
   c.close();
   await srv.close();
+});
+
+test('the pool grows under load and shrinks back to maxIdlePerTarget when it passes', async () => {
+  const s = await named('s');
+  s.delay = 30;
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [s.addr], connectionsPerTarget: 4, maxIdlePerTarget: 1, idleTimeout: 60000 });
+  // Waves of calls while earlier ones are in flight: each wave finds the pool busy and adds one.
+  const calls: Promise<unknown>[] = [];
+  for (let i = 0; i < 10; i++) {
+    for (let j = 0; j < 20; j++) calls.push(c.call('slow', { ms: 0 }));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await Promise.all(calls);
+  assert.is(c.stats()[s.addr]!.connections, 4, 'grown to connectionsPerTarget');
+  await until(() => c.stats()[s.addr]!.connections === 1, 3000, 'the pool to shrink to 1');
+  s.delay = 0;
+  assert.is(await c.call('slow', { ms: 0 }), 's', 'the kept connection serves');
+  // idleTimeout still closes the last one.
+  const short = new rpc.RpcClient({ service: Kitchen, targets: [s.addr], idleTimeout: 300 });
+  await short.call('slow', { ms: 0 });
+  assert.is(short.stats()[s.addr]!.connections, 1);
+  await until(() => (short.stats()[s.addr]?.connections ?? 0) === 0, 3000, 'the idle connection to close');
+  assert.is(await short.call('slow', { ms: 0 }), 's', 'and a new one is dialled when needed');
+  c.close(); short.close();
+  await s.srv.close();
 });
 
 test('bad governance options are refused at construction', () => {

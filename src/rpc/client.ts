@@ -85,6 +85,12 @@ export interface RpcClientOptions {
   connectionsPerTarget?: number;
   /** Close connections idle this long (ms). Default 60000. */
   idleTimeout?: number;
+  /**
+   * Idle connections (no call in flight) kept per target; the pool grows to connectionsPerTarget
+   * under load and shrinks back to this within about a second of it passing. Default
+   * connectionsPerTarget (only idleTimeout closes them).
+   */
+  maxIdlePerTarget?: number;
   maxFrameSize?: number;
   /** Sent as TTHeader FromService. */
   fromService?: string;
@@ -219,8 +225,9 @@ function errorCode(e: Error): string { return (e as LinkpollError).code ?? e.nam
 
 class PooledConn {
   inFlight = 0;
-  /** Used since the last idle sweep. */
+  /** Used since the last sweep, and sweeps in a row it was not. */
   used = true;
+  unusedSweeps = 0;
   /** The server asked for a reset (crrst): no new calls; closed once its calls are answered. */
   retiring = false;
   constructor(readonly conn: Connection, readonly transport: 'ttheader' | 'framed') {}
@@ -261,6 +268,8 @@ export class RpcClient extends EventEmitter {
   private readonly breakerOpts: CircuitBreakerOptions | undefined;
   private readonly metrics_ = new RpcMetrics(['retries', 'backup_requests', 'circuit_open_rejections', 'rate_limited']);
   private readonly sweeper: NodeJS.Timeout;
+  private readonly maxIdle: number;
+  private readonly idleSweeps: number;
   private readonly reader = new ThriftReader(Buffer.alloc(0)); // reused: replies are decoded one at a time
 
   constructor(options: RpcClientOptions) {
@@ -283,8 +292,13 @@ export class RpcClient extends EventEmitter {
     this.governed = !!(options.retry || options.backupRequest || this.breakerOpts || this.limiter || this.middleware.length);
     this.setTargets(options.targets ?? []);
     const idle = options.idleTimeout ?? 60000;
-    // A connection unused over a whole sweep interval (idle/2) closes: after idle/2 to idle ms.
-    this.sweeper = setInterval(() => this.sweep(), Math.max(250, Math.min(idle / 2, 30000)));
+    const per = options.connectionsPerTarget ?? 1;
+    this.maxIdle = options.maxIdlePerTarget ?? per;
+    if (!(Number.isInteger(this.maxIdle) && this.maxIdle >= 0)) throw new RangeError('maxIdlePerTarget must be an integer >= 0');
+    // Sweeps at most a second apart; a connection unused for idleTimeout (to a sweep's precision) closes.
+    const every = Math.max(100, Math.min(idle / 2, 1000));
+    this.idleSweeps = Math.max(1, Math.round(idle / every));
+    this.sweeper = setInterval(() => this.sweep(), every);
     this.sweeper.unref();
   }
 
@@ -705,9 +719,14 @@ export class RpcClient extends EventEmitter {
 
   private sweep(): void {
     for (const ep of this.endpoints.values()) {
-      for (const c of ep.conns) {
-        if (c.inFlight === 0 && !c.used) c.conn.end();
+      let idle = 0;
+      for (const c of [...ep.conns]) {
+        c.unusedSweeps = c.used ? 0 : c.unusedSweeps + 1;
         c.used = false;
+        if (c.inFlight !== 0) continue;
+        // Beyond the idle allowance, or unused for idleTimeout: closed (the close handler unlists it).
+        // Unlisted at once, so that no call picks a connection that is closing.
+        if (++idle > this.maxIdle || c.unusedSweeps >= this.idleSweeps) this.retire(c);
       }
     }
     // Targets that left (setTargets) are forgotten once their connections are gone.
