@@ -58,6 +58,11 @@ export class Connection extends EventEmitter {
   readonly id: number;
   /** Called for each frame instead of emitting 'frame' (no emit cost per frame). */
   onFrame: ((frame: Buffer, conn: Connection) => void) | undefined;
+  /**
+   * @internal For our own protocol code: each frame as bytes [start, end) of a Buffer over its
+   * whole block, with no view made per frame. The same lifetime rule; never handed to users.
+   */
+  _frameAt: ((buf: Buffer, start: number, end: number) => void) | undefined;
   readonly writer: Writer;
   private opts: ConnectionOptions & { connectTimeout?: number };
   private hwm: number;
@@ -221,8 +226,18 @@ export class Connection extends EventEmitter {
       (this.queued ??= []).push(Buffer.from(frame)); // kept past the batch: a copy
       return;
     }
-    if (this.onFrame !== undefined) this.onFrame(frame, this);
+    if (this._frameAt !== undefined) this._frameAt(frame, 0, frame.length);
+    else if (this.onFrame !== undefined) this.onFrame(frame, this);
     else this.emit('frame', frame);
+  }
+
+  /** @internal A frame as bytes [start, end) of its block (see _frameAt). */
+  _onFrameAt(block: Buffer, start: number, end: number): void {
+    if (this.isPaused || this._frameAt === undefined) {
+      this._onFrame(block.subarray(start, end));
+      return;
+    }
+    this._frameAt(block, start, end);
   }
 
   /** @internal */ _onData(len: number): void {

@@ -68,7 +68,10 @@ export class Reactor {
       try {
         if ((t & 0xff) === EV_FRAME) {
           const c = conns[id & SLOT_MASK];
-          if (c !== undefined && c.id === id) c._onFrame(view(this.blocks[t >> 8]!, a, b));
+          if (c !== undefined && c.id === id) {
+            if (c._frameAt !== undefined) c._onFrameAt(this.blockBuf(t >> 8), a, a + b);
+            else c._onFrame(view(this.blocks[t >> 8]!, a, b));
+          }
           continue;
         }
         this.other(t & 0xff, id, a, b);
@@ -83,6 +86,16 @@ export class Reactor {
     this.ncmd = 0;
     this.handedOver();
     return 0;
+  }
+
+  // One Buffer over each whole block, for protocol code that reads frames by offset; rebuilt when
+  // the block's id has been given to another block (its ArrayBuffer differs).
+  private readonly blockBufs: (Buffer | undefined)[] = [];
+  private blockBuf(id: number): Buffer {
+    const ab = this.blocks[id]!;
+    let b = this.blockBufs[id];
+    if (b === undefined || b.buffer !== ab) this.blockBufs[id] = b = view(ab, 0, ab.byteLength);
+    return b;
   }
 
   private other(type: number, id: number, a: number, b: number): void {

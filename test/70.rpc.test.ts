@@ -167,6 +167,28 @@ test('graceful close: calls in flight are answered (with crrst), then the connec
   c.close();
 });
 
+test('maxInFlight pauses reading: frames already read wait their turn and every call is answered', async () => {
+  for (const transport of ['ttheader', 'framed'] as const) {
+    let running = 0, most = 0;
+    const srv = new rpc.RpcServer({ logger: null, maxInFlight: 2 });
+    srv.register(Kitchen, {
+      slow: async (a) => {
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+        return `n${a.ms}`;
+      },
+    });
+    const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+    const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], transport, timeout: 10000 });
+    const res = await Promise.all(Array.from({ length: 60 }, (_, i) => c.call('slow', { ms: i })));
+    assert.equal(res, Array.from({ length: 60 }, (_, i) => `n${i}`));
+    assert.ok(most <= 3, `${transport}: at most maxInFlight (+ the one that pauses) ran at once, saw ${most}`);
+    c.close();
+    await srv.close();
+  }
+});
+
 test('per-call timeout and AbortSignal', async () => {
   const { srv, port } = await kitchen();
   const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });

@@ -644,7 +644,7 @@ export class RpcClient extends EventEmitter {
       connectTimeout: this.opts.connectTimeout ?? 1000,
     });
     const pc = new PooledConn(conn, ep.transport);
-    conn.onFrame = (frame) => this.onReply(pc, frame);
+    conn._frameAt = (buf, start, end) => this.onReply(pc, buf, start, end);
     conn.on('close', (err) => {
       const i = ep.conns.indexOf(pc);
       if (i >= 0) ep.conns.splice(i, 1);
@@ -665,17 +665,18 @@ export class RpcClient extends EventEmitter {
     if (pc.inFlight === 0) pc.conn.end();
   }
 
-  private onReply(pc: PooledConn, frame: Buffer): void {
+  // The reply is bytes [start, end) of `buf` (its block).
+  private onReply(pc: PooledConn, buf: Buffer, start: number, end: number): void {
     let seqid: number;
     let p: Pending | undefined;
     try {
       const reader = this.reader;
       let header: HeaderInfo | undefined;
       if (pc.transport === 'ttheader') {
-        header = parseTTHeader(frame);
-        reader.reset(frame, header.payloadStart, header.payloadEnd);
+        header = parseTTHeader(buf, start, end);
+        reader.reset(buf, header.payloadStart, header.payloadEnd);
       } else {
-        reader.reset(frame, 4, frame.length);
+        reader.reset(buf, start + 4, end);
       }
       reader.readMessageHeader();
       const type = reader.msgType;

@@ -246,7 +246,7 @@ export class RpcServer extends EventEmitter {
         conn.on('readable', onData);
         onData();
       } else {
-        conn.onFrame = (frame) => this.onFrame(conn, st, frame);
+        conn._frameAt = (buf, start, end) => this.onFrame(conn, st, buf, start, end);
         conn.setOptions({ framing: 'u32be' }); // frames what is buffered already, too
       }
     };
@@ -285,21 +285,22 @@ export class RpcServer extends EventEmitter {
       }
       st.waitFor = 0;
       const msg = r.next(probe.pos);
-      this.onFrame(conn, st, msg);
+      this.onFrame(conn, st, msg, 0, msg.length);
     }
     r.release();
   }
 
-  private onFrame(conn: Connection, st: ConnState, frame: Buffer): void {
+  // The frame is bytes [start, end) of `buf` (its block, or a Buffer of its own).
+  private onFrame(conn: Connection, st: ConnState, buf: Buffer, start: number, end: number): void {
     let header: HeaderInfo | undefined;
     // One reader for every frame: it is done with before any handler runs.
     const reader = this.reader;
     try {
       if (st.transport === 'ttheader') {
-        header = parseTTHeader(frame);
-        reader.reset(frame, header.payloadStart, header.payloadEnd);
+        header = parseTTHeader(buf, start, end);
+        reader.reset(buf, header.payloadStart, header.payloadEnd);
       } else {
-        reader.reset(frame, st.transport === 'framed' ? 4 : 0, frame.length);
+        reader.reset(buf, st.transport === 'framed' ? start + 4 : start, end);
       }
       reader.readMessageHeader();
     } catch (e) {

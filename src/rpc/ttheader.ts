@@ -37,7 +37,7 @@ export class HeaderInfo {
     /** Where the Thrift message is in the frame. */
     readonly payloadStart: number,
     readonly payloadEnd: number,
-    private readonly frame: Buffer,
+    private frame: Buffer | undefined,
     private readonly infoStart: number,
     private readonly infoEnd: number,
   ) {}
@@ -47,20 +47,22 @@ export class HeaderInfo {
    */
   keep(): this {
     if (!this.ints) this.decode();
+    this.frame = undefined;
     return this;
   }
   get intKV(): ReadonlyMap<number, string> { if (!this.ints) this.decode(); return this.ints!; }
   get strKV(): ReadonlyMap<string, string> { if (!this.strs) this.decode(); return this.strs!; }
   get aclToken(): string | undefined { if (!this.ints) this.decode(); return this.acl; }
   private decode(): void {
-    if (this.infoStart >= this.infoEnd || this.frame[this.infoStart] === INFO_PADDING) {
+    const f = this.frame!;
+    if (this.infoStart >= this.infoEnd || f[this.infoStart] === INFO_PADDING) {
       this.ints = NO_INT; // no info blocks (a reply, usually): nothing to walk
       this.strs = NO_STR;
       return;
     }
     let ints = NO_INT as Map<number, string>;
     let strs = NO_STR as Map<string, string>;
-    walkInfo(this.frame, this.infoStart, this.infoEnd, {
+    walkInfo(f, this.infoStart, this.infoEnd, {
       int: (k, v) => { if (ints === NO_INT) ints = new Map(); ints.set(k, v); },
       str: (k, v) => { if (strs === NO_STR) strs = new Map(); strs.set(k, v); },
       acl: (t) => { this.acl = t; },
@@ -116,33 +118,37 @@ function walkInfo(f: Buffer, p: number, end: number, sink?: InfoSink): void {
   }
 }
 
-/** Parses a whole TTHeader frame (starting at its LENGTH). Throws ERR_LINKPOLL_PROTOCOL. */
-export function parseTTHeader(f: Buffer): HeaderInfo {
-  if (f.length < 16) throw protocolError(`TTHeader frame of ${f.length} bytes is too short`);
-  const magic = (f[4]! << 8) | f[5]!;
+/**
+ * Parses a whole TTHeader frame (starting at its LENGTH): all of `f`, or bytes [start, end) of it;
+ * the offsets in the result are positions in `f`. Throws ERR_LINKPOLL_PROTOCOL.
+ */
+export function parseTTHeader(f: Buffer, start = 0, end = f.length): HeaderInfo {
+  const len = end - start;
+  if (len < 16) throw protocolError(`TTHeader frame of ${len} bytes is too short`);
+  const magic = (f[start + 4]! << 8) | f[start + 5]!;
   if (magic !== TTHEADER_MAGIC) throw protocolError(`TTHeader magic 0x${magic.toString(16)}, want 0x1000`);
-  const flags = (f[6]! << 8) | f[7]!;
-  const seqid = getI32(f, 8);
-  const hend = 14 + ((f[12]! << 8) | f[13]!) * 4;
-  if (hend > f.length || hend < 16) throw protocolError(`TTHeader header of ${hend - 14} bytes does not fit its ${f.length}-byte frame`);
-  const proto = f[14];
+  const flags = (f[start + 6]! << 8) | f[start + 7]!;
+  const seqid = getI32(f, start + 8);
+  const hend = start + 14 + ((f[start + 12]! << 8) | f[start + 13]!) * 4;
+  if (hend > end || hend < start + 16) throw protocolError(`TTHeader header of ${hend - start - 14} bytes does not fit its ${len}-byte frame`);
+  const proto = f[start + 14];
   if (proto !== 0) throw protocolError(proto === 2 ? 'Thrift compact protocol is not supported (binary only)' : `unknown TTHeader protocol id ${proto}`);
-  const ntrans = f[15];
+  const ntrans = f[start + 15];
   if (ntrans !== 0) throw protocolError(`TTHeader transforms (${ntrans}) are not supported`);
-  walkInfo(f, 16, hend); // checked now, decoded into maps only when read
+  walkInfo(f, start + 16, hend); // checked now, decoded into maps only when read
   let payloadStart = hend;
-  let payloadEnd = f.length;
+  let payloadEnd = end;
   if (payloadEnd - payloadStart >= 2 && f[payloadStart] === 0x80 && f[payloadStart + 1] === 0x01) {
     // unframed payload
   } else if (payloadEnd - payloadStart >= 8 && f[payloadStart + 4] === 0x80 && f[payloadStart + 5] === 0x01) {
-    const inner = f.readUInt32BE(payloadStart);
+    const inner = getI32(f, payloadStart) >>> 0;
     if (inner > payloadEnd - payloadStart - 4) throw protocolError('TTHeader inner frame is longer than its payload');
     payloadStart += 4;
     payloadEnd = payloadStart + inner;
   } else {
     throw protocolError('TTHeader payload is not a strict binary Thrift message');
   }
-  return new HeaderInfo(flags, seqid, payloadStart, payloadEnd, f, 16, hend);
+  return new HeaderInfo(flags, seqid, payloadStart, payloadEnd, f, start + 16, hend);
 }
 
 /**
