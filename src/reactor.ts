@@ -90,12 +90,16 @@ export class Reactor {
 
   // One Buffer over each whole block, for protocol code that reads frames by offset; rebuilt when
   // the block's id has been given to another block (its ArrayBuffer differs).
+  // (`.buffer` of a typed array is a runtime call: the ArrayBuffer each was made from is kept.)
   private readonly blockBufs: (Buffer | undefined)[] = [];
+  private readonly blockBufOf: (ArrayBuffer | undefined)[] = [];
   private blockBuf(id: number): Buffer {
     const ab = this.blocks[id]!;
-    let b = this.blockBufs[id];
-    if (b === undefined || b.buffer !== ab) this.blockBufs[id] = b = view(ab, 0, ab.byteLength);
-    return b;
+    if (this.blockBufOf[id] !== ab) {
+      this.blockBufs[id] = view(ab, 0, ab.byteLength);
+      this.blockBufOf[id] = ab;
+    }
+    return this.blockBufs[id]!;
   }
 
   private other(type: number, id: number, a: number, b: number): void {
