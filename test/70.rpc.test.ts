@@ -189,6 +189,20 @@ test('maxInFlight pauses reading: frames already read wait their turn and every 
   }
 });
 
+test('methods registered or replaced while connections are open are seen by them', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, { slow: () => 'first' });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
+  assert.is(await c.call('slow', { ms: 0 }), 'first');
+  try { await c.call('nothing', {}); assert.unreachable(); } catch (e) { assert.is((e as rpc.TApplicationException).type, 1); }
+  srv.register(Kitchen, { slow: () => 'second', nothing: () => undefined });
+  assert.is(await c.call('slow', { ms: 0 }), 'second');
+  assert.is(await c.call('nothing', {}), undefined);
+  c.close();
+  await srv.close();
+});
+
 test('per-call timeout and AbortSignal', async () => {
   const { srv, port } = await kitchen();
   const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });

@@ -108,12 +108,16 @@ interface ConnState {
   paused: boolean;
   /** Unframed binary: bytes the message being received needs at least (no parse before then). */
   waitFor: number;
+  lastName: string;
+  lastReg: Registered | undefined;
+  lastVersion: number;
 }
 interface Reply { done: boolean; write: () => void }
 
 export class RpcServer extends EventEmitter {
   readonly server: Server;
   private readonly methods = new Map<string, Registered>();
+  private version = 0;
   private readonly ambiguous = new Set<string>();
   private readonly reader = new ThriftReader(Buffer.alloc(0));
   private readonly opts: RpcServerOptions;
@@ -145,6 +149,7 @@ export class RpcServer extends EventEmitter {
 
   /** Registers handlers for a service's methods (handlers: method name -> function). */
   register(service: ServiceSpec, handlers: Record<string, Handler>): this {
+    this.version++; // connections' cached lookups are stale
     for (const [name, handler] of Object.entries(handlers)) {
       const method = service.methods[name];
       if (!method) throw new TypeError(`service ${service.name} has no method ${name}`);
@@ -152,8 +157,9 @@ export class RpcServer extends EventEmitter {
       // A handler declared with one parameter never reads its context: it is not made.
       const reg = { service, method, handler, wantsContext: handler.length !== 1, metrics: this.metrics_.method(`${service.name}.${name}`) };
       this.methods.set(`${service.name}:${name}`, reg);
-      if (!this.methods.has(name)) this.methods.set(name, reg);
-      else if (this.methods.get(name)!.service !== service) this.ambiguous.add(name);
+      const prev = this.methods.get(name);
+      if (!prev || prev.service === service) this.methods.set(name, reg); // new, or a replaced handler
+      else this.ambiguous.add(name);
     }
     return this;
   }
@@ -240,7 +246,7 @@ export class RpcServer extends EventEmitter {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
         return;
       }
-      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false, waitFor: 0 };
+      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false, waitFor: 0, lastName: '', lastReg: undefined, lastVersion: -1 };
       if (t === 'binary') {
         const onData = () => this.readUnframed(conn, st);
         conn.on('readable', onData);
@@ -315,7 +321,9 @@ export class RpcServer extends EventEmitter {
       return;
     }
     // The service is read from the header only when the method name alone is ambiguous.
-    let reg = this.methods.get(name);
+    // A connection mostly calls one method: the last lookup is reused when the name repeats (the
+    // decoder hands back the same string object for a repeated short name).
+    let reg = st.lastName === name && st.lastVersion === this.version ? st.lastReg : this.lookup(st, name);
     if (reg && header && this.ambiguous.size > 0 && this.ambiguous.has(name)) {
       const toService = header.intKV.get(IntKey.ToService);
       reg = (toService && this.methods.get(`${toService}:${name}`)) || reg;
@@ -397,6 +405,12 @@ export class RpcServer extends EventEmitter {
       return;
     }
     this.reply(conn, st, hseq, seqid, reg.method, out);
+  }
+
+  private lookup(st: ConnState, name: string): Registered | undefined {
+    st.lastName = name;
+    st.lastVersion = this.version;
+    return (st.lastReg = this.methods.get(name));
   }
 
   private chain(reg: Registered, ctx: CallContext, i: number): unknown {
