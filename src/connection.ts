@@ -233,11 +233,8 @@ export class Connection extends EventEmitter {
 
   /** @internal A frame as bytes [start, end) of its block (see _frameAt). */
   _onFrameAt(block: Buffer, start: number, end: number): void {
-    if (this.isPaused || this._frameAt === undefined) {
-      this._onFrame(block.subarray(start, end));
-      return;
-    }
-    this._frameAt(block, start, end);
+    if (this.isPaused) this._onFrame(block.subarray(start, end)); // queued as a copy
+    else this._frameAt!(block, start, end);
   }
 
   /** @internal */ _onData(len: number): void {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as net from 'node:net';
 import { fork } from 'node:child_process';
 import { rpc, LinkpollError } from '../src';
-import { until, once, rawClient, readFrames } from './helpers';
+import { until, once, rawClient, readFrames, ttheaderCall } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
@@ -111,13 +111,8 @@ test('a handler\'s BizStatusError travels as Kitex does: biz-status/message/extr
     assert.equal(err.bizExtra, { trace: 'abc' });
   }
   // The reply's own bytes: a REPLY whose TTHeader carries the string KV headers.
-  const w = new rpc.ThriftWriter(Buffer.alloc(0));
-  const start = rpc.beginTTHeader(w, 9, [[rpc.IntKey.ToMethod, 'fail']]);
-  w.messageBegin('fail', rpc.MessageType.CALL, 9);
-  w.struct(Kitchen.methods.fail!.args, { how: 1 });
-  rpc.endFrame(w, start);
   const s = await rawClient(port);
-  s.write(w.buf.subarray(0, w.pos));
+  s.write(ttheaderCall(Kitchen.methods.fail!, 9, { how: 1 }));
   const [reply] = await readFrames(s, 1);
   const h = rpc.parseTTHeader(reply!);
   assert.is(h.seqid, 9);
@@ -145,13 +140,8 @@ test('graceful close: calls in flight are answered (with crrst), then the connec
   assert.is(await c.call('slow', { ms: 1 }), 'slept 1');
   const inFlight = [50, 100, 150].map((ms) => c.call('slow', { ms }));
   // And one from a raw socket, to see the reply's own header.
-  const w = new rpc.ThriftWriter(Buffer.alloc(0));
-  const start = rpc.beginTTHeader(w, 5, [[rpc.IntKey.ToMethod, 'slow']]);
-  w.messageBegin('slow', rpc.MessageType.CALL, 5);
-  w.struct(Kitchen.methods.slow!.args, { ms: 60 });
-  rpc.endFrame(w, start);
   const raw = await rawClient(port);
-  raw.write(w.buf.subarray(0, w.pos));
+  raw.write(ttheaderCall(Kitchen.methods.slow!, 5, { ms: 60 }));
   const rawReply = readFrames(raw, 1);
   await new Promise((r) => setTimeout(r, 20)); // the calls have reached the server
   const t0 = Date.now();

@@ -1,6 +1,7 @@
 // Shared test helpers: real sockets on loopback, no mocks.
 import * as net from 'node:net';
 import * as fs from 'node:fs';
+import { rpc } from '../src';
 
 export function frame(body: Buffer | string): Buffer {
   const b = typeof body === 'string' ? Buffer.from(body) : body;
@@ -60,4 +61,14 @@ export function openFds(): number {
 
 export function once<T = unknown>(em: NodeJS.EventEmitter, ev: string): Promise<T> {
   return new Promise((resolve) => em.once(ev, (v: T) => resolve(v)));
+}
+
+/** A whole TTHeader CALL frame (with a ToMethod int header), as a Kitex client sends one. */
+export function ttheaderCall(method: rpc.MethodSpec, seqid: number, args: Record<string, unknown>): Buffer {
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  const start = rpc.beginTTHeader(w, seqid, [[rpc.IntKey.ToMethod, method.name]]);
+  w.messageBegin(method.name, rpc.MessageType.CALL, seqid);
+  w.struct(method.args, args);
+  rpc.endFrame(w, start);
+  return Buffer.from(w.buf.subarray(0, w.pos));
 }

@@ -154,13 +154,13 @@ class Pending {
   resolve(v: unknown): void {
     if (this.settled) return;
     this.client.settle(this);
-    if (this.mm) { this.mm.inFlight--; this.mm.done(performance.now() - this.t0, undefined); }
+    this.mm?.finished(this.t0, undefined);
     this.res(v);
   }
   reject(e: Error): void {
     if (this.settled) return;
     this.client.settle(this);
-    if (this.mm) { this.mm.inFlight--; this.mm.done(performance.now() - this.t0, errorCode(e)); }
+    this.mm?.finished(this.t0, errorCode(e));
     this.rej(e);
   }
 }
@@ -361,7 +361,7 @@ export class RpcClient extends EventEmitter {
     const t0 = performance.now();
     const start = Date.now();
     mm.inFlight++;
-    const fail = (e: Error) => { mm.inFlight--; mm.done(performance.now() - t0, errorCode(e)); return Promise.reject(e); };
+    const fail = (e: Error) => { mm.finished(t0, errorCode(e)); return Promise.reject(e); };
     if (this.limiter && !this.limiter.take(start)) {
       counters.rate_limited!++;
       return fail(new LinkpollError('ERR_LINKPOLL_RATE_LIMITED', `call ${m.name} over the client's rate limit (${this.opts.rateLimit!.qps}/s)`));
@@ -385,8 +385,7 @@ export class RpcClient extends EventEmitter {
         if (retryTimer) clearTimeout(retryTimer);
         if (opts.signal) opts.signal.removeEventListener('abort', onAbort);
         for (const ac of controllers) ac.abort(); // losers of a backup race leave their connection's table
-        mm.inFlight--;
-        mm.done(performance.now() - t0, err ? errorCode(err) : undefined);
+        mm.finished(t0, err ? errorCode(err) : undefined);
         if (err) reject(err); else resolve(v);
       };
       const onAbort = () => end(abortError());
@@ -407,9 +406,10 @@ export class RpcClient extends EventEmitter {
         attempts++;
         call.targets.push(ep.address);
         live++;
-        const ac = new AbortController();
-        controllers.push(ac);
-        this.attempt(m, call.args, ep.address, opts, ac.signal, undefined).then(
+        // A controller only where an attempt may have to be called off: a backup race, or a caller's signal.
+        const ac = backup || opts.signal ? new AbortController() : undefined;
+        if (ac) controllers.push(ac);
+        this.attempt(m, call.args, ep.address, opts, ac?.signal, undefined).then(
           (v) => {
             live--;
             const now = Date.now();

@@ -1,6 +1,7 @@
 // Per-method call metrics for RPC clients and servers: counts, outcomes by error code, and a
 // latency histogram with fixed buckets (no allocation per call), readable as an object or in the
 // Prometheus text format.
+import { performance } from 'node:perf_hooks';
 
 /** Upper bounds of the latency buckets, ms. */
 export const LATENCY_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
@@ -20,6 +21,12 @@ export class MethodMetrics {
   private readonly hist = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
   private sum = 0;
   private max = 0;
+
+  /** A call that started at `t0` (performance.now()) has ended; `code` undefined for success. */
+  finished(t0: number, code: string | undefined): void {
+    this.inFlight--;
+    this.done(performance.now() - t0, code);
+  }
 
   /** One finished call, counted without its latency (when timing is off). */
   count(code: string | undefined): void {
