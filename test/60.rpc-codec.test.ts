@@ -173,11 +173,59 @@ test('TTHeader golden bytes: a Kitex-style request with int and string KV header
 test('TTHeader: what is not understood is refused with a reason', () => {
   const base = Buffer.from('00000014100000000000000100010000800100010000000000000000', 'hex');
   const bad = (mut: (b: Buffer) => void) => { const b = Buffer.from(base); mut(b); return b; };
-  assert.throws(() => rpc.parseTTHeader(bad((b) => b.writeUInt16BE(0x0fff, 4))), /magic/);
+  assert.throws(() => rpc.parseTTHeader(bad((b) => b.writeUInt16BE(0x0ffe, 4))), /magic/);
   assert.throws(() => rpc.parseTTHeader(bad((b) => { b[14] = 2; })), /compact/);
   assert.throws(() => rpc.parseTTHeader(bad((b) => { b[15] = 1; })), /transforms/);
   assert.throws(() => rpc.parseTTHeader(bad((b) => { b[16] = 0x42; })), /unknown TTHeader info id/);
   assert.throws(() => rpc.parseTTHeader(bad((b) => b.writeUInt16BE(200, 12))), /does not fit/);
+});
+
+test('Apache THeader golden bytes: varint string KV headers, read back, answered in kind', () => {
+  const long = 'v'.repeat(200); // a length that needs a two-byte varint
+  const w = new rpc.ThriftWriter(Buffer.alloc(8));
+  const start = rpc.beginTTHeader(w, 9, [[rpc.IntKey.ToMethod, 'Get']], [['x-key', 'Tom'], ['long', long]], undefined, 0, rpc.APACHE_THEADER_MAGIC);
+  w.messageBegin('Get', rpc.MessageType.CALL, 9);
+  w.struct(gee.services.GroupCache.methods.Get.args, { req: { group: 'scores', key: 'Tom' } });
+  rpc.endFrame(w, start);
+  const got = w.buf.subarray(0, w.pos);
+  // From Apache Thrift's doc/specs/HeaderFormat.md: protocol id, transform count, info id 1,
+  // count, then varint-length strings; no integer keys in this format (ToMethod is not sent).
+  let hdr = Buffer.concat([Buffer.from([0, 0, 1, 2, 5]), Buffer.from('x-key'), Buffer.from([3]), Buffer.from('Tom'),
+    Buffer.from([4]), Buffer.from('long'), Buffer.from([200 & 0x7f | 0x80, 1]), Buffer.from(long)]);
+  hdr = Buffer.concat([hdr, Buffer.alloc((4 - (hdr.length % 4)) % 4)]);
+  const msg = Buffer.concat([Buffer.from([0x80, 1, 0, 1, 0, 0, 0, 3]), Buffer.from('Get'), Buffer.from([0, 0, 0, 9, 12, 0, 1]),
+    Buffer.from([11, 0, 1, 0, 0, 0, 6]), Buffer.from('scores'), Buffer.from([11, 0, 2, 0, 0, 0, 3]), Buffer.from('Tom'), Buffer.from([0, 0])]);
+  const size = Buffer.alloc(2);
+  size.writeUInt16BE(hdr.length / 4);
+  const body = Buffer.concat([Buffer.from([0x0f, 0xff, 0, 0, 0, 0, 0, 9]), size, hdr, msg]);
+  const want = Buffer.concat([Buffer.alloc(4), body]);
+  want.writeUInt32BE(body.length, 0);
+  assert.is(got.toString('hex'), want.toString('hex'));
+  const info = rpc.parseTTHeader(got);
+  assert.ok(info.apache);
+  assert.is(info.seqid, 9);
+  assert.equal([...info.strKV], [['x-key', 'Tom'], ['long', long]]);
+  assert.is(info.intKV.size, 0);
+  assert.is(info.payloadStart, 14 + hdr.length);
+  assert.is(rpc.detectTransport(got), 'theader');
+});
+
+test('Apache THeader: unknown info ids are skipped as Apache readers do; bad varints and transforms refused', () => {
+  const frame = (header: number[], ntrans = 0) => {
+    const h = [0, ntrans, ...header];
+    while (h.length % 4) h.push(0);
+    const msg = [0x80, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    const b = Buffer.from([0, 0, 0, 0, 0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0, h.length / 4, ...h, ...msg]);
+    b.writeUInt32BE(b.length - 4, 0);
+    return b;
+  };
+  const kv = [1, 1, 1, 0x6b, 1, 0x76]; // {k: v}
+  assert.equal([...rpc.parseTTHeader(frame(kv)).strKV], [['k', 'v']]);
+  assert.equal([...rpc.parseTTHeader(frame([...kv, 7, 1, 2])).strKV], [['k', 'v']]); // id 7: the rest skipped
+  assert.throws(() => rpc.parseTTHeader(frame([1, 1, 0x85])), /THeader varint runs past|THeader string runs past/);
+  assert.throws(() => rpc.parseTTHeader(frame([1, 1, 0x7f])), /THeader string runs past/);
+  assert.throws(() => rpc.parseTTHeader(frame([1, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])), /longer than 32 bits/);
+  assert.throws(() => rpc.parseTTHeader(frame([], 1)), /transforms/);
 });
 
 test.run();

@@ -8,7 +8,7 @@ import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
 import type { Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
-import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
+import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
 import { writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { createBalancer, type BalancerName, type Instance, type LoadBalancer } from './balancer';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker';
@@ -16,10 +16,17 @@ import { RetryBudget, TokenBucket, type RateLimitOptions, type RetryBudgetOption
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
 
 /**
- * A target with a share of the calls (for the weighted policies) and, where it differs from the
- * client's, its transport (an Apache Thrift server among Kitex ones: 'framed').
+ * How a client frames its calls: 'ttheader' (Kitex TTHeader, the default), 'theader' (Apache
+ * THeader, binary protocol) or 'framed' (Apache TFramedTransport).
  */
-export interface TargetSpec { address: string; weight?: number; transport?: 'ttheader' | 'framed' }
+export type ClientTransport = 'ttheader' | 'theader' | 'framed';
+const CLIENT_TRANSPORTS: readonly string[] = ['ttheader', 'theader', 'framed'];
+
+/**
+ * A target with a share of the calls (for the weighted policies) and, where it differs from the
+ * client's, its transport (an Apache Thrift server among Kitex ones: 'framed' or 'theader').
+ */
+export interface TargetSpec { address: string; weight?: number; transport?: ClientTransport }
 
 export interface RetryOptions {
   /** Attempts in all, the first included. Default 2. */
@@ -76,8 +83,8 @@ export interface RpcClientOptions {
   middleware?: ClientMiddleware[];
   /** Circuit state changes are logged here. Default console; null for none. */
   logger?: { warn(msg: string): void } | null;
-  /** 'ttheader' (default, Kitex) or 'framed' (Apache Thrift servers). */
-  transport?: 'ttheader' | 'framed';
+  /** 'ttheader' (default, Kitex), 'theader' or 'framed' (Apache Thrift servers). */
+  transport?: ClientTransport;
   /** Per-call timeout in ms (default 1000; 0 = none). */
   timeout?: number;
   connectTimeout?: number;
@@ -101,7 +108,7 @@ export interface CallOptions {
   target?: string;
   timeout?: number;
   signal?: AbortSignal;
-  /** Extra TTHeader string headers. */
+  /** Extra string headers (TTHeader or Apache THeader; other transports have none). */
   headers?: Record<string, string>;
   /** Hash key for the 'consistent-hash' balancer (the same key goes to the same target). */
   key?: string;
@@ -230,7 +237,7 @@ class PooledConn {
   unusedSweeps = 0;
   /** The server asked for a reset (crrst): no new calls; closed once its calls are answered. */
   retiring = false;
-  constructor(readonly conn: Connection, readonly transport: 'ttheader' | 'framed') {}
+  constructor(readonly conn: Connection, readonly transport: ClientTransport) {}
 }
 
 class Endpoint implements Instance {
@@ -238,9 +245,9 @@ class Endpoint implements Instance {
   dialing: Promise<PooledConn> | undefined;
   rr = 0;
   weight = 1;
-  transport: 'ttheader' | 'framed';
+  transport: ClientTransport;
   breaker: CircuitBreaker | undefined;
-  constructor(readonly address: string, readonly host: string, readonly port: number, transport: 'ttheader' | 'framed') {
+  constructor(readonly address: string, readonly host: string, readonly port: number, transport: ClientTransport) {
     this.transport = transport;
   }
   get inFlight(): number {
@@ -253,7 +260,7 @@ class Endpoint implements Instance {
 /** Emits 'circuit' (what: string, state) when a circuit breaker changes state. */
 export class RpcClient extends EventEmitter {
   private readonly opts: RpcClientOptions;
-  private readonly transport: 'ttheader' | 'framed';
+  private readonly transport: ClientTransport;
   private readonly endpoints = new Map<string, Endpoint>();
   private seq = 0;
   private closed = false;
@@ -277,7 +284,7 @@ export class RpcClient extends EventEmitter {
     if (!options?.service?.methods) throw new TypeError('RpcClient needs a service description');
     this.opts = options;
     this.transport = options.transport ?? 'ttheader';
-    if (this.transport !== 'ttheader' && this.transport !== 'framed') throw new TypeError(`unknown transport ${String(this.transport)}`);
+    if (!CLIENT_TRANSPORTS.includes(this.transport)) throw new TypeError(`unknown transport ${String(this.transport)}`);
     this.balancer = createBalancer(options.loadBalancer);
     this.middleware = options.middleware ?? [];
     for (const mw of this.middleware) if (typeof mw !== 'function') throw new TypeError('middleware must be functions');
@@ -310,7 +317,7 @@ export class RpcClient extends EventEmitter {
       const w = spec.weight ?? 1;
       if (!(w > 0)) throw new RangeError(`target ${spec.address}: weight must be positive`);
       const tr = spec.transport ?? this.transport;
-      if (tr !== 'ttheader' && tr !== 'framed') throw new TypeError(`target ${spec.address}: unknown transport ${String(tr)}`);
+      if (!CLIENT_TRANSPORTS.includes(tr)) throw new TypeError(`target ${spec.address}: unknown transport ${String(tr)}`);
       const ep = this.endpoint(spec.address);
       ep.weight = w;
       ep.transport = tr; // connections dialled from now on speak it
@@ -522,7 +529,8 @@ export class RpcClient extends EventEmitter {
     if (p.deadline) this.startTicker();
     const m = p.method;
     try {
-      const info = c.transport === 'ttheader' ? this.headerFor(m.name, p.timeout, p.headers) : undefined;
+      const info = c.transport === 'ttheader' ? this.headerFor(m.name, p.timeout, p.headers)
+        : c.transport === 'theader' && p.headers ? apacheInfoBlocks(Object.entries(p.headers)) : undefined;
       // Replies are matched by seqid, so the server may answer in any order (Kitex's flag).
       writeMessage(c.conn, c.transport, p.seqid, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
     } catch (e) {
@@ -672,7 +680,7 @@ export class RpcClient extends EventEmitter {
     try {
       const reader = this.reader;
       let header: HeaderInfo | undefined;
-      if (pc.transport === 'ttheader') {
+      if (pc.transport !== 'framed') {
         header = parseTTHeader(buf, start, end);
         reader.reset(buf, header.payloadStart, header.payloadEnd);
       } else {
@@ -680,7 +688,8 @@ export class RpcClient extends EventEmitter {
       }
       reader.readMessageHeader();
       const type = reader.msgType;
-      seqid = header ? header.seqid : reader.msgSeqid;
+      // Apache THeader peers may leave the header's seqid 0 (npm thrift does): the message's counts.
+      seqid = header !== undefined && !header.apache ? header.seqid : reader.msgSeqid;
       // Kitex's crrst: the server is going away; calls already sent are answered on this connection.
       if (header !== undefined && !pc.retiring && header.strKV.get('crrst') !== undefined) this.retire(pc);
       p = this.pending.get(seqid);

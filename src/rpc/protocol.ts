@@ -2,7 +2,7 @@
 // into a connection's native output.
 import { Buffer } from 'node:buffer';
 import type { Connection } from '../connection';
-import { beginTTHeader, endFrame, parseTTHeader, type HeaderInfo } from './ttheader';
+import { APACHE_THEADER_MAGIC, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from './ttheader';
 import { MessageType, ThriftReader, ThriftWriter, type StructSpec } from './thrift';
 
 export interface MethodSpec {
@@ -16,8 +16,14 @@ export interface MethodSpec {
 
 export interface ServiceSpec { name: string; methods: Record<string, MethodSpec> }
 
-/** `ttheader`: Kitex TTHeader; `framed`: Apache TFramedTransport; `binary`: unframed strict binary. */
-export type Transport = 'ttheader' | 'framed' | 'binary';
+/**
+ * `ttheader`: Kitex TTHeader; `theader`: Apache THeader (binary protocol, no transforms);
+ * `framed`: Apache TFramedTransport; `binary`: unframed strict binary.
+ */
+export type Transport = 'ttheader' | 'theader' | 'framed' | 'binary';
+
+/** Whether frames of this transport start with a TTHeader / THeader (parsed by parseTTHeader). */
+export const hasHeader = (t: Transport): boolean => t === 'ttheader' || t === 'theader';
 
 const writer = new ThriftWriter(Buffer.alloc(0));
 const MIN_ROOM = 512;
@@ -34,6 +40,7 @@ export function writeMessage(conn: Connection, transport: Transport, seqid: numb
   w.reset(staging.buf, staging.pos);
   let start = -1;
   if (transport === 'ttheader') start = beginTTHeader(w, seqid, intKV, strKV, encodedInfo, flags);
+  else if (transport === 'theader') start = beginTTHeader(w, seqid, undefined, strKV, encodedInfo, flags, APACHE_THEADER_MAGIC);
   else if (transport === 'framed') { start = w.offset; w.u32(0); }
   w.messageBegin(name, type, seqid);
   w.struct(spec, value); // throws before anything is queued
@@ -49,7 +56,7 @@ export interface Incoming {
 
 /** The Thrift message inside one frame of `transport`. */
 export function openFrame(frame: Buffer, transport: Transport): Incoming {
-  if (transport === 'ttheader') {
+  if (hasHeader(transport)) {
     const header = parseTTHeader(frame);
     return { reader: new ThriftReader(frame, header.payloadStart, header.payloadEnd), header };
   }
@@ -63,9 +70,9 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
   if (head.length >= 4 && /^(GET |POST|PUT |HEAD|DELE|OPTI|PATC|PRI |CONN|TRAC)$/.test(head.toString('latin1', 0, 4))) return 'http';
   if (head.length < 6) return null;
   const magic = head.readUInt16BE(4);
-  if (magic === 0x1000) return 'ttheader';
+  if (magic === TTHEADER_MAGIC) return 'ttheader';
   if (magic === 0x8001) return 'framed';
-  if (magic === 0x0fff) return { unsupported: 'Apache THeader (0x0FFF) is not supported; use Kitex TTHeader (0x1000) or framed' };
+  if (magic === APACHE_THEADER_MAGIC) return 'theader';
   if (head[4] === 0x82) return { unsupported: 'Thrift compact protocol is not supported (binary only)' };
   return { unsupported: `unknown protocol (first bytes ${head.subarray(0, 6).toString('hex')})` };
 }

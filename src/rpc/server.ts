@@ -13,7 +13,7 @@ import {
   AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, bytesNeeded, isTruncated,
 } from './thrift';
 import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, parseTTHeader, type HeaderInfo } from './ttheader';
-import { detectTransport, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { detectTransport, hasHeader, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
 
@@ -31,7 +31,7 @@ export class CallContext {
   ) {}
   /** Kitex TTHeader integer headers (empty for other transports). */
   get intKV(): ReadonlyMap<number, string> { return this.header.intKV; }
-  /** Kitex TTHeader string headers (empty for other transports). */
+  /** TTHeader or Apache THeader string headers (empty for other transports). */
   get strKV(): ReadonlyMap<string, string> { return this.header.strKV; }
   /** Caller's service name (TTHeader FromService), if sent. */
   get fromService(): string | undefined { return this.intKV.get(IntKey.FromService); }
@@ -99,8 +99,12 @@ export interface RpcServerStats {
 
 interface Registered { service: ServiceSpec; method: MethodSpec; handler: Handler; wantsContext: boolean; metrics: MethodMetrics }
 
+const NOT_HTTP = 'this port speaks Thrift RPC (Kitex TTHeader, Apache THeader, framed or unframed binary)';
+
 interface ConnState {
   transport: Transport;
+  /** Frames start with a TTHeader / THeader. */
+  headers: boolean;
   inFlight: number;
   // In-order replies: requests after an unfinished one wait their turn.
   queue: (Reply | undefined)[];
@@ -239,14 +243,14 @@ export class RpcServer extends EventEmitter {
       conn.off('readable', detect);
       if (t === 'http') {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', 'HTTP on an RPC port'));
-        conn.end('HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 53\r\n\r\nthis port speaks Thrift RPC (TTHeader, framed, binary)');
+        conn.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${NOT_HTTP.length}\r\n\r\n${NOT_HTTP}`);
         return;
       }
       if (typeof t === 'object') {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
         return;
       }
-      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false, waitFor: 0, lastName: '', lastReg: undefined, lastVersion: -1 };
+      const st: ConnState = { transport: t, headers: hasHeader(t), inFlight: 0, queue: [], queueHead: 0, paused: false, waitFor: 0, lastName: '', lastReg: undefined, lastVersion: -1 };
       if (t === 'binary') {
         const onData = () => this.readUnframed(conn, st);
         conn.on('readable', onData);
@@ -302,7 +306,7 @@ export class RpcServer extends EventEmitter {
     // One reader for every frame: it is done with before any handler runs.
     const reader = this.reader;
     try {
-      if (st.transport === 'ttheader') {
+      if (st.headers) {
         header = parseTTHeader(buf, start, end);
         reader.reset(buf, header.payloadStart, header.payloadEnd);
       } else {

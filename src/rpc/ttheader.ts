@@ -3,12 +3,18 @@
 //   offset 14) | PROTOCOL ID u8 (0 = binary) | NUM TRANSFORMS u8 | TRANSFORM IDs | INFO blocks
 //   (0x01 string KV, 0x10 int KV, 0x11 ACL token, 0x00 padding) | payload (Thrift message,
 //   unframed or u32-framed).
+// Apache THeader (magic 0x0FFF, doc/specs/HeaderFormat.md of Apache Thrift) has the same fixed
+// part; after it every number is a varint: PROTOCOL ID, NUM TRANSFORMS, then info blocks of which
+// only 0x01 (string KV: count, then varint-length keys and values) is defined. Readers of that
+// format stop at an info id they do not know (Apache's C++, Java, Python and Node all do), so
+// this one does too.
 import { Buffer } from 'node:buffer';
 import { getI32, protocolError, putU32, ThriftWriter } from './thrift';
 
 export const TTHEADER_MAGIC = 0x1000;
 /** FLAGS bit a Kitex client sets when it accepts replies in any order (matched by seqid). */
 export const FLAG_SUPPORT_OUT_OF_ORDER = 0x01;
+/** Apache THeader's magic (a different header encoding; see above). */
 export const APACHE_THEADER_MAGIC = 0x0fff;
 const INFO_PADDING = 0x00, INFO_KV = 0x01, INFO_INT_KV = 0x10, INFO_ACL = 0x11;
 
@@ -40,6 +46,8 @@ export class HeaderInfo {
     private frame: Buffer | undefined,
     private readonly infoStart: number,
     private readonly infoEnd: number,
+    /** Apache THeader (0x0FFF) rather than Kitex TTHeader. */
+    readonly apache = false,
   ) {}
   /**
    * Decodes the info blocks now. The frame is a view of read memory that is recycled after the
@@ -62,7 +70,7 @@ export class HeaderInfo {
     }
     let ints = NO_INT as Map<number, string>;
     let strs = NO_STR as Map<string, string>;
-    walkInfo(f, this.infoStart, this.infoEnd, {
+    (this.apache ? walkApacheInfo : walkInfo)(f, this.infoStart, this.infoEnd, {
       int: (k, v) => { if (ints === NO_INT) ints = new Map(); ints.set(k, v); },
       str: (k, v) => { if (strs === NO_STR) strs = new Map(); strs.set(k, v); },
       acl: (t) => { this.acl = t; },
@@ -118,24 +126,62 @@ function walkInfo(f: Buffer, p: number, end: number, sink?: InfoSink): void {
   }
 }
 
+// A varint of the Apache header (unsigned LEB128, at most 5 bytes for 32 bits).
+function varint(f: Buffer, at: { p: number }, end: number): number {
+  let v = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (at.p >= end) throw protocolError('THeader varint runs past the header');
+    const b = f[at.p++]!;
+    v += (b & 0x7f) * 2 ** shift;
+    if (b < 0x80) {
+      if (v > 0xffffffff) break;
+      return v;
+    }
+  }
+  throw protocolError('THeader varint is longer than 32 bits');
+}
+
+// Apache THeader's info blocks (varint-encoded string KVs); the same contract as walkInfo.
+function walkApacheInfo(f: Buffer, p: number, end: number, sink?: InfoSink): void {
+  const at = { p };
+  while (at.p < end) {
+    const id = varint(f, at, end);
+    if (id !== INFO_KV) break; // padding, or an id this format's readers skip
+    for (let n = varint(f, at, end); n > 0; n--) {
+      const kn = varint(f, at, end);
+      if (at.p + kn > end) throw protocolError('THeader string runs past the header');
+      const key = sink ? f.toString('utf8', at.p, at.p + kn) : '';
+      at.p += kn;
+      const vn = varint(f, at, end);
+      if (at.p + vn > end) throw protocolError('THeader string runs past the header');
+      if (sink) sink.str(key, f.toString('utf8', at.p, at.p + vn));
+      at.p += vn;
+    }
+  }
+}
+
 /**
- * Parses a whole TTHeader frame (starting at its LENGTH): all of `f`, or bytes [start, end) of it;
- * the offsets in the result are positions in `f`. Throws ERR_LINKPOLL_PROTOCOL.
+ * Parses a whole TTHeader or Apache THeader frame (starting at its LENGTH): all of `f`, or bytes
+ * [start, end) of it; the offsets in the result are positions in `f`. Throws ERR_LINKPOLL_PROTOCOL.
  */
 export function parseTTHeader(f: Buffer, start = 0, end = f.length): HeaderInfo {
   const len = end - start;
   if (len < 16) throw protocolError(`TTHeader frame of ${len} bytes is too short`);
   const magic = (f[start + 4]! << 8) | f[start + 5]!;
-  if (magic !== TTHEADER_MAGIC) throw protocolError(`TTHeader magic 0x${magic.toString(16)}, want 0x1000`);
+  const apache = magic === APACHE_THEADER_MAGIC;
+  if (magic !== TTHEADER_MAGIC && !apache) throw protocolError(`TTHeader magic 0x${magic.toString(16)}, want 0x1000 (or Apache's 0x0fff)`);
   const flags = (f[start + 6]! << 8) | f[start + 7]!;
   const seqid = getI32(f, start + 8);
   const hend = start + 14 + ((f[start + 12]! << 8) | f[start + 13]!) * 4;
   if (hend > end || hend < start + 16) throw protocolError(`TTHeader header of ${hend - start - 14} bytes does not fit its ${len}-byte frame`);
+  // Protocol id and transform count: one byte each in TTHeader; varints in Apache's, where the
+  // only accepted values (0 and 0) are the same single byte.
   const proto = f[start + 14];
   if (proto !== 0) throw protocolError(proto === 2 ? 'Thrift compact protocol is not supported (binary only)' : `unknown TTHeader protocol id ${proto}`);
   const ntrans = f[start + 15];
   if (ntrans !== 0) throw protocolError(`TTHeader transforms (${ntrans}) are not supported`);
-  walkInfo(f, start + 16, hend); // checked now, decoded into maps only when read
+  if (apache) walkApacheInfo(f, start + 16, hend);
+  else walkInfo(f, start + 16, hend); // checked now, decoded into maps only when read
   let payloadStart = hend;
   let payloadEnd = end;
   if (payloadEnd - payloadStart >= 2 && f[payloadStart] === 0x80 && f[payloadStart + 1] === 0x01) {
@@ -148,7 +194,7 @@ export function parseTTHeader(f: Buffer, start = 0, end = f.length): HeaderInfo 
   } else {
     throw protocolError('TTHeader payload is not a strict binary Thrift message');
   }
-  return new HeaderInfo(flags, seqid, payloadStart, payloadEnd, f, start + 16, hend);
+  return new HeaderInfo(flags, seqid, payloadStart, payloadEnd, f, start + 16, hend, apache);
 }
 
 /**
@@ -156,17 +202,20 @@ export function parseTTHeader(f: Buffer, start = 0, end = f.length): HeaderInfo 
  * follows. Returns the frame's offset (see ThriftWriter.offset).
  */
 export function beginTTHeader(w: ThriftWriter, seqid: number, intKV?: Map<number, string> | [number, string][],
-  strKV?: Map<string, string> | [string, string][], encodedInfo?: Buffer, flags = 0): number {
+  strKV?: Map<string, string> | [string, string][], encodedInfo?: Buffer, flags = 0, magic = TTHEADER_MAGIC): number {
   const start = w.offset;
-  const info = encodedInfo ?? ((intKV && (intKV instanceof Map ? intKV.size : intKV.length)) || (strKV && (strKV instanceof Map ? strKV.size : strKV.length))
-    ? infoBlocks(intKV, strKV) : undefined);
+  const apache = magic === APACHE_THEADER_MAGIC;
+  const info = encodedInfo ?? (apache
+    ? (strKV && (strKV instanceof Map ? strKV.size : strKV.length) ? apacheInfoBlocks(strKV) : undefined)
+    : (intKV && (intKV instanceof Map ? intKV.size : intKV.length)) || (strKV && (strKV instanceof Map ? strKV.size : strKV.length))
+      ? infoBlocks(intKV, strKV) : undefined);
   const hlen = info ? info.length : 4; // protocol, transforms, padding
   if (hlen > 0xffff * 4) throw new RangeError(`TTHeader headers of ${hlen} bytes exceed the format's 256 KiB`);
   w.ensure(14 + hlen);
   const b = w.buf;
   const p = w.pos;
   putU32(b, p, 0);
-  b[p + 4] = TTHEADER_MAGIC >> 8; b[p + 5] = TTHEADER_MAGIC & 0xff;
+  b[p + 4] = magic >> 8; b[p + 5] = magic & 0xff;
   b[p + 6] = flags >> 8; b[p + 7] = flags;
   putU32(b, p + 8, seqid);
   b[p + 12] = hlen >> 10; b[p + 13] = hlen >> 2; // header size in 4-byte words
@@ -199,6 +248,25 @@ export function infoBlocks(intKV?: Map<number, string> | [number, string][], str
   }
   const raw = Buffer.concat(parts);
   return Buffer.concat([raw, Buffer.alloc((4 - (raw.length % 4)) % 4)]);
+}
+
+/**
+ * Apache THeader's header bytes after the fixed part: protocol id 0, no transforms, one string
+ * KV block (varint lengths), padded to 4 bytes. The format has no integer keys.
+ */
+export function apacheInfoBlocks(strKV?: Map<string, string> | [string, string][]): Buffer {
+  const out: number[] = [0, 0];
+  const vint = (v: number) => { while (v >= 0x80) { out.push((v & 0x7f) | 0x80); v = Math.floor(v / 128); } out.push(v); };
+  const strs = strKV ? [...strKV] : [];
+  if (strs.length) {
+    out.push(INFO_KV);
+    vint(strs.length);
+    for (const [k, v] of strs) {
+      for (const s of [k, v]) { const x = Buffer.from(s); vint(x.length); for (const c of x) out.push(c); }
+    }
+  }
+  while (out.length % 4 !== 0) out.push(0);
+  return Buffer.from(out);
 }
 
 /** Patches the u32 LENGTH of the frame that began at offset `start` (TTHeader and framed alike). */

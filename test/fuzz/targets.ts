@@ -26,9 +26,9 @@ function message(name: string, type: rpc.MessageType, seqid: number, spec: rpc.S
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-function ttheader(ints: [number, string][], strs: [string, string][], body: Buffer, innerFramed = false): Buffer {
+function ttheader(ints: [number, string][], strs: [string, string][], body: Buffer, innerFramed = false, magic = rpc.TTHEADER_MAGIC): Buffer {
   const w = new rpc.ThriftWriter(Buffer.alloc(0));
-  const start = rpc.beginTTHeader(w, 42, ints, strs, undefined, 1);
+  const start = rpc.beginTTHeader(w, 42, ints, strs, undefined, 1, magic);
   if (innerFramed) w.u32(body.length);
   w.raw(body);
   rpc.endFrame(w, start);
@@ -89,6 +89,7 @@ export const ttheaderFrame: FuzzTarget = {
   seeds: [
     ttheader([], [], call), ttheader(kitexInts, [['biz-status', '0'], ['crrst', '1']], call),
     ttheader(kitexInts, [], call, true), ttheader([[1, 'x']], [['a', 'b']], reply),
+    ttheader([], [['a', 'b'], ['k'.repeat(130), 'v']], call, false, rpc.APACHE_THEADER_MAGIC),
   ],
   run(input) {
     const h = rpc.parseTTHeader(input);
