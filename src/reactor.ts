@@ -7,6 +7,7 @@ import { Buffer } from 'node:buffer';
 import { native, type NativeReactor, type ReactorStats } from './native';
 import type { Connection } from './connection';
 import type { Server } from './server';
+import { performance } from 'node:perf_hooks';
 import { view } from './view';
 
 export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
@@ -29,6 +30,17 @@ export interface ReactorOptions {
    * kept for measuring. Default false.
    */
   threaded?: boolean;
+}
+
+// The loop's clock for code running inside a batch (handlers, replies): read once per wake, on
+// first use, instead of once per message (a clock read showed as ~2 % of a client's profile).
+let inBatch = false;
+let batchClock = -1;
+/** performance.now(), or inside a batch the time it was first asked for during that batch. */
+export function loopNow(): number {
+  if (!inBatch) return performance.now();
+  if (batchClock < 0) batchClock = performance.now();
+  return batchClock;
 }
 
 export class Reactor {
@@ -61,6 +73,8 @@ export class Reactor {
 
   private onBatch(n: number): number {
     this.dispatching = true;
+    inBatch = true;
+    batchClock = -1;
     const ev = this.ev;
     const conns = this.conns;
     for (let p = 0, end = n * 4; p < end; p += 4) {
@@ -82,6 +96,7 @@ export class Reactor {
       }
     }
     this.dispatching = false;
+    inBatch = false;
     this.cmd[COMMAND_RECORDS * 4] = this.ncmd;
     this.ncmd = 0;
     this.handedOver();

@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { inspect, isDeepStrictEqual } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rpc } from '../src';
@@ -226,6 +227,20 @@ test('Apache THeader: unknown info ids are skipped as Apache readers do; bad var
   assert.throws(() => rpc.parseTTHeader(frame([1, 1, 0x7f])), /THeader string runs past/);
   assert.throws(() => rpc.parseTTHeader(frame([1, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])), /longer than 32 bits/);
   assert.throws(() => rpc.parseTTHeader(frame([], 1)), /transforms/);
+});
+
+test('decoded binary values are plain Buffers: strictly deep-equal to Buffer.from, printed as Buffers, independent copies', () => {
+  const w = new rpc.ThriftWriter(Buffer.alloc(64));
+  w.struct(gee.services.GroupCache.methods.Get.result, { success: { value: Buffer.from('630') } });
+  const frame = Buffer.from(w.buf.subarray(0, w.pos));
+  const a = (new rpc.ThriftReader(frame).struct(gee.services.GroupCache.methods.Get.result).success as { value: Buffer }).value;
+  const b = (new rpc.ThriftReader(frame).struct(gee.services.GroupCache.methods.Get.result).success as { value: Buffer }).value;
+  assert.ok(isDeepStrictEqual(a, Buffer.from('630')));
+  assert.is(inspect(a), '<Buffer 36 33 30>');
+  assert.ok(a.subarray(1) instanceof Buffer);
+  a[0] = 0x39; // a copy: neither the frame nor another decoded value changes
+  assert.is(b.toString(), '630');
+  assert.ok(frame.includes(Buffer.from('630')));
 });
 
 test.run();

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { connect } from '../dial';
 import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
-import type { Reactor } from '../reactor';
+import { loopNow, type Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
 import { writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
@@ -161,7 +161,7 @@ class Pending {
   resolve(v: unknown): void {
     if (this.settled) return;
     this.client.settle(this);
-    this.mm?.finished(this.t0, undefined);
+    if (this.mm !== undefined) this.mm.finished(this.t0, undefined, loopNow()); // a reply's batch clock
     this.res(v);
   }
   reject(e: Error): void {

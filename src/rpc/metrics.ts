@@ -22,10 +22,10 @@ export class MethodMetrics {
   private sum = 0;
   private max = 0;
 
-  /** A call that started at `t0` (performance.now()) has ended; `code` undefined for success. */
-  finished(t0: number, code: string | undefined): void {
+  /** A call that started at `t0` (performance.now()) has ended at `now`; `code` undefined for success. */
+  finished(t0: number, code: string | undefined, now = performance.now()): void {
     this.inFlight--;
-    this.done(performance.now() - t0, code);
+    this.done(now - t0, code);
   }
 
   /** One finished call, counted without its latency (when timing is off). */
