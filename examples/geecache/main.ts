@@ -5,9 +5,9 @@
 //   node dist/examples/geecache/main.js --port 8001 [--rpc] [--api] [--api-port 9999]
 //        [--peers localhost:8001,localhost:8002,localhost:8003] [--hot-cache off]
 //        [--db-delay-ms 5] [--verbose]
-import * as http from 'node:http';
+import type * as Http from 'node:http';
 import { Registry } from './geecache';
-import { PeerPool } from './peers';
+import { nodeHttp, PeerPool } from './peers';
 import { CacheNodeServer } from './node-server';
 import { flag, opt } from '../cli';
 
@@ -23,8 +23,8 @@ export function createGroup(registry: Registry, opts: { delayMs: number; hotCach
   }, { hotCache: opts.hotCache, log: opts.verbose ? (m) => console.log(m) : () => {} });
 }
 
-function startApiServer(port: number, host: string, registry: Registry): http.Server {
-  const server = http.createServer(async (req, res) => {
+function startApiServer(port: number, host: string, registry: Registry): Http.Server {
+  const server = nodeHttp().createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/api') { res.writeHead(404).end('not found\n'); return; }
     try {
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const node = new CacheNodeServer(registry, (m) => console.warn(m));
   await node.listen(port, host);
   console.log(`geecache is running at http://${self} (peers over ${transport}: ${peers.join(', ')})`);
-  let api: http.Server | undefined;
+  let api: Http.Server | undefined;
   if (flag('api')) api = startApiServer(Number(opt('api-port', '9999')), host, registry);
   const stop = async () => {
     api?.close();
