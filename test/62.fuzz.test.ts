@@ -80,4 +80,19 @@ test('a GeeCache node fed 300 mutated HTTP requests answers each with a valid re
   await node.close();
 });
 
+test('a GeeCache node refuses a request larger than it may buffer (400, closed) instead of waiting forever', async () => {
+  const registry = new Registry();
+  registry.newGroup('scores', 1 << 12, () => '630', { log: () => {} });
+  const node = new CacheNodeServer(registry);
+  const { port } = await node.listen(0);
+  // 20 KB of headers and a 50 KB body: each under the 64 KB limit, together over it.
+  const head = `GET /_geecache/scores/Tom HTTP/1.1\r\nX-Pad: ${'p'.repeat(20000)}\r\nContent-Length: 50000\r\n\r\n`;
+  const r = await exchange(port, Buffer.concat([Buffer.from(head), Buffer.alloc(50000, 0x61)]), 300);
+  assert.match(r.data.toString('latin1'), /^HTTP\/1\.1 400 /);
+  assert.ok(r.closed);
+  const ok = await exchange(port, Buffer.from('GET /_geecache/scores/Tom HTTP/1.1\r\n\r\n'));
+  assert.match(ok.data.toString('latin1'), /^HTTP\/1\.1 200 OK/);
+  await node.close();
+});
+
 test.run();

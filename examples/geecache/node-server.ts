@@ -54,6 +54,9 @@ export class CacheNodeServer {
 
   private serveHttp(conn: Connection): void {
     const queue: { res?: Response }[] = [];
+    // Set once a request could not be parsed: its error reply (which closes) is queued; the bytes
+    // after it are not parsed again when more arrive.
+    let broken = false;
     const flush = () => {
       while (queue.length && queue[0].res) {
         const { res } = queue.shift()!;
@@ -63,11 +66,11 @@ export class CacheNodeServer {
     };
     const onReadable = () => {
       const r = conn.reader;
-      while (r.length > 0 && !conn.destroyed) {
+      while (r.length > 0 && !conn.destroyed && !broken) {
         const head = r.peek(Math.min(r.length, MAX_HEAD + 4));
         const end = head.indexOf('\r\n\r\n');
         if (end < 0) {
-          if (r.length > MAX_HEAD) { queue.push({ res: text(431, 'request header too large', true) }); flush(); }
+          if (r.length > MAX_HEAD) { broken = true; queue.push({ res: text(431, 'request header too large', true) }); flush(); }
           break;
         }
         const lines = head.toString('latin1', 0, end).split('\r\n');
@@ -84,10 +87,13 @@ export class CacheNodeServer {
           else if (name === 'transfer-encoding') bad = true; // not needed by this API
           else if (name === 'connection') close = /close/i.test(value) || (version === 'HTTP/1.0' && !/keep-alive/i.test(value));
         }
-        if (bad || contentLength > MAX_HEAD) {
+        // A whole request must fit in the input the connection may buffer (maxInput), or reading
+        // would pause before it completes.
+        if (bad || end + 4 + contentLength > MAX_HEAD) {
+          broken = true;
           queue.push({ res: text(400, 'bad request', true) });
           flush();
-          return;
+          break;
         }
         if (r.length < end + 4 + contentLength) break;
         r.skip(end + 4 + contentLength);
