@@ -389,4 +389,25 @@ test('unframed binary: a large message in many pieces is served, and one that sa
   await srv.close();
 });
 
+test('a client on unframed binary: calls matched by seqid; a reply stream that cannot be parsed fails the calls at once', async () => {
+  const { srv, port } = await kitchen();
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], transport: 'binary' });
+  const texts = Array.from({ length: 200 }, (_, i) => `m${i}`.repeat(1 + (i % 7) * 50));
+  const got = await Promise.all(texts.map((text) => c.call('echo', { e: { text } })));
+  assert.equal(got, texts.map((text) => ({ text })));
+  c.close();
+  await srv.close();
+  // A peer that answers with bytes that are not a Thrift message (the client was pointed at HTTP).
+  const liar = net.createServer((s) => s.once('data', () => s.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')));
+  await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
+  const c2 = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${(liar.address() as net.AddressInfo).port}`], transport: 'binary', timeout: 5000 });
+  const t0 = Date.now();
+  try { await c2.call('echo', { e: { text: 'x' } }); assert.unreachable(); } catch (e) {
+    assert.is((e as LinkpollError).code, 'ERR_LINKPOLL_PROTOCOL', (e as Error).message);
+  }
+  assert.ok(Date.now() - t0 < 1000, 'failed at once, not at the timeout');
+  c2.close();
+  liar.close();
+});
+
 test.run();

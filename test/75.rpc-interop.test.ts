@@ -127,6 +127,28 @@ test('our client (transport theader) calls an npm thrift THeader server', async 
   await new Promise((r) => server.close(r));
 });
 
+test('our client (transport binary) calls an npm thrift server with its defaults (buffered, unframed)', async () => {
+  const big = Buffer.alloc(300 * 1024, 0x62); // a reply that arrives in many reads
+  const server = thrift.createServer(GroupCacheProcessor, {
+    Get: (req: { key: string }, cb: (e: Error | null, r?: { value: Buffer }) => void) => {
+      if (req.key === 'big') { cb(null, { value: big }); return; }
+      const v = values[req.key];
+      if (!v) cb(new Error(`${req.key} not exist`)); else cb(null, { value: Buffer.from(v) });
+    },
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${server.address().port}`], transport: 'binary' });
+  const keys = Array.from({ length: 40 }, (_, i) => ['Tom', 'Jack', 'Sam', 'big'][i % 4]);
+  const res = (await Promise.all(keys.map((key) => c.call('Get', { req: { group: 'scores', key } })))) as { value: Buffer }[];
+  res.forEach((r, i) => assert.ok(keys[i] === 'big' ? r.value.equals(big) : r.value.toString() === values[keys[i]], keys[i]));
+  try { await c.call('Get', { req: { group: 'scores', key: 'Nobody' } }); assert.unreachable(); } catch (e) {
+    assert.instance(e, rpc.TApplicationException);
+    assert.is((e as Error).message, 'Nobody not exist');
+  }
+  c.close();
+  await new Promise((r) => server.close(r));
+});
+
 const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import thrift'], { stdio: 'ignore' }).status === 0);
 
 test('python3-thrift client (framed binary) calls our server', async () => {

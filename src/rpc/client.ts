@@ -9,7 +9,7 @@ import { LinkpollError, timeoutError } from '../errors';
 import { loopNow, type Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
-import { writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { UnframedCutter, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { createBalancer, type BalancerName, type Instance, type LoadBalancer } from './balancer';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker';
 import { RetryBudget, TokenBucket, type RateLimitOptions, type RetryBudgetOptions } from './limiter';
@@ -17,10 +17,11 @@ import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './me
 
 /**
  * How a client frames its calls: 'ttheader' (Kitex TTHeader, the default), 'theader' (Apache
- * THeader, binary protocol) or 'framed' (Apache TFramedTransport).
+ * THeader, binary protocol), 'framed' (Apache TFramedTransport) or 'binary' (unframed, Apache
+ * TBufferedTransport: what npm thrift's and Python's servers speak by default).
  */
-export type ClientTransport = 'ttheader' | 'theader' | 'framed';
-const CLIENT_TRANSPORTS: readonly string[] = ['ttheader', 'theader', 'framed'];
+export type ClientTransport = 'ttheader' | 'theader' | 'framed' | 'binary';
+const CLIENT_TRANSPORTS: readonly string[] = ['ttheader', 'theader', 'framed', 'binary'];
 
 /**
  * A target with a share of the calls (for the weighted policies) and, where it differs from the
@@ -83,7 +84,7 @@ export interface RpcClientOptions {
   middleware?: ClientMiddleware[];
   /** Circuit state changes are logged here. Default console; null for none. */
   logger?: { warn(msg: string): void } | null;
-  /** 'ttheader' (default, Kitex), 'theader' or 'framed' (Apache Thrift servers). */
+  /** 'ttheader' (default, Kitex); 'theader', 'framed' or 'binary' (Apache Thrift servers). */
   transport?: ClientTransport;
   /** Per-call timeout in ms (default 1000; 0 = none). */
   timeout?: number;
@@ -646,13 +647,30 @@ export class RpcClient extends EventEmitter {
   }
 
   private async dial(ep: Endpoint): Promise<PooledConn> {
+    const maxFrameSize = this.opts.maxFrameSize ?? 16 * 1024 * 1024;
+    const unframed = ep.transport === 'binary';
     const conn = await connect({
-      host: ep.host, port: ep.port, reactor: this.opts.reactor, framing: 'u32be',
-      maxFrameSize: this.opts.maxFrameSize ?? 16 * 1024 * 1024,
-      connectTimeout: this.opts.connectTimeout ?? 1000,
+      host: ep.host, port: ep.port, reactor: this.opts.reactor, framing: unframed ? 'none' : 'u32be',
+      maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000,
     });
     const pc = new PooledConn(conn, ep.transport);
-    conn._frameAt = (buf, start, end) => this.onReply(pc, buf, start, end);
+    if (unframed) {
+      // No length prefix: each reply ends where its struct does.
+      const cutter = new UnframedCutter(maxFrameSize);
+      conn.on('readable', () => {
+        const r = conn.reader;
+        try {
+          let msg: Buffer | null;
+          while (!conn.destroyed && (msg = cutter.next(r)) !== null) this.onReply(pc, msg, 0, msg.length);
+        } catch (e) {
+          conn.destroy(e as Error); // the stream cannot be resynchronised: its calls fail with this
+          return;
+        }
+        r.release();
+      });
+    } else {
+      conn._frameAt = (buf, start, end) => this.onReply(pc, buf, start, end);
+    }
     conn.on('close', (err) => {
       const i = ep.conns.indexOf(pc);
       if (i >= 0) ep.conns.splice(i, 1);
@@ -680,11 +698,11 @@ export class RpcClient extends EventEmitter {
     try {
       const reader = this.reader;
       let header: HeaderInfo | undefined;
-      if (pc.transport !== 'framed') {
+      if (pc.transport === 'framed') reader.reset(buf, start + 4, end);
+      else if (pc.transport === 'binary') reader.reset(buf, start, end);
+      else {
         header = parseTTHeader(buf, start, end);
         reader.reset(buf, header.payloadStart, header.payloadEnd);
-      } else {
-        reader.reset(buf, start + 4, end);
       }
       reader.readMessageHeader();
       const type = reader.msgType;

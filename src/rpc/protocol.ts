@@ -2,8 +2,10 @@
 // into a connection's native output.
 import { Buffer } from 'node:buffer';
 import type { Connection } from '../connection';
+import { LinkpollError } from '../errors';
+import type { LinkBuffer } from '../link-buffer';
 import { APACHE_THEADER_MAGIC, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from './ttheader';
-import { MessageType, ThriftReader, ThriftWriter, type StructSpec } from './thrift';
+import { bytesNeeded, isTruncated, MessageType, ThriftReader, ThriftWriter, TType, type StructSpec } from './thrift';
 
 export interface MethodSpec {
   name: string;
@@ -75,4 +77,37 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
   if (magic === APACHE_THEADER_MAGIC) return 'theader';
   if (head[4] === 0x82) return { unsupported: 'Thrift compact protocol is not supported (binary only)' };
   return { unsupported: `unknown protocol (first bytes ${head.subarray(0, 6).toString('hex')})` };
+}
+
+/**
+ * Cuts whole messages out of an unframed strict-binary stream, where a message ends where its
+ * struct does (Apache TBufferedTransport). A message arriving in pieces is parsed again only once
+ * the bytes its last parse found missing are there (a long string, a list's declared size), not on
+ * every piece; a message that declares more than `max` bytes is refused before it arrives.
+ */
+export class UnframedCutter {
+  private waitFor = 0;
+  constructor(private readonly max: number) {}
+
+  /**
+   * The next whole message, consumed from `r` (a view, valid until `r.release()`), or null until
+   * more bytes arrive. Throws ERR_LINKPOLL_PROTOCOL or ERR_LINKPOLL_FRAME_TOO_LARGE.
+   */
+  next(r: LinkBuffer): Buffer | null {
+    if (r.length === 0 || r.length < this.waitFor) return null;
+    const probe = new ThriftReader(r.peek(r.length));
+    try {
+      probe.messageBegin();
+      probe.skip(TType.STRUCT);
+    } catch (e) {
+      if (!isTruncated(e)) throw e;
+      this.waitFor = Math.max(bytesNeeded(e), r.length + 1);
+      if (this.waitFor > this.max || r.length > this.max) {
+        throw new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', `unframed message exceeds the ${this.max}-byte limit`);
+      }
+      return null;
+    }
+    this.waitFor = 0;
+    return r.next(probe.pos);
+  }
 }

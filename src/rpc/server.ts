@@ -10,10 +10,10 @@ import type { AddressInfo, Connection } from '../connection';
 import { LinkpollError } from '../errors';
 import type { Reactor } from '../reactor';
 import {
-  AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, TType, bytesNeeded, isTruncated,
+  AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader,
 } from './thrift';
 import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, parseTTHeader, type HeaderInfo } from './ttheader';
-import { detectTransport, hasHeader, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { detectTransport, hasHeader, UnframedCutter, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
 
@@ -110,8 +110,8 @@ interface ConnState {
   queue: (Reply | undefined)[];
   queueHead: number;
   paused: boolean;
-  /** Unframed binary: bytes the message being received needs at least (no parse before then). */
-  waitFor: number;
+  /** Unframed binary: where messages are cut from the stream. */
+  cutter: UnframedCutter | undefined;
   lastName: string;
   lastReg: Registered | undefined;
   lastVersion: number;
@@ -250,7 +250,7 @@ export class RpcServer extends EventEmitter {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
         return;
       }
-      const st: ConnState = { transport: t, headers: hasHeader(t), inFlight: 0, queue: [], queueHead: 0, paused: false, waitFor: 0, lastName: '', lastReg: undefined, lastVersion: -1 };
+      const st: ConnState = { transport: t, headers: hasHeader(t), inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1 };
       if (t === 'binary') {
         const onData = () => this.readUnframed(conn, st);
         conn.on('readable', onData);
@@ -270,32 +270,12 @@ export class RpcServer extends EventEmitter {
 
   private readUnframed(conn: Connection, st: ConnState): void {
     const r = conn.reader;
-    const max = this.opts.maxFrameSize ?? 16 * 1024 * 1024;
-    while (r.length > 0 && !conn.destroyed) {
-      // A message arriving in pieces is parsed again only once the bytes its last parse found
-      // missing are there (a long string or a list's declared size), not on every piece; and a
-      // message that declares more than maxFrameSize is refused before it arrives.
-      if (r.length < st.waitFor) break;
-      const all = r.peek(r.length);
-      // Find the end of one message: header, then the args struct.
-      const probe = new ThriftReader(all);
-      try {
-        probe.messageBegin();
-        probe.skip(TType.STRUCT);
-      } catch (e) {
-        if (isTruncated(e)) {
-          st.waitFor = Math.max(bytesNeeded(e), r.length + 1);
-          if (st.waitFor > max || r.length > max) {
-            this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', 'unframed message exceeds maxFrameSize'), true);
-          }
-          break; // wait for the rest
-        }
-        this.protocolError(conn, e as Error, true);
-        return;
-      }
-      st.waitFor = 0;
-      const msg = r.next(probe.pos);
-      this.onFrame(conn, st, msg, 0, msg.length);
+    try {
+      let msg: Buffer | null;
+      while (!conn.destroyed && (msg = st.cutter!.next(r)) !== null) this.onFrame(conn, st, msg, 0, msg.length);
+    } catch (e) {
+      this.protocolError(conn, e as Error, true);
+      return;
     }
     r.release();
   }
