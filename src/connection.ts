@@ -63,7 +63,9 @@ export class Connection extends EventEmitter {
    * whole block, with no view made per frame. The same lifetime rule; never handed to users.
    */
   _frameAt: ((buf: Buffer, start: number, end: number) => void) | undefined;
-  readonly writer: Writer;
+  private writer_: Writer | undefined;
+  /** @internal Told when this connection closes, before its 'close' listeners (its server). */
+  _owner: { _connClosed(c: Connection): void } | undefined;
   private opts: ConnectionOptions & { connectTimeout?: number };
   private hwm: number;
   private backlog = 0;
@@ -93,10 +95,11 @@ export class Connection extends EventEmitter {
     this.opts = opts;
     this.hwm = highWaterMark(opts);
     this.isConnecting = connecting;
-    this.writer = new Writer(this);
     r.register(this);
   }
 
+  /** The native-memory writer (made on first use: most connections never need it). */
+  get writer(): Writer { return this.writer_ ??= new Writer(this); }
   get destroyed(): boolean { return this.isClosed; }
   get connecting(): boolean { return this.isConnecting; }
   /** Bytes written and not yet taken by the kernel. */
@@ -292,6 +295,7 @@ export class Connection extends EventEmitter {
     this.closeReason = err;
     this.readerLb = undefined;
     this.staged = 0;
+    this._owner?._connClosed(this);
     if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.emit('close', err);
     this.resolveClosed?.(err);

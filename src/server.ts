@@ -136,15 +136,17 @@ export class Server extends EventEmitter {
     const c = new Connection(this.reactor, id, this.opts, false);
     if (this.opts.onFrame) c.onFrame = this.opts.onFrame;
     this.connections.add(c);
-    c.once('close', () => {
-      this.connections.delete(c);
-      this.emit('_connectionClosed');
-    });
+    c._owner = this; // a hook, not a 'close' listener: ~250 bytes less per connection
     if (this.closing) {
       c.end();
       return;
     }
     this.emit('connection', c);
+  }
+
+  /** @internal */ _connClosed(c: Connection): void {
+    this.connections.delete(c);
+    this.emit('_connectionClosed');
   }
 
   /** @internal */ _onRefused(): void { this.emit('drop'); }
