@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
+import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns/promises';
 import { Worker } from 'node:worker_threads';
 import * as os from 'node:os';
@@ -312,4 +313,28 @@ test('works in worker threads: each has its own reactor and memory', async () =>
 });
 
 test.after(() => reactor.close());
+test('connections are ordinary EventEmitters: any event name, once, removal, unhandled error throws', async () => {
+  let accepted: Connection | undefined;
+  const server = createServer({ framing: 'u32be' }, (c) => { accepted = c; });
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const conn = await connect({ port, host: '127.0.0.1', framing: 'u32be' });
+  await until(() => accepted !== undefined);
+  for (const c of [conn, accepted!]) {
+    assert.ok(c instanceof EventEmitter);
+    const got: string[] = [];
+    assert.is(c.emit('constructor'), false);
+    assert.is(c.listenerCount('toString'), 0);
+    c.on('toString', (v: string) => got.push(`t${v}`));
+    c.once('__proto__', (v: string) => got.push(`p${v}`));
+    c.emit('toString', 1); c.emit('__proto__', 2); c.emit('__proto__', 3);
+    assert.equal(got, ['t1', 'p2']);
+    assert.equal(c.eventNames().filter((n) => n === 'toString' || n === '__proto__'), ['toString']);
+    c.removeAllListeners('toString');
+    assert.is(c.listenerCount('toString'), 0);
+    assert.throws(() => c.emit('error', new Error('nobody listens')), /nobody listens/);
+  }
+  conn.destroy();
+  await server.close();
+});
+
 test.run();
