@@ -61,6 +61,8 @@ export class Writer {
 function Listeners(): void { /* a bag of listeners by event name */ }
 Listeners.prototype = Object.create(null);
 
+const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32;
+
 export class Connection extends EventEmitter {
   /** @internal */ readonly _r: Reactor;
   readonly id: number;
@@ -78,18 +80,14 @@ export class Connection extends EventEmitter {
   private hwm: number;
   private backlog = 0;
   private staged = 0;
-  private needDrain = false;
-  private ending = false;
-  private isClosed = false;
-  private isConnecting: boolean;
-  private isPaused = false;
-  private connectFailed = false;
+  // Six booleans in one field (F_* bits): thousands of connections are accepted at once, and
+  // each field of a connection is heap that V8's young generation grows for.
+  private flags = 0;
   private queued: Buffer[] | undefined;
   private readerLb: LinkBuffer | undefined;
   private destroyError: Error | undefined;
   private peer: AddressInfo | undefined;
-  private closedPromise: Promise<Error | undefined> | undefined;
-  private resolveClosed: ((e: Error | undefined) => void) | undefined;
+  private whenClosed: { promise: Promise<Error | undefined>; resolve: (e: Error | undefined) => void } | undefined;
   /** Why the connection closed (undefined for an orderly close), once it has. */
   closeReason: Error | undefined;
   /** Application data (a place for protocol state). */
@@ -103,21 +101,21 @@ export class Connection extends EventEmitter {
     this.id = id;
     this.opts = opts;
     this.hwm = highWaterMark(opts);
-    this.isConnecting = connecting;
+    if (connecting) this.flags = F_CONNECTING;
     r.register(this);
   }
 
   /** The native-memory writer (made on first use: most connections never need it). */
   get writer(): Writer { return this.writer_ ??= new Writer(this); }
-  get destroyed(): boolean { return this.isClosed; }
-  get connecting(): boolean { return this.isConnecting; }
+  get destroyed(): boolean { return (this.flags & F_CLOSED) !== 0; }
+  get connecting(): boolean { return (this.flags & F_CONNECTING) !== 0; }
   /** Bytes written and not yet taken by the kernel. */
   get writableLength(): number { return this.backlog + this.staged; }
-  get writableNeedDrain(): boolean { return this.needDrain; }
+  get writableNeedDrain(): boolean { return (this.flags & F_NEED_DRAIN) !== 0; }
 
   /** Queues data; false when the backlog is at or over the high-water mark (wait for 'drain'). */
   write(data: Uint8Array | string): boolean {
-    if (this.isClosed || this.ending) return false;
+    if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) return false;
     const b = typeof data === 'string' ? Buffer.from(data) : data;
     this._r.write(this.id, b);
     return this._wrote(b.length);
@@ -127,8 +125,8 @@ export class Connection extends EventEmitter {
     if (this.staged === 0) this._r.noteStaged(this);
     this.staged += n;
     if (this.backlog + this.staged >= this.hwm) {
-      if (!this.needDrain) {
-        this.needDrain = true;
+      if ((this.flags & F_NEED_DRAIN) === 0) {
+        this.flags |= F_NEED_DRAIN;
         this._r.control(this.id, CMD_WATCH_DRAIN);
       }
       return false;
@@ -140,21 +138,21 @@ export class Connection extends EventEmitter {
 
   /** Sends pending output, then closes (FIN). */
   end(data?: Uint8Array | string): this {
-    if (this.isClosed || this.ending) return this;
+    if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) return this;
     if (data !== undefined) this.write(data);
-    this.ending = true;
+    this.flags |= F_ENDING;
     this._r.control(this.id, CMD_END);
     return this;
   }
 
   /** Half-close: sends pending output, then FIN; reading goes on (needs allowHalfOpen to keep the connection after the peer's FIN). */
   shutdownWrite(): void {
-    if (!this.isClosed) this._r.control(this.id, CMD_SHUTDOWN);
+    if ((this.flags & F_CLOSED) === 0) this._r.control(this.id, CMD_SHUTDOWN);
   }
 
   /** Closes now; pending output is dropped. `err` becomes the close reason. */
   destroy(err?: Error): this {
-    if (this.isClosed) return this;
+    if ((this.flags & F_CLOSED) !== 0) return this;
     this.destroyError = err;
     this._r.control(this.id, CMD_DESTROY);
     this._r.flush();
@@ -163,7 +161,7 @@ export class Connection extends EventEmitter {
 
   /** Abortive close: RST to the peer, pending output dropped. */
   resetAndDestroy(): this {
-    if (this.isClosed) return this;
+    if ((this.flags & F_CLOSED) !== 0) return this;
     this._r.control(this.id, CMD_ABORT);
     this._r.flush();
     return this;
@@ -171,16 +169,16 @@ export class Connection extends EventEmitter {
 
   /** Stops reading (the kernel buffers, then the peer is slowed by TCP flow control). */
   pause(): this {
-    if (!this.isPaused && !this.isClosed) {
-      this.isPaused = true;
+    if ((this.flags & (F_PAUSED | F_CLOSED)) === 0) {
+      this.flags |= F_PAUSED;
       this._r.control(this.id, CMD_PAUSE);
     }
     return this;
   }
 
   resume(): this {
-    if (!this.isPaused || this.isClosed) return this;
-    this.isPaused = false;
+    if ((this.flags & F_PAUSED) === 0 || (this.flags & F_CLOSED) !== 0) return this;
+    this.flags &= ~F_PAUSED;
     this._r.control(this.id, CMD_RESUME);
     const q = this.queued;
     this.queued = undefined;
@@ -188,7 +186,7 @@ export class Connection extends EventEmitter {
     return this;
   }
 
-  get isPausedReading(): boolean { return this.isPaused; }
+  get isPausedReading(): boolean { return (this.flags & F_PAUSED) !== 0; }
 
   /** Changes timeouts, framing or limits of this connection (e.g. after detecting its protocol). */
   setOptions(opts: ConnectionOptions): void {
@@ -196,7 +194,7 @@ export class Connection extends EventEmitter {
     const encoded = encodeOptions(merged);
     this.opts = merged;
     this.hwm = highWaterMark(merged);
-    if (!this.isClosed) this._r.native.setOptions(this.id, encoded);
+    if ((this.flags & F_CLOSED) === 0) this._r.native.setOptions(this.id, encoded);
   }
 
   /** The input as a LinkBuffer (framing 'none'): read with next/peek/until, then release(). */
@@ -226,15 +224,19 @@ export class Connection extends EventEmitter {
 
   /** Resolves when the connection has closed, with its close reason (undefined if orderly). */
   closed(): Promise<Error | undefined> {
-    if (this.isClosed) return Promise.resolve(this.closeReason);
-    if (!this.closedPromise) this.closedPromise = new Promise((res) => { this.resolveClosed = res; });
-    return this.closedPromise;
+    if ((this.flags & F_CLOSED) !== 0) return Promise.resolve(this.closeReason);
+    if (!this.whenClosed) {
+      let resolve!: (e: Error | undefined) => void;
+      const promise = new Promise<Error | undefined>((res) => { resolve = res; });
+      this.whenClosed = { promise, resolve };
+    }
+    return this.whenClosed.promise;
   }
 
   // ---- events from the reactor ----
 
   /** @internal */ _onFrame(frame: Buffer): void {
-    if (this.isPaused) {
+    if ((this.flags & F_PAUSED) !== 0) {
       (this.queued ??= []).push(Buffer.from(frame)); // kept past the batch: a copy
       return;
     }
@@ -245,7 +247,7 @@ export class Connection extends EventEmitter {
 
   /** @internal A frame as bytes [start, end) of its block (see _frameAt). */
   _onFrameAt(block: Buffer, start: number, end: number): void {
-    if (this.isPaused) this._onFrame(block.subarray(start, end)); // queued as a copy
+    if ((this.flags & F_PAUSED) !== 0) this._onFrame(block.subarray(start, end)); // queued as a copy
     else this._frameAt!(block, start, end);
   }
 
@@ -264,9 +266,9 @@ export class Connection extends EventEmitter {
   }
 
   /** @internal */ _onConnect(err: number): void {
-    this.isConnecting = false;
+    this.flags &= ~F_CONNECTING;
     if (err) {
-      this.connectFailed = true;
+      this.flags |= F_CONNECT_FAILED;
       return; // the close event follows with the reason
     }
     if (this.peer === undefined) this.remote();
@@ -277,8 +279,8 @@ export class Connection extends EventEmitter {
 
   /** @internal */ _onDrain(): void {
     this.backlog = 0;
-    if (this.needDrain) {
-      this.needDrain = false;
+    if ((this.flags & F_NEED_DRAIN) !== 0) {
+      this.flags &= ~F_NEED_DRAIN;
       this.emit('drain');
     }
   }
@@ -286,12 +288,11 @@ export class Connection extends EventEmitter {
   /** @internal */ _onBacklog(n: number): void { this.backlog = n; }
 
   /** @internal */ _onClose(reason: number, errno: number): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.isConnecting = false;
+    if ((this.flags & F_CLOSED) !== 0) return;
+    this.flags = (this.flags | F_CLOSED) & ~F_CONNECTING;
     let err: Error | undefined;
     switch (reason) {
-      case 2: err = errnoError(errno, this.connectFailed ? 'connect' : 'socket'); break;
+      case 2: err = errnoError(errno, (this.flags & F_CONNECT_FAILED) !== 0 ? 'connect' : 'socket'); break;
       case 3: err = timeoutError('read', this.opts.readTimeout); break;
       case 4: err = timeoutError('idle', this.opts.idleTimeout); break;
       case 5: err = timeoutError('write', this.opts.writeTimeout); break;
@@ -307,6 +308,6 @@ export class Connection extends EventEmitter {
     this._owner?._connClosed(this);
     if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.emit('close', err);
-    this.resolveClosed?.(err);
+    this.whenClosed?.resolve(err);
   }
 }

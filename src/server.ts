@@ -3,6 +3,7 @@
 import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns/promises';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Connection, type AddressInfo } from './connection';
 import { LinkpollError, errnoError } from './errors';
@@ -17,12 +18,30 @@ export interface ServerOptions extends ConnectionOptions {
   reactor?: Reactor;
 }
 
+let somaxconn: number | undefined;
+function systemBacklog(): number {
+  if (somaxconn === undefined) {
+    try {
+      const v = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'latin1').trim());
+      somaxconn = Number.isInteger(v) && v > 0 ? Math.min(v, 65535) : 511;
+    } catch {
+      somaxconn = 511;
+    }
+  }
+  return somaxconn;
+}
+
 export interface ListenOptions {
   port?: number;
   /** Numeric address or name; default '::' (IPv4 too), or '0.0.0.0' where IPv6 is missing. */
   host?: string;
   /** Unix domain socket path instead of a TCP port. */
   path?: string;
+  /**
+   * Connections the kernel completes before they are accepted. Default: the system's limit
+   * (`net.core.somaxconn`, as Go's net package does), so that a burst of connections is not met
+   * with dropped SYNs and one-second retries; Node's 511 where it cannot be read.
+   */
   backlog?: number;
   reusePort?: boolean;
   ipv6Only?: boolean;
@@ -61,7 +80,7 @@ export class Server extends EventEmitter {
     if (o.path === undefined && o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
       throw invalidArg(`port must be an integer from 0 to 65535, got ${o.port}`);
     }
-    const backlog = o.backlog ?? 511;
+    const backlog = o.backlog ?? systemBacklog();
     const maxc = this.opts.maxConnections ?? 0;
     const nat = this.reactor.native;
     let id: number;

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { connect, createServer, Reactor, type Connection } from '../src';
 import { frame, rawClient, readFrames, until, once, openFds } from './helpers';
 
@@ -335,6 +336,24 @@ test('connections are ordinary EventEmitters: any event name, once, removal, unh
   }
   conn.destroy();
   await server.close();
+});
+
+test('the listen backlog defaults to the system limit (somaxconn), or what listen() is given', async () => {
+  const ss = ['/usr/bin/ss', '/bin/ss', '/usr/sbin/ss', '/sbin/ss'].find((p) => fs.existsSync(p));
+  if (!ss) { console.log('  SKIPPED (visible): ss (iproute2) is not installed'); return; }
+  const backlogOf = (port: number) => {
+    const out = execFileSync(ss, ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split(/\s+/);
+    return Number(out[2]); // State Recv-Q Send-Q: a listener's Send-Q is its backlog
+  };
+  const somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  const a = createServer({ framing: 'u32be' });
+  const b = createServer({ framing: 'u32be' });
+  const pa = (await a.listen({ port: 0, host: '127.0.0.1' })).port;
+  const pb = (await b.listen({ port: 0, host: '127.0.0.1', backlog: 7 })).port;
+  assert.is(backlogOf(pa), Math.min(somaxconn, 65535));
+  assert.is(backlogOf(pb), 7);
+  await a.close();
+  await b.close();
 });
 
 test.run();
