@@ -70,4 +70,70 @@ test('the CLI prints the module, and explains a bad IDL', () => {
   fs.rmSync(bad);
 });
 
+test('IDL over several files: includes (relative, nested, -I dirs), prefixed types, extends; generated code works', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-inc-'));
+  const shared = path.join(dir, 'shared-idl');
+  fs.mkdirSync(path.join(dir, 'svc', 'common'), { recursive: true });
+  fs.mkdirSync(shared);
+  // Kitex projects keep Base/BaseResp in a base.thrift that every service includes.
+  fs.writeFileSync(path.join(dir, 'svc', 'common', 'base.thrift'), [
+    'include "types.thrift"',
+    'struct Base { 1: string LogID = "", 2: string Caller = "" }',
+    'struct BaseResp { 1: string StatusMessage = "", 2: i32 StatusCode = 0 }',
+    'service Health { string ping() }',
+  ].join('\n'));
+  fs.writeFileSync(path.join(dir, 'svc', 'common', 'types.thrift'), 'typedef i64 UserId\nenum Level { LOW = 1, HIGH = 2 }');
+  fs.writeFileSync(path.join(shared, 'tags.thrift'), 'struct Tag { 1: string name }');
+  fs.writeFileSync(path.join(dir, 'svc', 'user.thrift'), [
+    'include "common/base.thrift"',
+    'include "tags.thrift"',
+    'struct GetUserReq { 1: types.UserId id, 2: types.Level level, 3: list<tags.Tag> tags, 255: base.Base Base }',
+    'struct GetUserResp { 1: string name, 255: base.BaseResp BaseResp }',
+    'service UserService extends base.Health { GetUserResp GetUser(1: GetUserReq req) }',
+  ].join('\n'));
+  const main = path.join(dir, 'svc', 'user.thrift');
+
+  assert.throws(() => rpc.parseIdl(fs.readFileSync(main, 'utf8')), /unknown type .*"common\/base.thrift".*parseIdlFile/);
+  assert.throws(() => rpc.parseIdlFile(main), /includes "tags.thrift", which is not in/);
+  const idl = rpc.parseIdlFile(main, [shared]);
+  assert.equal(Object.keys(idl.services.UserService!.methods).sort(), ['GetUser', 'ping']);
+  const req = idl.structs.GetUserReq!;
+  assert.is(req.fields.find((f) => f.name === 'id')!.type, 'i64');
+  assert.is(req.fields.find((f) => f.name === 'level')!.type, 'i32');
+  assert.is((req.fields.find((f) => f.name === 'Base')!.type as rpc.StructSpec).name, 'Base');
+
+  const cli = path.join(root, 'dist', 'src', 'rpc', 'codegen-cli.js');
+  const src = execFileSync(process.execPath, [cli, main, '-I', shared, '--import', path.join(root, 'dist', 'src')], { encoding: 'utf8' });
+  fs.writeFileSync(path.join(dir, 'user.ts'), src);
+  fs.writeFileSync(path.join(dir, 'use.ts'), [
+    "import { UserServiceClient, GetUserReq, Level } from './user';",
+    "export const r: GetUserReq = { id: 1n, level: Level.HIGH, tags: [{ name: 't' }], Base: { LogID: 'x' } };",
+    'export const call = (c: UserServiceClient) => c.GetUser(r).then((x) => x.BaseResp?.StatusCode);',
+  ].join('\n'));
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'commonjs', '--moduleResolution', 'node',
+    '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), '--skipLibCheck', path.join(dir, 'use.ts')], { stdio: 'pipe' });
+  fs.writeFileSync(path.join(dir, 'user.js'), ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const gen = require(path.join(dir, 'user.js'));
+  const server = new rpc.RpcServer({ logger: null });
+  gen.registerUserService(server, {
+    GetUser: ({ req }: { req: { id: bigint; tags: { name: string }[]; Base: { LogID: string } } }) =>
+      ({ name: `u${req.id}:${req.tags.map((t) => t.name).join()}:${req.Base.LogID}`, BaseResp: { StatusCode: 0, StatusMessage: 'ok' } }),
+    ping: () => 'pong',
+  });
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const client = new gen.UserServiceClient({ targets: [`127.0.0.1:${port}`] });
+  assert.equal(await client.GetUser({ id: 5n, level: 2, tags: [{ name: 'a' }, { name: 'b' }], Base: { LogID: 'L' } }),
+    { name: 'u5:a,b:L', BaseResp: { StatusMessage: 'ok', StatusCode: 0 } });
+  assert.is(await client.ping(), 'pong');
+  client.close();
+  await server.close();
+
+  fs.writeFileSync(path.join(dir, 'a.thrift'), 'include "b.thrift"\nstruct A { 1: b.B b }');
+  fs.writeFileSync(path.join(dir, 'b.thrift'), 'include "a.thrift"\nstruct B { 1: i32 x }');
+  assert.throws(() => rpc.parseIdlFile(path.join(dir, 'a.thrift')), /include cycle/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test.run();

@@ -1,6 +1,9 @@
 // Thrift IDL -> service and struct descriptions the codec runs on. Covers what services use:
-// namespace/include/cpp_include (ignored), typedef, const (skipped), enum (as i32), struct,
-// union, exception, service (extends, oneway, void, throws), containers, annotations (skipped).
+// include (types, enums and services of included files, named with or without their prefix),
+// namespace/cpp_include (ignored), typedef, const (skipped), enum (as i32), struct, union,
+// exception, service (extends, oneway, void, throws), containers, annotations (skipped).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { FieldSpec, StructSpec, TypeSpec } from './thrift';
 import type { MethodSpec, ServiceSpec } from './protocol';
 
@@ -33,8 +36,82 @@ const BASE: Record<string, TypeSpec> = {
   string: 'string', binary: 'binary',
 };
 
-/** Parses Thrift IDL text. Named types resolve after the whole file is read (any order). */
+/** Finds an included file: its text and the name its own includes are resolved from. */
+type IncludeLoader = (include: string, from: string) => { name: string; text: string } | undefined;
+
+interface Parsed extends Idl { typedefs: Record<string, TypeSpec> }
+
+/**
+ * Parses Thrift IDL text. Named types resolve after the whole file is read (any order). Files it
+ * includes are not read: use parseIdlFile (from disk) or parseIdlFiles (from text you hold) when
+ * it uses types or services of another file.
+ */
 export function parseIdl(src: string): Idl {
+  return parseOne(src, '', () => undefined, new Map());
+}
+
+/**
+ * Parses IDL spread over files: `files` maps names to text; `main` is the one to parse. An
+ * include is looked up relative to the including file's name, then as written.
+ */
+export function parseIdlFiles(files: Record<string, string>, main: string): Idl {
+  if (files[main] === undefined) throw new SyntaxError(`IDL: no file ${main}`);
+  const load: IncludeLoader = (inc, from) => {
+    for (const name of [path.posix.normalize(path.posix.join(path.posix.dirname(from), inc)), inc]) {
+      if (files[name] !== undefined) return { name, text: files[name] };
+    }
+    return undefined;
+  };
+  return parseOne(files[main], main, load, new Map([[main, null]]));
+}
+
+/**
+ * Reads an IDL file and every file it includes (found relative to the including file, then in
+ * `includeDirs`, as the Apache compiler's -I does): their texts by name, for parseIdlFiles and
+ * for generated code that embeds them.
+ */
+export function readIdlFiles(file: string, includeDirs: string[] = []): { main: string; files: Record<string, string> } {
+  const base = path.dirname(path.resolve(file));
+  const main = path.basename(file);
+  const files: Record<string, string> = { [main]: fs.readFileSync(file, 'utf8') };
+  const pending = [main];
+  while (pending.length > 0) {
+    const from = pending.pop()!;
+    for (const inc of includesOf(files[from]!)) {
+      const rel = path.posix.normalize(path.posix.join(path.posix.dirname(from), inc));
+      if (files[rel] !== undefined || files[inc] !== undefined) continue;
+      if (fs.existsSync(path.join(base, rel))) {
+        files[rel] = fs.readFileSync(path.join(base, rel), 'utf8');
+        pending.push(rel);
+        continue;
+      }
+      const dir = includeDirs.find((d) => fs.existsSync(path.join(d, inc)));
+      if (dir === undefined) throw new SyntaxError(`IDL: ${from} includes "${inc}", which is not in ${[path.dirname(path.join(base, rel)), ...includeDirs].join(', ')}`);
+      files[inc] = fs.readFileSync(path.join(dir, inc), 'utf8');
+      pending.push(inc);
+    }
+  }
+  return { main, files };
+}
+
+/** Parses an IDL file and the files it includes (see readIdlFiles). */
+export function parseIdlFile(file: string, includeDirs: string[] = []): Idl {
+  const { main, files } = readIdlFiles(file, includeDirs);
+  return parseIdlFiles(files, main);
+}
+
+function includesOf(src: string): string[] {
+  const t = tokenize(src);
+  const out: string[] = [];
+  for (let i = 0; i < t.length - 1; i++) if (t[i] === 'include') out.push(unquote(t[i + 1]!));
+  return out;
+}
+
+function unquote(s: string): string {
+  return /^["']/.test(s) ? s.slice(1, -1) : s;
+}
+
+function parseOne(src: string, filename: string, load: IncludeLoader, loading: Map<string, Parsed | null>): Parsed {
   const t = tokenize(src);
   let i = 0;
   const peek = () => t[i];
@@ -122,11 +199,13 @@ export function parseIdl(src: string): Idl {
 
   const methods: { svc: ServiceSpec; name: string; ret: TypeSpec | string | null; args: FieldSpec[]; throws: FieldSpec[]; oneway: boolean }[] = [];
   const extendsOf: { svc: ServiceSpec; base: string }[] = [];
+  const includes: string[] = [];
 
   while (i < t.length) {
     const kw = next();
     if (kw === 'namespace') { next(); next(); continue; }
-    if (kw === 'include' || kw === 'cpp_include') { next(); continue; }
+    if (kw === 'include') { includes.push(unquote(next())); continue; }
+    if (kw === 'cpp_include') { next(); continue; }
     if (kw === 'typedef') { const ty = parseType(); typedefs[next()] = ty; skipAnnotations(); sep(); continue; }
     if (kw === 'const') { parseType(); next(); expect('='); skipValue(); sep(); continue; }
     if (kw === 'enum') {
@@ -184,6 +263,27 @@ export function parseIdl(src: string): Idl {
     throw new SyntaxError(`IDL: unexpected '${kw}'`);
   }
 
+  // What included files define is known here by its own name and by `prefix.name` (the prefix is
+  // the included file's base name); this file's own definitions win a clash of plain names.
+  const missing: string[] = [];
+  for (const inc of includes) {
+    const found = load(inc, filename);
+    if (!found) { missing.push(inc); continue; }
+    let sub = loading.get(found.name);
+    if (sub === null) throw new SyntaxError(`IDL: include cycle through ${found.name}`);
+    if (sub === undefined) {
+      loading.set(found.name, null);
+      sub = parseOne(found.text, found.name, load, loading);
+      loading.set(found.name, sub);
+    }
+    for (const [n, v] of Object.entries(sub.structs)) structs[n] ??= v;
+    for (const [n, v] of Object.entries(sub.enums)) enums[n] ??= v;
+    for (const [n, v] of Object.entries(sub.services)) services[n] ??= v;
+    for (const [n, v] of Object.entries(sub.typedefs)) typedefs[n] ??= v;
+  }
+  const unknown = (what: string) => new SyntaxError(`IDL: unknown ${what}` +
+    (missing.length ? ` (this file includes ${missing.map((m) => `"${m}"`).join(', ')}, which were not read: parse with parseIdlFile or parseIdlFiles)` : ''));
+
   const resolve = (ty: TypeSpec | string, seen = 0): TypeSpec => {
     if (seen > 32) throw new SyntaxError('IDL: typedef cycle');
     if (typeof ty === 'string') {
@@ -192,7 +292,7 @@ export function parseIdl(src: string): Idl {
       if (typedefs[n] !== undefined) return resolve(typedefs[n], seen + 1);
       if (enums[n]) return 'i32';
       if (structs[n]) return structs[n];
-      throw new SyntaxError(`IDL: unknown type ${ty.slice(1)}`);
+      throw unknown(`type ${ty.slice(1)}`);
     }
     if ('fields' in ty) return ty;
     if ('list' in ty) return { list: resolve(ty.list as TypeSpec | string, seen) };
@@ -200,6 +300,8 @@ export function parseIdl(src: string): Idl {
     return { map: [resolve(ty.map[0] as TypeSpec | string, seen), resolve(ty.map[1] as TypeSpec | string, seen)] };
   };
   for (const s of Object.values(structs)) for (const f of s.fields) f.type = resolve(f.type);
+  const resolvedTypedefs: Record<string, TypeSpec> = {};
+  for (const [n, v] of Object.entries(typedefs)) resolvedTypedefs[n] = resolve(v);
   for (const m of methods) {
     for (const f of [...m.args, ...m.throws]) f.type = resolve(f.type);
     const resultFields: FieldSpec[] = [];
@@ -215,8 +317,8 @@ export function parseIdl(src: string): Idl {
   }
   for (const { svc, base } of extendsOf) {
     const b = services[base.replace(/^.*\./, '')];
-    if (!b) throw new SyntaxError(`IDL: service ${svc.name} extends unknown ${base}`);
+    if (!b) throw unknown(`service ${base} (extended by ${svc.name})`);
     svc.methods = { ...b.methods, ...svc.methods };
   }
-  return { structs, services, enums };
+  return { structs, services, enums, typedefs: resolvedTypedefs };
 }
