@@ -136,4 +136,11 @@ test('IDL over several files: includes (relative, nested, -I dirs), prefixed typ
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('extends chains resolve in any order of declaration; a cycle is refused', () => {
+  const i = rpc.parseIdl('service A extends B { void a() } service B extends C { void b() } service C { void c() }');
+  assert.equal(Object.keys(i.services.A!.methods).sort(), ['a', 'b', 'c']);
+  assert.equal(Object.keys(i.services.B!.methods).sort(), ['b', 'c']);
+  assert.throws(() => rpc.parseIdl('service A extends B { void a() } service B extends A { void b() }'), /cycle/);
+});
+
 test.run();

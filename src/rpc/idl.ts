@@ -315,10 +315,20 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (m.oneway) spec.oneway = true;
     m.svc.methods[m.name] = spec;
   }
-  for (const { svc, base } of extendsOf) {
-    const b = services[base.replace(/^.*\./, '')];
-    if (!b) throw unknown(`service ${base} (extended by ${svc.name})`);
-    svc.methods = { ...b.methods, ...svc.methods };
-  }
+  // A service gets its base's methods after the base has got its own (chains in any order).
+  const complete = new Set<ServiceSpec>();
+  const inherit = (svc: ServiceSpec, depth: number): void => {
+    if (complete.has(svc)) return;
+    if (depth > 32) throw new SyntaxError(`IDL: services extend each other in a cycle (through ${svc.name})`);
+    const e = extendsOf.find((x) => x.svc === svc);
+    if (e) {
+      const b = services[e.base.replace(/^.*\./, '')];
+      if (!b) throw unknown(`service ${e.base} (extended by ${svc.name})`);
+      inherit(b, depth + 1);
+      svc.methods = { ...b.methods, ...svc.methods };
+    }
+    complete.add(svc);
+  };
+  for (const { svc } of extendsOf) inherit(svc, 0);
   return { structs, services, enums, typedefs: resolvedTypedefs };
 }
