@@ -68,6 +68,8 @@ function load(): NativeAddon {
     const e = new Error('linkpoll could not load its native addon.\n' +
       'Possible solutions:\n' +
       '- run `npm install` again and read the node-gyp output (a C++ compiler, make and python3 are needed);\n' +
+      '- if npm did not run install scripts (`--ignore-scripts`, or npm\'s allowScripts policy), allow\n' +
+      '  linkpoll\'s (`npm install-scripts approve linkpoll`) or build it: `npm rebuild linkpoll`;\n' +
       '- `npm rebuild linkpoll` after changing the Node.js version;\n' +
       `- check that ${root}/build/Release/linkpoll.node or a file under prebuilds/ exists.\n` +
       `Cause: ${(cause as Error).message}`, { cause });
