@@ -4,6 +4,7 @@
 //   node dist/bench/grpc.js [--seconds 4]
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { drive } from './drive';
 
 const root = path.join(__dirname, '..', '..');
 const PROTO = path.join(root, 'bench', 'geecache.proto');
@@ -38,31 +39,8 @@ async function grpcClient(port: number, conns: number, depth: number): Promise<n
   // One channel per connection (a local subchannel pool each), `depth` calls in flight on each.
   const clients = Array.from({ length: conns }, () => new GroupCache(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
   const get = (c: any, key: string) => new Promise<void>((res, rej) => c.Get({ group: 'scores', key }, (e: Error | null) => (e ? rej(e) : res())));
-  return drive(conns * depth, (i) => get(clients[i % conns], KEYS[i % 3]!), () => clients.forEach((c) => c.close()));
-}
-
-async function linkpollClient(port: number, conns: number, depth: number): Promise<number> {
-  const fs = require('node:fs') as typeof import('node:fs');
-  const { rpc } = require('../src') as typeof import('../src');
-  const gee = rpc.parseIdl(fs.readFileSync(path.join(root, 'examples/geecache/geecache.thrift'), 'utf8'));
-  const c = new rpc.RpcClient({ service: gee.services.GroupCache!, targets: [`127.0.0.1:${port}`], connectionsPerTarget: conns, timeout: 5000 });
-  return drive(conns * depth, (i) => c.call('Get', { req: { group: 'scores', key: KEYS[i % 3] } }).then(() => undefined), () => c.close());
-}
-
-/** `workers` loops each awaiting one call at a time; calls per second after a 1 s warm-up. */
-async function drive(workers: number, call: (i: number) => Promise<void>, close: () => void): Promise<number> {
-  let done = 0;
-  let stop = false;
-  const loop = async (i: number) => { while (!stop) { await call(i); done++; } };
-  const all = Array.from({ length: workers }, (_, i) => loop(i));
-  await new Promise((r) => setTimeout(r, 1000));
-  const d0 = done;
-  const t0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  const qps = ((done - d0) * 1e9) / Number(process.hrtime.bigint() - t0);
-  stop = true;
-  await Promise.allSettled(all);
-  close();
+  const qps = await drive(conns * depth, (i) => get(clients[i % conns], KEYS[i % 3]!), seconds);
+  clients.forEach((c) => c.close());
   return qps;
 }
 
@@ -74,13 +52,10 @@ function cpuSeconds(pid: number): number {
 async function main(): Promise<void> {
   const child = process.argv.indexOf('--child');
   if (child > 0) {
-    const [role, kind, port, conns, depth] = process.argv.slice(child + 1);
-    if (role === 'server') {
-      if (kind === 'grpc') await grpcServer(Number(port));
-      return;
-    }
-    const qps = await (kind === 'grpc' ? grpcClient : linkpollClient)(Number(port), Number(conns), Number(depth));
-    console.log(JSON.stringify({ qps }));
+    // The gRPC ends run as children of this script (ours are rpc-get.js and rpc-client.js).
+    const [role, port, conns, depth] = process.argv.slice(child + 1);
+    if (role === 'server') await grpcServer(Number(port));
+    else console.log(JSON.stringify({ qps: await grpcClient(Number(port), Number(conns), Number(depth)) }));
     return;
   }
   const rows: string[] = ['| c | in flight per connection | gRPC (grpc-js) calls/s | linkpoll calls/s | linkpoll / gRPC | server CPU s per 100k calls, gRPC / linkpoll |', '|---|---|---|---|---|---|'];
@@ -89,12 +64,16 @@ async function main(): Promise<void> {
     for (const kind of ['grpc', 'linkpoll']) {
       const port = 7900 + (process.pid % 80) + (kind === 'grpc' ? 0 : 100);
       const serverArgs = kind === 'grpc'
-        ? [__filename, '--child', 'server', 'grpc', String(port)]
+        ? [__filename, '--child', 'server', String(port)]
         : [path.join(root, 'dist/bench/servers/rpc-get.js'), '--port', String(port)];
       const srv = spawn('taskset', ['-c', '0', process.execPath, ...serverArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
       await new Promise((r) => srv.stdout!.once('data', r));
       const c0 = cpuSeconds(srv.pid!);
-      const out = spawnSync('taskset', ['-c', '1', process.execPath, __filename, '--seconds', String(seconds), '--child', 'client', kind, String(port), String(conns), String(depth)], { encoding: 'utf8' });
+      // Our client is bench/rpc-client.js's (the same one measured against the C load generator).
+      const clientArgs = kind === 'grpc'
+        ? [__filename, '--seconds', String(seconds), '--child', 'client', String(port), String(conns), String(depth)]
+        : [path.join(__dirname, 'rpc-client.js'), '--seconds', String(seconds), '--child', String(port), String(conns), String(depth)];
+      const out = spawnSync('taskset', ['-c', '1', process.execPath, ...clientArgs], { encoding: 'utf8' });
       const cpu = cpuSeconds(srv.pid!) - c0;
       srv.kill();
       const qps = JSON.parse(out.stdout.trim().split('\n').pop()!).qps as number;

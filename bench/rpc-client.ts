@@ -5,32 +5,17 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rpc } from '../src';
+import { drive } from './drive';
 
 const root = path.join(__dirname, '..', '..');
 const loadgen = path.join(process.env.RIG_DIR ?? '/tmp/linkpoll-rig', 'loadgen', 'loadgen');
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5);
 
-async function drive(port: number, conns: number, depth: number): Promise<number> {
+async function run(port: number, conns: number, depth: number): Promise<number> {
   const gee = rpc.parseIdl(fs.readFileSync(path.join(root, 'examples/geecache/geecache.thrift'), 'utf8'));
   const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`], connectionsPerTarget: conns, timeout: 5000 });
   const keys = ['Tom', 'Jack', 'Sam'];
-  let done = 0;
-  let stop = false;
-  const worker = async (i: number) => {
-    while (!stop) {
-      await c.call('Get', { req: { group: 'scores', key: keys[i % 3] } });
-      done++;
-    }
-  };
-  const warm = Date.now() + 1000;
-  const workers = Array.from({ length: conns * depth }, (_, i) => worker(i));
-  while (Date.now() < warm) await new Promise((r) => setTimeout(r, 50));
-  const d0 = done;
-  const t0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  const qps = ((done - d0) * 1e9) / Number(process.hrtime.bigint() - t0);
-  stop = true;
-  await Promise.allSettled(workers);
+  const qps = await drive(conns * depth, (i) => c.call('Get', { req: { group: 'scores', key: keys[i % 3] } }), seconds);
   c.close();
   return qps;
 }
@@ -38,7 +23,7 @@ async function drive(port: number, conns: number, depth: number): Promise<number
 async function main(): Promise<void> {
   if (process.argv.includes('--child')) {
     const [port, conns, depth] = process.argv.slice(process.argv.indexOf('--child') + 1).map(Number);
-    console.log(JSON.stringify({ qps: await drive(port, conns, depth) }));
+    console.log(JSON.stringify({ qps: await run(port, conns, depth) }));
     return;
   }
   const port = 7600 + (process.pid % 300);

@@ -11,6 +11,20 @@ import { rpc } from '../src';
 
 const root = path.join(__dirname, '..', '..');
 
+/** Type-checks a file strictly, as a user's project would (throws with tsc's output on errors). */
+function typeCheck(file: string): void {
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'commonjs', '--moduleResolution', 'node',
+    '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), '--skipLibCheck', file], { stdio: 'pipe' });
+}
+
+/** Compiles generated TypeScript to `jsFile` and loads it. */
+function load(src: string, jsFile: string) {
+  fs.writeFileSync(jsFile, ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require(jsFile);
+}
+
 test('generated code type-checks and works end to end', async () => {
   const idlText = fs.readFileSync(path.join(root, 'test', 'fixtures', 'everything.thrift'), 'utf8');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-gen-'));
@@ -27,14 +41,9 @@ test('generated code type-checks and works end to end', async () => {
     '// @ts-expect-error: i64 fields are bigint',
     "export const wrong: Everything = { big: 1 };",
   ].join('\n'));
-  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'commonjs', '--moduleResolution', 'node',
-    '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), '--skipLibCheck', path.join(dir, 'use.ts')], { stdio: 'pipe' });
+  typeCheck(path.join(dir, 'use.ts'));
 
-  const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
-  fs.writeFileSync(path.join(dir, 'kitchen.js'), js);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const gen = require(path.join(dir, 'kitchen.js'));
+  const gen = load(src, path.join(dir, 'kitchen.js'));
   const server = new rpc.RpcServer({ logger: null });
   gen.registerKitchen(server, {
     echo: ({ e }: { e: Record<string, unknown> }) => e,
@@ -110,12 +119,8 @@ test('IDL over several files: includes (relative, nested, -I dirs), prefixed typ
     "export const r: GetUserReq = { id: 1n, level: Level.HIGH, tags: [{ name: 't' }], Base: { LogID: 'x' } };",
     'export const call = (c: UserServiceClient) => c.GetUser(r).then((x) => x.BaseResp?.StatusCode);',
   ].join('\n'));
-  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'commonjs', '--moduleResolution', 'node',
-    '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), '--skipLibCheck', path.join(dir, 'use.ts')], { stdio: 'pipe' });
-  fs.writeFileSync(path.join(dir, 'user.js'), ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText);
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const gen = require(path.join(dir, 'user.js'));
+  typeCheck(path.join(dir, 'use.ts'));
+  const gen = load(src, path.join(dir, 'user.js'));
   const server = new rpc.RpcServer({ logger: null });
   gen.registerUserService(server, {
     GetUser: ({ req }: { req: { id: bigint; tags: { name: string }[]; Base: { LogID: string } } }) =>

@@ -15,6 +15,19 @@ const { GroupCacheClient, GroupCacheProcessor } = require(path.join(root, 'test'
 const gee = rpc.parseIdl(fs.readFileSync(path.join(root, 'test', 'fixtures', 'geecache.thrift'), 'utf8'));
 const values: Record<string, string> = { Tom: '630', Jack: '589', Sam: '567' };
 
+type NpmGet = (req: { key: string }, cb: (e: Error | null, r?: { value: Buffer }) => void) => void;
+/** npm thrift's GroupCache server answering from `values` (or with `get`); its options as npm takes them. */
+async function npmServer(options?: object, get?: NpmGet) {
+  const server = thrift.createServer(GroupCacheProcessor, {
+    Get: get ?? ((req, cb) => {
+      const v = values[req.key];
+      if (!v) cb(new Error(`${req.key} not exist`)); else cb(null, { value: Buffer.from(v) });
+    }),
+  }, options);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: server.address().port as number };
+}
+
 async function ourServer() {
   const srv = new rpc.RpcServer({ logger: null });
   srv.register(gee.services.GroupCache, {
@@ -44,14 +57,7 @@ test('npm thrift client (framed binary) calls our server', async () => {
 });
 
 test('our client (framed) calls an npm thrift server', async () => {
-  const server = thrift.createServer(GroupCacheProcessor, {
-    Get: (req: { key: string }, cb: (e: Error | null, r?: { value: Buffer }) => void) => {
-      const v = values[req.key];
-      if (!v) cb(new Error(`${req.key} not exist`)); else cb(null, { value: Buffer.from(v) });
-    },
-  }, { transport: thrift.TFramedTransport, protocol: thrift.TBinaryProtocol });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = server.address().port;
+  const { server, port } = await npmServer({ transport: thrift.TFramedTransport, protocol: thrift.TBinaryProtocol });
   const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`], transport: 'framed' });
   const res = (await Promise.all(['Tom', 'Jack', 'Sam'].map((key) => c.call('Get', { req: { group: 'scores', key } })))) as { value: Buffer }[];
   assert.equal(res.map((r) => r.value.toString()), ['630', '589', '567']);
@@ -64,15 +70,13 @@ test('our client (framed) calls an npm thrift server', async () => {
 });
 
 test('one client, two kinds of server: TTHeader to ours, framed to an npm thrift target', async () => {
-  const server = thrift.createServer(GroupCacheProcessor, {
-    Get: (req: { key: string }, cb: (e: Error | null, r?: { value: Buffer }) => void) => cb(null, { value: Buffer.from(`apache:${req.key}`) }),
-  }, { transport: thrift.TFramedTransport, protocol: thrift.TBinaryProtocol });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { server, port: apachePort } = await npmServer({ transport: thrift.TFramedTransport, protocol: thrift.TBinaryProtocol },
+    (req, cb) => cb(null, { value: Buffer.from(`apache:${req.key}`) }));
   const ours = new rpc.RpcServer({ logger: null });
   const seen: string[] = [];
   ours.register(gee.services.GroupCache, { Get: (a: Record<string, unknown>, ctx: rpc.CallContext) => { seen.push(ctx.transport); return { value: Buffer.from(`ours:${(a.req as { key: string }).key}`) }; } });
   const { port } = await ours.listen({ port: 0, host: '127.0.0.1' });
-  const apache = `127.0.0.1:${server.address().port}`;
+  const apache = `127.0.0.1:${apachePort}`;
   const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`, { address: apache, transport: 'framed' }] });
   const got = (await Promise.all(['a', 'b', 'c', 'd'].map((key) => c.call('Get', { req: { group: 'g', key } })))) as { value: Buffer }[];
   const vals = got.map((r) => r.value.toString());
@@ -107,14 +111,8 @@ test('npm thrift client (THeaderProtocol) calls our server, answered in kind', a
 });
 
 test('our client (transport theader) calls an npm thrift THeader server', async () => {
-  const server = thrift.createServer(GroupCacheProcessor, {
-    Get: (req: { key: string }, cb: (e: Error | null, r?: { value: Buffer }) => void) => {
-      const v = values[req.key];
-      if (!v) cb(new Error(`${req.key} not exist`)); else cb(null, { value: Buffer.from(v) });
-    },
-  }, { transport: thrift.TBufferedTransport, protocol: thrift.THeaderProtocol });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${server.address().port}`], transport: 'theader' });
+  const { server, port } = await npmServer({ transport: thrift.TBufferedTransport, protocol: thrift.THeaderProtocol });
+  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`], transport: 'theader' });
   // Many in flight on one connection, and string headers on some calls.
   const keys = Array.from({ length: 50 }, (_, i) => ['Tom', 'Jack', 'Sam'][i % 3]);
   const res = (await Promise.all(keys.map((key, i) => c.call('Get', { req: { group: 'scores', key } }, i % 2 ? { headers: { 'x-n': String(i) } } : undefined)))) as { value: Buffer }[];
@@ -129,15 +127,12 @@ test('our client (transport theader) calls an npm thrift THeader server', async 
 
 test('our client (transport binary) calls an npm thrift server with its defaults (buffered, unframed)', async () => {
   const big = Buffer.alloc(300 * 1024, 0x62); // a reply that arrives in many reads
-  const server = thrift.createServer(GroupCacheProcessor, {
-    Get: (req: { key: string }, cb: (e: Error | null, r?: { value: Buffer }) => void) => {
-      if (req.key === 'big') { cb(null, { value: big }); return; }
-      const v = values[req.key];
-      if (!v) cb(new Error(`${req.key} not exist`)); else cb(null, { value: Buffer.from(v) });
-    },
+  const { server, port } = await npmServer(undefined, (req, cb) => {
+    if (req.key === 'big') cb(null, { value: big });
+    else if (!values[req.key]) cb(new Error(`${req.key} not exist`));
+    else cb(null, { value: Buffer.from(values[req.key]!) });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${server.address().port}`], transport: 'binary' });
+  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`], transport: 'binary' });
   const keys = Array.from({ length: 40 }, (_, i) => ['Tom', 'Jack', 'Sam', 'big'][i % 4]);
   const res = (await Promise.all(keys.map((key) => c.call('Get', { req: { group: 'scores', key } })))) as { value: Buffer }[];
   res.forEach((r, i) => assert.ok(keys[i] === 'big' ? r.value.equals(big) : r.value.toString() === values[keys[i]], keys[i]));

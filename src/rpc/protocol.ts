@@ -85,8 +85,11 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
  * the bytes its last parse found missing are there (a long string, a list's declared size), not on
  * every piece; a message that declares more than `max` bytes is refused before it arrives.
  */
+const NO_BYTES = Buffer.alloc(0);
+
 export class UnframedCutter {
   private waitFor = 0;
+  private readonly probe = new ThriftReader(NO_BYTES); // reused: one per stream, not per message
   constructor(private readonly max: number) {}
 
   /**
@@ -95,10 +98,12 @@ export class UnframedCutter {
    */
   next(r: LinkBuffer): Buffer | null {
     if (r.length === 0 || r.length < this.waitFor) return null;
-    const probe = new ThriftReader(r.peek(r.length));
+    const probe = this.probe.reset(r.peek(r.length));
+    let end: number;
     try {
       probe.messageBegin();
       probe.skip(TType.STRUCT);
+      end = probe.pos;
     } catch (e) {
       if (!isTruncated(e)) throw e;
       this.waitFor = Math.max(bytesNeeded(e), r.length + 1);
@@ -106,8 +111,10 @@ export class UnframedCutter {
         throw new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', `unframed message exceeds the ${this.max}-byte limit`);
       }
       return null;
+    } finally {
+      probe.reset(NO_BYTES); // holds no peeked bytes (they may be a copy) between messages
     }
     this.waitFor = 0;
-    return r.next(probe.pos);
+    return r.next(end);
   }
 }

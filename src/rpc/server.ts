@@ -103,8 +103,6 @@ const NOT_HTTP = 'this port speaks Thrift RPC (Kitex TTHeader, Apache THeader, f
 
 interface ConnState {
   transport: Transport;
-  /** Frames start with a TTHeader / THeader. */
-  headers: boolean;
   inFlight: number;
   // In-order replies: requests after an unfinished one wait their turn.
   queue: (Reply | undefined)[];
@@ -250,7 +248,7 @@ export class RpcServer extends EventEmitter {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
         return;
       }
-      const st: ConnState = { transport: t, headers: hasHeader(t), inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1 };
+      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1 };
       if (t === 'binary') {
         const onData = () => this.readUnframed(conn, st);
         conn.on('readable', onData);
@@ -286,7 +284,7 @@ export class RpcServer extends EventEmitter {
     // One reader for every frame: it is done with before any handler runs.
     const reader = this.reader;
     try {
-      if (st.headers) {
+      if (hasHeader(st.transport)) {
         header = parseTTHeader(buf, start, end);
         reader.reset(buf, header.payloadStart, header.payloadEnd);
       } else {
