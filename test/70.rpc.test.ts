@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as net from 'node:net';
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { rpc, LinkpollError } from '../src';
 import { until, once, rawClient, readFrames, ttheaderCall } from './helpers';
 
@@ -218,13 +218,24 @@ test('connection refused is reported as such', async () => {
 
 test('a killed server fails pending calls fast; the pool recovers when it returns', async () => {
   const script = path.join(__dirname, '..', 'bench', 'servers', 'rpc-get.js');
-  const port = 20000 + (process.pid % 20000);
-  const start = async () => {
-    const child = fork(script, ['--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-    await new Promise((r) => child.stdout!.once('data', r));
-    return child;
-  };
-  let child = await start();
+  // The server comes back on the same port, so it is chosen below the ephemeral range: a port in
+  // that range may meanwhile be taken by any outgoing connection (a flake seen under ASan).
+  const ephemeralLow = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  let port = 10000 + (process.pid % Math.max(1, ephemeralLow - 10000));
+  const start = () => new Promise<ChildProcess>((resolve, reject) => {
+    const child = fork(script, ['--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    let err = '';
+    child.stderr!.on('data', (d) => { err += d; });
+    child.stdout!.once('data', () => resolve(child));
+    child.once('exit', (code) => reject(Object.assign(new Error(`rpc-get exited with ${code}: ${err}`), { inUse: err.includes('EADDRINUSE') })));
+  });
+  let child: ChildProcess;
+  for (let tries = 0; ; tries++) {
+    try { child = await start(); break; } catch (e) {
+      if (!(e as { inUse?: boolean }).inUse || tries === 20) throw e;
+      port = 10000 + ((port - 10000 + 7919) % Math.max(1, ephemeralLow - 10000)); // taken by someone else: another
+    }
+  }
   const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`], timeout: 5000 });
   const v = (await c.call('Get', { req: { group: 'scores', key: 'Tom' } })) as { value: Buffer };
   assert.is(v.value.subarray(0, 3).toString(), '630');
