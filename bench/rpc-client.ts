@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const srv = spawn('taskset', ['-c', '0', process.execPath, path.join(root, 'dist/bench/servers/rpc-get.js'), '--port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((r) => srv.stdout!.once('data', r));
   try {
-    for (const [conns, depth] of [[10, 1], [100, 16]]) {
+    for (const [conns, depth] of [[10, 1], [100, 1], [100, 16]]) {
       const lg = spawnSync('taskset', ['-c', '1', loadgen, '-p', String(port), '-m', 'ttheader', '-c', String(conns), '-P', String(depth), '-d', String(seconds), '-w', '1'], { encoding: 'utf8' });
       const lgQps = Number(/qps=([0-9.]+)/.exec(lg.stdout)?.[1]);
       const ours = spawnSync('taskset', ['-c', '1', process.execPath, __filename, '--seconds', String(seconds), '--child', String(port), String(conns), String(depth)], { encoding: 'utf8' });

@@ -79,7 +79,8 @@ export class Connection extends EventEmitter {
   private opts: ConnectionOptions & { connectTimeout?: number };
   private hwm: number;
   private backlog = 0;
-  private staged = 0;
+  /** @internal Bytes queued since the last hand-over to native code (this tick's output). */
+  staged = 0;
   // Six booleans in one field (F_* bits): thousands of connections are accepted at once, and
   // each field of a connection is heap that V8's young generation grows for.
   private flags = 0;

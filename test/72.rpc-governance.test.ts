@@ -318,6 +318,44 @@ test('the pool grows under load and shrinks back to maxIdlePerTarget when it pas
   await s.srv.close();
 });
 
+test('a full pool sends the calls of one tick over writesPerTick connections, and uses every connection in turn', async () => {
+  const ports: number[] = [];
+  let delay = 0;
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, {
+    slow: (_args: unknown, ctx: rpc.CallContext) => {
+      ports.push(ctx.remotePort!);
+      return delay ? new Promise((r) => setTimeout(() => r('x'), delay)) : 'x';
+    },
+  });
+  const addr = `127.0.0.1:${(await srv.listen({ port: 0, host: '127.0.0.1' })).port}`;
+  const distinct = async (c: rpc.RpcClient, n: number): Promise<Set<number>> => {
+    ports.length = 0;
+    await Promise.all(Array.from({ length: n }, () => c.call('slow', { ms: 0 })));
+    return new Set(ports);
+  };
+  for (const [writesPerTick, expected] of [[undefined, 4], [2, 2], [Infinity, 8]] as const) {
+    const c = new rpc.RpcClient({ service: Kitchen, targets: [addr], connectionsPerTarget: 8, writesPerTick });
+    delay = 20; // calls in flight make the pool grow
+    for (let i = 0; c.stats()[addr]?.connections !== 8; i++) {
+      assert.ok(i < 200, 'the pool grows to 8 connections');
+      await distinct(c, 16);
+    }
+    delay = 0;
+    await distinct(c, 64); // sizes the next tick's batches
+    const seen = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      const used = await distinct(c, 64);
+      assert.is(used.size, expected, `64 calls of one tick over ${expected} connections (writesPerTick ${writesPerTick})`);
+      for (const p of used) seen.add(p);
+    }
+    assert.is(seen.size, 8, 'over several ticks every connection takes calls');
+    c.close();
+  }
+  assert.throws(() => new rpc.RpcClient({ service: Kitchen, writesPerTick: 0 }), /writesPerTick/);
+  await srv.close();
+});
+
 test('bad governance options are refused at construction', () => {
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, loadBalancer: 'nope' as never }), /unknown load balancer/);
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, retry: { maxAttempts: 0 } }), /maxAttempts/);

@@ -89,8 +89,18 @@ export interface RpcClientOptions {
   /** Per-call timeout in ms (default 1000; 0 = none). */
   timeout?: number;
   connectTimeout?: number;
-  /** Connections per target; calls go to the one with the fewest in flight. Default 1. */
+  /**
+   * Connections per target. While the pool grows a call goes to the connection with the fewest
+   * in flight; a full pool takes calls in turn, grouped per tick (see writesPerTick). Default 1.
+   */
   connectionsPerTarget?: number;
+  /**
+   * How many of a target's connections the calls made in one tick are spread over (default 4;
+   * Infinity: every call to the next connection). Each connection written costs a writev here and a
+   * read at the server, so a burst of calls goes out as a few batches; more than one batch lets the
+   * server start on the first while the rest are sent. Measured in bench/RESULTS.md (fourth session).
+   */
+  writesPerTick?: number;
   /** Close connections idle this long (ms). Default 60000. */
   idleTimeout?: number;
   /**
@@ -115,6 +125,8 @@ export interface CallOptions {
   key?: string;
 }
 
+/** A connection stops taking calls in a tick once this much of its output is queued. */
+const BATCH_BYTES = 64 * 1024;
 const NO_OPTIONS: CallOptions = Object.freeze({});
 
 /** Connection failures and timeouts: what the default retry policy retries. */
@@ -238,6 +250,8 @@ class PooledConn {
   unusedSweeps = 0;
   /** The server asked for a reset (crrst): no new calls; closed once its calls are answered. */
   retiring = false;
+  /** Calls given to this connection in the current tick (see connFor). */
+  batch = 0;
   constructor(readonly conn: Connection, readonly transport: ClientTransport) {}
 }
 
@@ -245,6 +259,9 @@ class Endpoint implements Instance {
   conns: PooledConn[] = [];
   dialing: Promise<PooledConn> | undefined;
   rr = 0;
+  /** Calls made in the current tick, and how many of them one connection takes (see connFor). */
+  tickCalls = 0;
+  batchLimit = 1;
   weight = 1;
   transport: ClientTransport;
   breaker: CircuitBreaker | undefined;
@@ -277,6 +294,7 @@ export class RpcClient extends EventEmitter {
   private readonly metrics_ = new RpcMetrics(['retries', 'backup_requests', 'circuit_open_rejections', 'rate_limited']);
   private readonly sweeper: NodeJS.Timeout;
   private readonly maxIdle: number;
+  private readonly writesPerTick: number;
   private readonly idleSweeps: number;
   private readonly reader = new ThriftReader(Buffer.alloc(0)); // reused: replies are decoded one at a time
 
@@ -303,6 +321,8 @@ export class RpcClient extends EventEmitter {
     const per = options.connectionsPerTarget ?? 1;
     this.maxIdle = options.maxIdlePerTarget ?? per;
     if (!(Number.isInteger(this.maxIdle) && this.maxIdle >= 0)) throw new RangeError('maxIdlePerTarget must be an integer >= 0');
+    this.writesPerTick = options.writesPerTick ?? 4;
+    if (!(this.writesPerTick >= 1)) throw new RangeError('writesPerTick must be >= 1');
     // Sweeps at most a second apart; a connection unused for idleTimeout (to a sweep's precision) closes.
     const every = Math.max(100, Math.min(idle / 2, 1000));
     this.idleSweeps = Math.max(1, Math.round(idle / every));
@@ -638,7 +658,22 @@ export class RpcClient extends EventEmitter {
   private connFor(target: string): PooledConn | Promise<PooledConn> {
     const ep = this.endpoint(target);
     const want = this.opts.connectionsPerTarget ?? 1;
-    if (ep.conns.length >= want) return ep.conns[(ep.rr = (ep.rr + 1) % ep.conns.length)]; // full pool: round-robin, O(1)
+    if (ep.conns.length >= want) {
+      // Full pool: connections in turn, the calls of one tick in batches. A connection whose output
+      // of this tick is still queued takes up to batchLimit calls; the limit spreads the number of
+      // calls the previous tick made over writesPerTick connections.
+      const last = ep.conns[ep.rr];
+      if (last !== undefined && last.conn.staged > 0) {
+        if (last.batch < ep.batchLimit && last.conn.staged < BATCH_BYTES) { last.batch++; ep.tickCalls++; return last; }
+      } else {
+        ep.batchLimit = Math.ceil(ep.tickCalls / this.writesPerTick) || 1;
+        ep.tickCalls = 0;
+      }
+      ep.tickCalls++;
+      const c = ep.conns[(ep.rr = (ep.rr + 1) % ep.conns.length)]!;
+      c.batch = 1;
+      return c;
+    }
     let best: PooledConn | undefined;
     for (const c of ep.conns) if (!best || c.inFlight < best.inFlight) best = c;
     if (best && (ep.conns.length >= want || best.inFlight === 0 || ep.dialing)) return best;
