@@ -5,7 +5,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
-import { encodeOptions, highWaterMark, type ConnectionOptions } from './options';
+import { DEFAULT_HIGH_WATER_MARK, encodeOptions, type ConnectionOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_RESUME, CMD_SHUTDOWN, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
@@ -53,13 +53,29 @@ export class Writer {
   flush(): void { this.conn._r.flush(); }
 }
 
+// Every byte of a connection counts: thousands accepted at once survive V8's scavenges, and the
+// bytes that survive them are what grows its young generation (RSS). So a connection has no
+// listener table until it gets a listener, and state few connections use lives in ConnExtra.
+//
 // EventEmitter gives every instance a null-prototype object literal for its listeners, which V8
-// keeps as a dictionary (182 bytes, measured in a heap snapshot); thousands of connections
-// accepted at once are what grows V8's young generation. Instances of this constructor have no
-// inherited keys either (its prototype has a null prototype, as Node's own EventEmitter used to
-// build it) and stay small fast objects.
+// keeps as a dictionary (182 bytes, measured in a heap snapshot). Instances of this constructor
+// have no inherited keys either (its prototype has a null prototype, as Node's own EventEmitter
+// used to build it) and stay small fast objects.
 function Listeners(): void { /* a bag of listeners by event name */ }
 Listeners.prototype = Object.create(null);
+
+/** A connection's state that most connections never need, made on first use. */
+class ConnExtra {
+  writer: Writer | undefined = undefined;
+  /** Frames that arrived while paused (copies). */
+  queued: Buffer[] | undefined = undefined;
+  reader: LinkBuffer | undefined = undefined;
+  destroyError: Error | undefined = undefined;
+  peer: AddressInfo | undefined = undefined;
+  whenClosed: { promise: Promise<Error | undefined>; resolve: (e: Error | undefined) => void } | undefined = undefined;
+  closeReason: Error | undefined = undefined;
+  data: unknown = undefined;
+}
 
 const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32;
 
@@ -73,41 +89,52 @@ export class Connection extends EventEmitter {
    * whole block, with no view made per frame. The same lifetime rule; never handed to users.
    */
   _frameAt: ((buf: Buffer, start: number, end: number) => void) | undefined;
-  private writer_: Writer | undefined;
   /** @internal Told when this connection closes, before its 'close' listeners (its server). */
   _owner: { _connClosed(c: Connection): void } | undefined;
   private opts: ConnectionOptions & { connectTimeout?: number };
-  private hwm: number;
   private backlog = 0;
   /** @internal Bytes queued since the last hand-over to native code (this tick's output). */
   staged = 0;
   // Six booleans in one field (F_* bits): thousands of connections are accepted at once, and
   // each field of a connection is heap that V8's young generation grows for.
   private flags = 0;
-  private queued: Buffer[] | undefined;
-  private readerLb: LinkBuffer | undefined;
-  private destroyError: Error | undefined;
-  private peer: AddressInfo | undefined;
-  private whenClosed: { promise: Promise<Error | undefined>; resolve: (e: Error | undefined) => void } | undefined;
+  private x: ConnExtra | undefined;
   /** Why the connection closed (undefined for an orderly close), once it has. */
-  closeReason: Error | undefined;
+  get closeReason(): Error | undefined { return this.x?.closeReason; }
   /** Application data (a place for protocol state). */
-  data: unknown;
+  get data(): unknown { return this.x?.data; }
+  set data(v: unknown) { this.extra().data = v; }
 
   /** @internal */
   constructor(r: Reactor, id: number, opts: ConnectionOptions, connecting: boolean) {
     super();
-    (this as unknown as { _events: object })._events = new (Listeners as unknown as new () => object)();
+    (this as unknown as { _events: object | undefined })._events = undefined; // see Listeners
     this._r = r;
     this.id = id;
     this.opts = opts;
-    this.hwm = highWaterMark(opts);
     if (connecting) this.flags = F_CONNECTING;
     r.register(this);
   }
 
   /** The native-memory writer (made on first use: most connections never need it). */
-  get writer(): Writer { return this.writer_ ??= new Writer(this); }
+  get writer(): Writer { const x = this.extra(); return x.writer ??= new Writer(this); }
+  private extra(): ConnExtra { return this.x ??= new ConnExtra(); }
+
+  // EventEmitter makes its dictionary when it finds no listener table: the small one goes first.
+  // (once/prependOnceListener come through on/prependListener.)
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    this.listeners_();
+    return super.on(event, listener);
+  }
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this { return this.on(event, listener); }
+  override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
+    this.listeners_();
+    return super.prependListener(event, listener);
+  }
+  private listeners_(): void {
+    const self = this as unknown as { _events: object | undefined; _eventsCount: number };
+    if (self._events === undefined) { self._events = new (Listeners as unknown as new () => object)(); self._eventsCount = 0; }
+  }
   get destroyed(): boolean { return (this.flags & F_CLOSED) !== 0; }
   get connecting(): boolean { return (this.flags & F_CONNECTING) !== 0; }
   /** Bytes written and not yet taken by the kernel. */
@@ -125,7 +152,7 @@ export class Connection extends EventEmitter {
   /** @internal */ _wrote(n: number): boolean {
     if (this.staged === 0) this._r.noteStaged(this);
     this.staged += n;
-    if (this.backlog + this.staged >= this.hwm) {
+    if (this.backlog + this.staged >= (this.opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK)) {
       if ((this.flags & F_NEED_DRAIN) === 0) {
         this.flags |= F_NEED_DRAIN;
         this._r.control(this.id, CMD_WATCH_DRAIN);
@@ -154,7 +181,7 @@ export class Connection extends EventEmitter {
   /** Closes now; pending output is dropped. `err` becomes the close reason. */
   destroy(err?: Error): this {
     if ((this.flags & F_CLOSED) !== 0) return this;
-    this.destroyError = err;
+    if (err !== undefined) this.extra().destroyError = err;
     this._r.control(this.id, CMD_DESTROY);
     this._r.flush();
     return this;
@@ -181,9 +208,11 @@ export class Connection extends EventEmitter {
     if ((this.flags & F_PAUSED) === 0 || (this.flags & F_CLOSED) !== 0) return this;
     this.flags &= ~F_PAUSED;
     this._r.control(this.id, CMD_RESUME);
-    const q = this.queued;
-    this.queued = undefined;
-    if (q) for (const f of q) this._onFrame(f);
+    const q = this.x?.queued;
+    if (q) {
+      this.x!.queued = undefined;
+      for (const f of q) this._onFrame(f);
+    }
     return this;
   }
 
@@ -194,18 +223,18 @@ export class Connection extends EventEmitter {
     const merged = { ...this.opts, ...opts };
     const encoded = encodeOptions(merged);
     this.opts = merged;
-    this.hwm = highWaterMark(merged);
     if ((this.flags & F_CLOSED) === 0) this._r.native.setOptions(this.id, encoded);
   }
 
   /** The input as a LinkBuffer (framing 'none'): read with next/peek/until, then release(). */
   get reader(): LinkBuffer {
-    if (!this.readerLb) {
+    const x = this.extra();
+    if (!x.reader) {
       const h = this._r.native.reader(this.id);
       if (!h) throw closedError();
-      this.readerLb = new LinkBuffer(h);
+      x.reader = new LinkBuffer(h);
     }
-    return this.readerLb;
+    return x.reader;
   }
 
   get remoteAddress(): string | undefined { return this.remote()?.address; }
@@ -216,29 +245,31 @@ export class Connection extends EventEmitter {
     return a ? { family: a[0], address: a[1], port: a[2] } : undefined;
   }
   private remote(): AddressInfo | undefined {
-    if (!this.peer) {
+    const x = this.extra();
+    if (!x.peer) {
       const a = this._r.native.address(this.id, true);
-      if (a) this.peer = { family: a[0], address: a[1], port: a[2] };
+      if (a) x.peer = { family: a[0], address: a[1], port: a[2] };
     }
-    return this.peer;
+    return x.peer;
   }
 
   /** Resolves when the connection has closed, with its close reason (undefined if orderly). */
   closed(): Promise<Error | undefined> {
     if ((this.flags & F_CLOSED) !== 0) return Promise.resolve(this.closeReason);
-    if (!this.whenClosed) {
+    const x = this.extra();
+    if (!x.whenClosed) {
       let resolve!: (e: Error | undefined) => void;
       const promise = new Promise<Error | undefined>((res) => { resolve = res; });
-      this.whenClosed = { promise, resolve };
+      x.whenClosed = { promise, resolve };
     }
-    return this.whenClosed.promise;
+    return x.whenClosed.promise;
   }
 
   // ---- events from the reactor ----
 
   /** @internal */ _onFrame(frame: Buffer): void {
     if ((this.flags & F_PAUSED) !== 0) {
-      (this.queued ??= []).push(Buffer.from(frame)); // kept past the batch: a copy
+      (this.extra().queued ??= []).push(Buffer.from(frame)); // kept past the batch: a copy
       return;
     }
     if (this._frameAt !== undefined) this._frameAt(frame, 0, frame.length);
@@ -272,7 +303,7 @@ export class Connection extends EventEmitter {
       this.flags |= F_CONNECT_FAILED;
       return; // the close event follows with the reason
     }
-    if (this.peer === undefined) this.remote();
+    this.remote(); // known while connected, for errors and logs after the close
     this.emit('connect');
   }
 
@@ -301,14 +332,14 @@ export class Connection extends EventEmitter {
       case 7: err = frameTooLarge(this.opts.maxFrameSize ?? 64 * 1024 * 1024); break;
       case 9: err = new LinkpollError('ERR_LINKPOLL_SHUTDOWN', 'the reactor was closed'); break;
       case 10: err = new LinkpollError('ERR_LINKPOLL_BAD_FRAME', 'a frame length field was smaller than its header; the connection was closed'); break;
-      default: err = this.destroyError;
+      default: err = this.x?.destroyError;
     }
-    this.closeReason = err;
-    this.readerLb = undefined;
+    if (err !== undefined) this.extra().closeReason = err;
+    if (this.x) this.x.reader = undefined;
     this.staged = 0;
     this._owner?._connClosed(this);
     if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.emit('close', err);
-    this.whenClosed?.resolve(err);
+    this.x?.whenClosed?.resolve(err);
   }
 }

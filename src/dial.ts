@@ -56,7 +56,7 @@ function dialOne(options: DialOptions, host: string, port: number): Promise<Conn
   const { signal } = options;
   const r = options.reactor ?? getDefaultReactor();
   const id = r.native.connect(host, port, options.path ?? '', encodeOptions(options));
-  const conn = new Connection(r, id, options, true);
+  const conn = new Connection(r, id, { ...options }, true); // validated above: kept unchanged
   return new Promise<Connection>((resolve, reject) => {
     const onAbort = () => {
       cleanup();

@@ -66,6 +66,7 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
     f = [1, off, framing.lengthSize, framing.littleEndian ? 1 : 0, adjust, maxFrame];
   } else throw invalidArg(`framing must be 'none', 'u32be' or a length-field description, got ${String(framing)}`);
   const ms = 0x7fffffff;
+  int('highWaterMark', o.highWaterMark, 1, 0x7fffffff, DEFAULT_HIGH_WATER_MARK); // read by Connection (JS side only)
   return [...f,
     int('readTimeout', o.readTimeout, 0, ms, 0),
     int('idleTimeout', o.idleTimeout, 0, ms, 0),
@@ -76,6 +77,4 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
     o.allowHalfOpen ? 1 : 0];
 }
 
-export function highWaterMark(o: ConnectionOptions): number {
-  return int('highWaterMark', o.highWaterMark, 1, 0x7fffffff, 1024 * 1024);
-}
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
