@@ -125,7 +125,12 @@ export interface CallOptions {
   key?: string;
 }
 
-/** A connection stops taking calls in a tick once this much of its output is queued. */
+/**
+ * A connection stops taking calls in a tick at this many, or once this much of its output is
+ * queued: half of a linkpoll server's default requests in flight per connection (256, over which
+ * it pauses reading), and bytes enough to amortise the syscall.
+ */
+const BATCH_CALLS = 128;
 const BATCH_BYTES = 64 * 1024;
 const NO_OPTIONS: CallOptions = Object.freeze({});
 
@@ -664,7 +669,7 @@ export class RpcClient extends EventEmitter {
       // calls the previous tick made over writesPerTick connections.
       const last = ep.conns[ep.rr];
       if (last !== undefined && last.conn.staged > 0) {
-        if (last.batch < ep.batchLimit && last.conn.staged < BATCH_BYTES) { last.batch++; ep.tickCalls++; return last; }
+        if (last.batch < ep.batchLimit && last.batch < BATCH_CALLS && last.conn.staged < BATCH_BYTES) { last.batch++; ep.tickCalls++; return last; }
       } else {
         ep.batchLimit = Math.ceil(ep.tickCalls / this.writesPerTick) || 1;
         ep.tickCalls = 0;
