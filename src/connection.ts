@@ -5,7 +5,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
-import { DEFAULT_HIGH_WATER_MARK, encodeOptions, type ConnectionOptions } from './options';
+import { DEFAULT_HIGH_WATER_MARK, encodeOptions, outOfRange, type ConnectionOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_RESUME, CMD_SHUTDOWN, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
@@ -20,7 +20,7 @@ export class Writer {
   /** @internal */ constructor(private readonly conn: Connection) {}
   /** n bytes of native memory to fill in place now (before the tick ends). */
   malloc(n: number): Buffer {
-    if (!Number.isInteger(n) || n < 0) throw new RangeError('malloc: n must be a non-negative integer');
+    if (!Number.isInteger(n) || n < 0) throw outOfRange('malloc: n must be a non-negative integer');
     this.lastMalloc = n;
     if (n === 0 || this.conn.destroyed) return Buffer.alloc(n);
     this.conn._wrote(n);
@@ -43,7 +43,7 @@ export class Writer {
   /** Keeps only the first n bytes of the last malloc(). */
   mallocAck(n: number): void {
     if (!this.conn._r.mallocAck(this.conn.id, n, this.lastMalloc)) {
-      throw new RangeError('mallocAck must follow malloc on the same connection with n <= its size');
+      throw Object.assign(new RangeError('mallocAck must follow malloc on the same connection with n <= its size'), { code: 'ERR_INVALID_STATE' });
     }
     this.lastMalloc = n;
   }

@@ -39,13 +39,19 @@ const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
 function int(name: string, v: unknown, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    const e = new RangeError(`option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
-    (e as NodeJS.ErrnoException).code = 'ERR_OUT_OF_RANGE';
-    throw e;
+    throw outOfRange(`option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
   }
   return v;
 }
 
+/** A RangeError with Node's code for an argument outside its range. */
+export function outOfRange(message: string): RangeError {
+  const e = new RangeError(message);
+  (e as NodeJS.ErrnoException).code = 'ERR_OUT_OF_RANGE';
+  return e;
+}
+
+/** A TypeError with Node's code for an argument it cannot use. */
 export function invalidArg(message: string): TypeError {
   const e = new TypeError(message);
   (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_VALUE';

@@ -9,6 +9,7 @@ import type { Connection } from './connection';
 import type { Server } from './server';
 import { performance } from 'node:perf_hooks';
 import { view } from './view';
+import { outOfRange } from './options';
 
 export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
   EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10;
@@ -71,7 +72,7 @@ export class Reactor {
 
   constructor(options: ReactorOptions = {}) {
     const loops = options.loops ?? 1;
-    if (!Number.isInteger(loops) || loops < 1 || loops > 64) throw new RangeError('loops must be an integer from 1 to 64');
+    if (!Number.isInteger(loops) || loops < 1 || loops > 64) throw outOfRange('loops must be an integer from 1 to 64');
     this.native = new native.Reactor(loops, (n) => this.onBatch(n), this.ev, this.cmd, this.blocks, this.ext, !!options.threaded);
   }
 

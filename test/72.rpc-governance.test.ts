@@ -363,6 +363,20 @@ test('bad governance options are refused at construction', () => {
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, circuitBreaker: { errorRate: 2 } }), /errorRate/);
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, targets: [{ address: '127.0.0.1:1', weight: 0 }] }), /weight/);
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, targets: ['nohost'] }), /host:port/);
+  // Node's codes, so that callers can tell a bad argument from a failed call.
+  const code = (f: () => unknown) => { try { f(); } catch (e) { return (e as { code?: string }).code; } return 'no error'; };
+  assert.is(code(() => new rpc.RpcClient({ service: Kitchen, retry: { maxAttempts: 0 } })), 'ERR_OUT_OF_RANGE');
+  assert.is(code(() => new rpc.RpcClient({ service: Kitchen, rateLimit: { qps: 0 } })), 'ERR_OUT_OF_RANGE');
+  assert.is(code(() => new rpc.RpcClient({ service: Kitchen, loadBalancer: 'nope' as never })), 'ERR_INVALID_ARG_VALUE');
+  assert.is(code(() => new rpc.RpcServer().register(Kitchen, { nope: () => 1 } as never)), 'ERR_INVALID_ARG_VALUE');
+});
+
+test('a call to a method the service does not have fails with ERR_INVALID_ARG_VALUE', async () => {
+  const c = new rpc.RpcClient({ service: Kitchen, targets: ['127.0.0.1:1'] });
+  const err = await c.call('nope', {}).then(() => undefined, (e: Error) => e);
+  assert.is((err as { code?: string } | undefined)?.code, 'ERR_INVALID_ARG_VALUE');
+  assert.match(String(err), /has no method nope/);
+  c.close();
 });
 
 test.run();

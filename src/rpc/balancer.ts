@@ -1,5 +1,6 @@
 // Load balancing over a client's targets. A policy sees the eligible targets (those whose circuit
 // is open, or that a retry already tried, are left out) and picks one.
+import { invalidArg } from '../options';
 
 /** A target as a policy sees it. */
 export interface Instance {
@@ -110,7 +111,7 @@ export function createBalancer(b: BalancerName | LoadBalancer | undefined): Load
     case 'least-inflight': return new LeastInFlight();
     case 'consistent-hash': return new ConsistentHash();
   }
-  throw new TypeError(`unknown load balancer ${String(b)}`);
+  throw invalidArg(`unknown load balancer ${String(b)}`);
 }
 
 /** FNV-1a, 32 bits, over the string's UTF-16 code units. */

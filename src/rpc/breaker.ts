@@ -4,6 +4,7 @@
 // closes the circuit or opens it again. Only failures that say the peer is unwell count
 // (connection errors, timeouts, unreadable replies), not answers such as remote exceptions.
 import { SlidingWindow } from './window';
+import { outOfRange } from '../options';
 
 export interface CircuitBreakerOptions {
   /** Failure share that opens the circuit. Default 0.5. */
@@ -31,7 +32,7 @@ export class CircuitBreaker {
     this.errorRate = options.errorRate ?? 0.5;
     this.minSamples = options.minSamples ?? 20;
     this.coolingTime = options.coolingTime ?? 5000;
-    if (!(this.errorRate > 0 && this.errorRate <= 1)) throw new RangeError('errorRate must be in (0, 1]');
+    if (!(this.errorRate > 0 && this.errorRate <= 1)) throw outOfRange('errorRate must be in (0, 1]');
     this.counts = new SlidingWindow(options.window ?? 10000);
   }
 

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { connect } from '../dial';
 import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
+import { invalidArg, outOfRange } from '../options';
 import { loopNow, type Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
@@ -305,29 +306,29 @@ export class RpcClient extends EventEmitter {
 
   constructor(options: RpcClientOptions) {
     super();
-    if (!options?.service?.methods) throw new TypeError('RpcClient needs a service description');
+    if (!options?.service?.methods) throw invalidArg('RpcClient needs a service description');
     this.opts = options;
     this.transport = options.transport ?? 'ttheader';
-    if (!CLIENT_TRANSPORTS.includes(this.transport)) throw new TypeError(`unknown transport ${String(this.transport)}`);
+    if (!CLIENT_TRANSPORTS.includes(this.transport)) throw invalidArg(`unknown transport ${String(this.transport)}`);
     this.balancer = createBalancer(options.loadBalancer);
     this.middleware = options.middleware ?? [];
-    for (const mw of this.middleware) if (typeof mw !== 'function') throw new TypeError('middleware must be functions');
+    for (const mw of this.middleware) if (typeof mw !== 'function') throw invalidArg('middleware must be functions');
     this.breakerOpts = options.circuitBreaker === true ? {} : options.circuitBreaker || undefined;
     if (this.breakerOpts) new CircuitBreaker(this.breakerOpts); // validates the options now
     this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit) : undefined;
     if (options.retry && !(Number.isInteger(options.retry.maxAttempts ?? 2) && (options.retry.maxAttempts ?? 2) >= 1)) {
-      throw new RangeError('retry.maxAttempts must be an integer >= 1');
+      throw outOfRange('retry.maxAttempts must be an integer >= 1');
     }
-    if (options.backupRequest && !(options.backupRequest.delay >= 0)) throw new RangeError('backupRequest.delay must be >= 0 ms');
+    if (options.backupRequest && !(options.backupRequest.delay >= 0)) throw outOfRange('backupRequest.delay must be >= 0 ms');
     this.budget = options.retry || options.backupRequest ? new RetryBudget(options.retryBudget) : undefined;
     this.governed = !!(options.retry || options.backupRequest || this.breakerOpts || this.limiter || this.middleware.length);
     this.setTargets(options.targets ?? []);
     const idle = options.idleTimeout ?? 60000;
     const per = options.connectionsPerTarget ?? 1;
     this.maxIdle = options.maxIdlePerTarget ?? per;
-    if (!(Number.isInteger(this.maxIdle) && this.maxIdle >= 0)) throw new RangeError('maxIdlePerTarget must be an integer >= 0');
+    if (!(Number.isInteger(this.maxIdle) && this.maxIdle >= 0)) throw outOfRange('maxIdlePerTarget must be an integer >= 0');
     this.writesPerTick = options.writesPerTick ?? 4;
-    if (!(this.writesPerTick >= 1)) throw new RangeError('writesPerTick must be >= 1');
+    if (!(this.writesPerTick >= 1)) throw outOfRange('writesPerTick must be >= 1');
     // Sweeps at most a second apart; a connection unused for idleTimeout (to a sweep's precision) closes.
     const every = Math.max(100, Math.min(idle / 2, 1000));
     this.idleSweeps = Math.max(1, Math.round(idle / every));
@@ -341,9 +342,9 @@ export class RpcClient extends EventEmitter {
     for (const t of targets) {
       const spec = typeof t === 'string' ? { address: t } : t;
       const w = spec.weight ?? 1;
-      if (!(w > 0)) throw new RangeError(`target ${spec.address}: weight must be positive`);
+      if (!(w > 0)) throw outOfRange(`target ${spec.address}: weight must be positive`);
       const tr = spec.transport ?? this.transport;
-      if (!CLIENT_TRANSPORTS.includes(tr)) throw new TypeError(`target ${spec.address}: unknown transport ${String(tr)}`);
+      if (!CLIENT_TRANSPORTS.includes(tr)) throw invalidArg(`target ${spec.address}: unknown transport ${String(tr)}`);
       const ep = this.endpoint(spec.address);
       ep.weight = w;
       ep.transport = tr; // connections dialled from now on speak it
@@ -355,7 +356,7 @@ export class RpcClient extends EventEmitter {
   /** Calls `method` with its arguments struct; resolves with the success value. */
   call(method: string, args: Record<string, unknown>, options: CallOptions = NO_OPTIONS): Promise<unknown> {
     const m = this.opts.service.methods[method];
-    if (!m) return Promise.reject(new TypeError(`service ${this.opts.service.name} has no method ${method}`));
+    if (!m) return Promise.reject(invalidArg(`service ${this.opts.service.name} has no method ${method}`));
     if (this.closed) return Promise.reject(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client is closed'));
     if (this.governed) {
       const call: ClientCall = { service: this.opts.service.name, method, args, options, targets: [] };
@@ -363,7 +364,7 @@ export class RpcClient extends EventEmitter {
     }
     let target = options.target;
     if (target === undefined) {
-      if (this.instances.length === 0) return Promise.reject(new TypeError('no target: pass options.target or targets'));
+      if (this.instances.length === 0) return Promise.reject(invalidArg('no target: pass options.target or targets'));
       target = this.balancer.pick(this.instances, options.key).address;
     }
     return this.attempt(m, args, target, options, options.signal, this.metrics_.method(method));
@@ -388,7 +389,7 @@ export class RpcClient extends EventEmitter {
   // whose circuit is closed.
   private invoke(call: ClientCall): Promise<unknown> {
     const m = this.opts.service.methods[call.method];
-    if (!m) return Promise.reject(new TypeError(`service ${this.opts.service.name} has no method ${call.method}`));
+    if (!m) return Promise.reject(invalidArg(`service ${this.opts.service.name} has no method ${call.method}`));
     const mm = this.metrics_.method(m.name);
     const counters = this.metrics_.counters;
     const t0 = performance.now();
@@ -490,7 +491,7 @@ export class RpcClient extends EventEmitter {
       if (this.breakerOpts && !this.instanceBreaker(ep).allow(now)) throw circuitOpen(opts.target);
       return ep;
     }
-    if (this.instances.length === 0) throw new TypeError('no target: pass options.target or targets');
+    if (this.instances.length === 0) throw invalidArg('no target: pass options.target or targets');
     let list: Endpoint[] = this.instances;
     if (call.targets.length > 0) {
       const fresh = list.filter((e) => !call.targets.includes(e.address));
@@ -653,7 +654,7 @@ export class RpcClient extends EventEmitter {
       const i = target.lastIndexOf(':');
       const host = target.slice(0, i).replace(/^\[|\]$/g, '');
       const port = Number(target.slice(i + 1));
-      if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`target must be "host:port", got ${target}`);
+      if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw invalidArg(`target must be "host:port", got ${target}`);
       ep = new Endpoint(target, host, port, this.transport);
       this.endpoints.set(target, ep);
     }

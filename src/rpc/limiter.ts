@@ -2,6 +2,7 @@
 // retries and backup requests to a share of the calls (so that a struggling server is not sent
 // twice its load by its own clients: the retry storm the seed lecture warns of).
 import { SlidingWindow } from './window';
+import { outOfRange } from '../options';
 
 export interface RateLimitOptions {
   /** Sustained requests per second. */
@@ -17,7 +18,7 @@ export class TokenBucket {
   private readonly perMs: number;
 
   constructor(options: RateLimitOptions, now = Date.now()) {
-    if (!(options.qps > 0)) throw new RangeError(`rate limit qps must be positive, got ${options.qps}`);
+    if (!(options.qps > 0)) throw outOfRange(`rate limit qps must be positive, got ${options.qps}`);
     this.burst = options.burst ?? Math.max(1, options.qps / 10);
     this.perMs = options.qps / 1000;
     this.tokens = this.burst;

@@ -16,6 +16,7 @@ import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, parseTTHeader, type HeaderInfo } fro
 import { detectTransport, hasHeader, UnframedCutter, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
+import { invalidArg } from '../options';
 
 /** What a handler knows about its call. */
 export class CallContext {
@@ -71,7 +72,7 @@ export class BizStatusError extends Error {
   constructor(readonly status: number, message: string, readonly extra?: Record<string, string>) {
     super(message);
     this.name = 'BizStatusError';
-    if (!Number.isInteger(status)) throw new TypeError(`biz status must be an integer, got ${status}`);
+    if (!Number.isInteger(status)) throw invalidArg(`biz status must be an integer, got ${status}`);
   }
 }
 
@@ -154,8 +155,8 @@ export class RpcServer extends EventEmitter {
     this.version++; // connections' cached lookups are stale
     for (const [name, handler] of Object.entries(handlers)) {
       const method = service.methods[name];
-      if (!method) throw new TypeError(`service ${service.name} has no method ${name}`);
-      if (typeof handler !== 'function') throw new TypeError(`handler for ${service.name}.${name} is not a function`);
+      if (!method) throw invalidArg(`service ${service.name} has no method ${name}`);
+      if (typeof handler !== 'function') throw invalidArg(`handler for ${service.name}.${name} is not a function`);
       // A handler declared with one parameter never reads its context: it is not made.
       const reg = { service, method, handler, wantsContext: handler.length !== 1, metrics: this.metrics_.method(`${service.name}.${name}`) };
       this.methods.set(`${service.name}:${name}`, reg);
@@ -168,7 +169,7 @@ export class RpcServer extends EventEmitter {
 
   /** Adds a middleware around every handler call (see ServerMiddleware). */
   use(mw: ServerMiddleware): this {
-    if (typeof mw !== 'function') throw new TypeError('middleware must be a function');
+    if (typeof mw !== 'function') throw invalidArg('middleware must be a function');
     this.middleware.push(mw);
     return this;
   }
