@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import * as net from 'node:net';
 import * as http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { LRU } from '../examples/geecache/lru';
 import { HashRing, crc32 } from '../examples/geecache/consistenthash';
 import { Registry } from '../examples/geecache/geecache';
@@ -179,6 +180,34 @@ test('a node keeps serving while 300 connections send it garbage, oversize and m
     assert.ok(stats.reactor.poolLiveBytes < 32 * 1024 * 1024, `pool ${stats.reactor.poolLiveBytes}`);
     assert.is(node.child.exitCode, null);
     for (const s of socks) s.destroy();
+  } finally {
+    await stop([node]);
+  }
+});
+
+test('a request that arrives a few bytes at a time is still told HTTP and answered (HEAD, GET)', async () => {
+  const [port] = await freePorts(1);
+  const node = await startNode(port, `127.0.0.1:${port}`, ['--rpc']);
+  try {
+    const slowly = async (pieces: string[]): Promise<string> => {
+      const s = net.connect(port, '127.0.0.1');
+      s.setNoDelay(true);
+      let got = '';
+      s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+      await once(s, 'connect');
+      for (const p of pieces) { s.write(p); await new Promise((r) => setTimeout(r, 30)); }
+      await until(() => got.includes('\r\n\r\n'));
+      s.destroy();
+      return got;
+    };
+    // "HEAD" alone first: four bytes that are a whole method, with no space yet.
+    const head = await slowly(['HEAD', ' /_geecache/scores/Tom HTTP/1.1\r\n', 'Host: x\r\n\r\n']);
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(head, /Content-Length: 3\r\n/);
+    const get = await slowly([...'GET /_geecache/scores/Sam HTTP/1.1\r\n\r\n']);
+    assert.match(get, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n567$/);
+    const del = await slowly(['DEL', 'ETE /_geecache/scores/Sam HTTP/1.1\r\n\r\n']);
+    assert.match(del, /^HTTP\/1\.1 405 /);
   } finally {
     await stop([node]);
   }

@@ -7,9 +7,12 @@ import type { Registry } from './geecache';
 import { BASE_PATH, groupCacheService, unescapeSegment } from './peers';
 
 const MAX_HEAD = 64 * 1024;
-const HTTP_METHODS = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|TRACE|CONNECT) /;
+// The first four bytes of every HTTP/1.x request method; no RPC frame starts with them (a length
+// prefix that large is over any frame cap, and unframed binary starts 0x80 0x01).
+const HTTP_START = /^(GET |HEAD|POST|PUT |DELE|OPTI|PATC|TRAC|CONN)$/;
 
-interface Response { status: number; type: string; body: Buffer | string; close?: boolean }
+// `head`: the answer to a HEAD request: GET's headers (Content-Length included), no body.
+interface Response { status: number; type: string; body: Buffer | string; close?: boolean; head?: boolean }
 
 export class CacheNodeServer {
   readonly server: Server;
@@ -44,7 +47,7 @@ export class CacheNodeServer {
       const r = conn.reader;
       if (r.length < 4) return;
       conn.off('readable', detect);
-      if (HTTP_METHODS.test(r.peek(Math.min(r.length, 8)).toString('latin1'))) this.serveHttp(conn);
+      if (HTTP_START.test(r.peek(4).toString('latin1'))) this.serveHttp(conn);
       else this.rpc.accept(conn);
     };
     conn.on('readable', detect);
@@ -101,8 +104,7 @@ export class CacheNodeServer {
         const slot: { res?: Response } = {};
         queue.push(slot);
         this.handle(method, target).then((res) => {
-          slot.res = close ? { ...res, close: true } : res;
-          if (method === 'HEAD') slot.res = { ...slot.res, body: Buffer.alloc(0) };
+          slot.res = close || method === 'HEAD' ? { ...res, close, head: method === 'HEAD' } : res;
           flush();
         });
       }
@@ -148,7 +150,7 @@ export class CacheNodeServer {
     const extra = res.type.startsWith('text/') ? 'X-Content-Type-Options: nosniff\r\n' : '';
     conn.write(`HTTP/1.1 ${res.status} ${REASON[res.status] ?? 'Status'}\r\nContent-Type: ${res.type}\r\n${extra}` +
       `Content-Length: ${body.length}\r\n${res.close ? 'Connection: close\r\n' : ''}\r\n`);
-    if (body.length) conn.write(body);
+    if (body.length && !res.head) conn.write(body);
   }
 }
 
