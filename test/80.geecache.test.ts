@@ -185,7 +185,7 @@ test('a node keeps serving while 300 connections send it garbage, oversize and m
   }
 });
 
-test('a request that arrives a few bytes at a time is still told HTTP and answered (HEAD, GET)', async () => {
+test('a request that arrives a few bytes at a time is still told HTTP and answered (HEAD, GET); conflicting lengths are refused', async () => {
   const [port] = await freePorts(1);
   const node = await startNode(port, `127.0.0.1:${port}`, ['--rpc']);
   try {
@@ -208,6 +208,10 @@ test('a request that arrives a few bytes at a time is still told HTTP and answer
     assert.match(get, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n567$/);
     const del = await slowly(['DEL', 'ETE /_geecache/scores/Sam HTTP/1.1\r\n\r\n']);
     assert.match(del, /^HTTP\/1\.1 405 /);
+    // Two different lengths (a smuggling attempt) or a length that is not digits: 400, and closed.
+    const two = await slowly(['GET /_geecache/scores/Tom HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nhello']);
+    assert.match(two, /^HTTP\/1\.1 400 [^]*Connection: close\r\n/);
+    assert.match(await slowly(['GET /_geecache/scores/Tom HTTP/1.1\r\nContent-Length: 0x1\r\n\r\nh']), /^HTTP\/1\.1 400 /);
   } finally {
     await stop([node]);
   }

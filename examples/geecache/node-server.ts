@@ -78,7 +78,7 @@ export class CacheNodeServer {
         }
         const lines = head.toString('latin1', 0, end).split('\r\n');
         const [method, target, version] = lines[0].split(' ');
-        let contentLength = 0;
+        let contentLength = 0, seenLength = false;
         let close = version === 'HTTP/1.0';
         let bad = !method || !target || !/^HTTP\/1\.[01]$/.test(version ?? '');
         for (let i = 1; i < lines.length; i++) {
@@ -86,7 +86,13 @@ export class CacheNodeServer {
           if (c <= 0) { bad = true; continue; }
           const name = lines[i].slice(0, c).trim().toLowerCase();
           const value = lines[i].slice(c + 1).trim();
-          if (name === 'content-length') { contentLength = Number(value); if (!Number.isInteger(contentLength) || contentLength < 0) bad = true; }
+          if (name === 'content-length') {
+            // Two lengths that differ are how requests are smuggled past proxies: refused (RFC 9112 6.3).
+            const n = /^\d+$/.test(value) ? Number(value) : -1;
+            if (n < 0 || (seenLength && n !== contentLength)) bad = true;
+            contentLength = n;
+            seenLength = true;
+          }
           else if (name === 'transfer-encoding') bad = true; // not needed by this API
           else if (name === 'connection') close = /close/i.test(value) || (version === 'HTTP/1.0' && !/keep-alive/i.test(value));
         }
