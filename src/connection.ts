@@ -141,7 +141,11 @@ export class Connection extends EventEmitter {
   get writableLength(): number { return this.backlog + this.staged; }
   get writableNeedDrain(): boolean { return (this.flags & F_NEED_DRAIN) !== 0; }
 
-  /** Queues data; false when the backlog is at or over the high-water mark (wait for 'drain'). */
+  /**
+   * Queues data; false when the backlog is at or over the high-water mark (wait for 'drain'). After
+   * end() or once closed nothing is queued and it returns false with no error (no 'drain' follows):
+   * a reply racing a peer's close is normal, not a fault; check `destroyed` where it matters.
+   */
   write(data: Uint8Array | string): boolean {
     if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) return false;
     const b = typeof data === 'string' ? Buffer.from(data) : data;
