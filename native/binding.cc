@@ -61,6 +61,7 @@ ConnOptions ParseOptions(const Napi::Value& v) {
   o.max_input = static_cast<uint32_t>(num(10));
   o.nodelay = num(11) != 0;
   o.allow_half_open = num(12) != 0;
+  o.keepalive_s = static_cast<uint32_t>(num(13));
   return o;
 }
 

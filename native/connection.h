@@ -20,6 +20,7 @@ struct ConnOptions {
   uint32_t write_timeout_ms = 0;  // output pending and the peer took nothing for this long
   uint32_t connect_timeout_ms = 0;
   uint32_t max_input = 8u << 20;  // unconsumed input that pauses reading (data mode)
+  uint32_t keepalive_s = 0;       // TCP keepalive: idle seconds before probes (and between them); 0 = off
   uint8_t nodelay = 1;
   uint8_t allow_half_open = 0;
 };
@@ -38,6 +39,9 @@ enum CloseReason : int32_t {
   kCloseShutdown = 9,    // the reactor was closed
   kCloseBadFrame = 10,   // a length field below the header size
 };
+
+// TCP_NODELAY and keepalive as `opt` says (no-ops on Unix-domain sockets).
+void ApplySocketOptions(int fd, const ConnOptions& opt);
 
 struct Connection {
   explicit Connection(Pool* pool) : in(pool), out(pool) {}

@@ -62,12 +62,23 @@ int SocketAddress(const std::string& host, int port, const std::string& path, so
   return ParseAddr(host, port, ss, len) ? 0 : -EINVAL;
 }
 
-void SetNoDelay(int fd, bool on) {
-  int v = on ? 1 : 0;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));  // fails harmlessly on Unix sockets
-}
-
 }  // namespace
+
+void ApplySocketOptions(int fd, const ConnOptions& opt) {
+  // setsockopt fails harmlessly (EOPNOTSUPP) on Unix-domain sockets.
+  int v = opt.nodelay ? 1 : 0;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+  int on = opt.keepalive_s ? 1 : 0;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  if (on) {
+    // As Go's net package: probes after `idle` seconds of silence, then every `idle` seconds;
+    // nine unanswered close the connection (ETIMEDOUT).
+    int idle = static_cast<int>(opt.keepalive_s), count = 9;
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+  }
+}
 
 int32_t Reactor::Listen(const std::string& host, int port, const std::string& path, int backlog,
                         bool reuse_port, bool ipv6_only, const ConnOptions& opt,
@@ -191,7 +202,7 @@ void Reactor::Accept(Listener* l) {
       Emit(kEvRefused, -1, l->id, 0);
       continue;
     }
-    SetNoDelay(fd, l->opt.nodelay);
+    ApplySocketOptions(fd, l->opt);
     Connection* c = NewConnection(fd, PickLoop());
     c->listener = l->id;
     c->opt = l->opt;
@@ -212,7 +223,7 @@ int32_t Reactor::Connect(const std::string& host, int port, const std::string& p
   int family = ss.ss_family;
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  if (family != AF_UNIX) SetNoDelay(fd, opt.nodelay);
+  if (family != AF_UNIX) ApplySocketOptions(fd, opt);
   int rc = connect(fd, sa, len);
   if (rc < 0 && errno != EINPROGRESS) {
     int e = errno;

@@ -356,4 +356,34 @@ test('the listen backlog defaults to the system limit (somaxconn), or what liste
   await b.close();
 });
 
+test('keepAlive turns on TCP keepalive with its idle time (server and dialer), and setOptions changes it and noDelay', async () => {
+  const ss = ['/usr/bin/ss', '/bin/ss', '/usr/sbin/ss', '/sbin/ss'].find((p) => fs.existsSync(p));
+  if (!ss) { console.log('  SKIPPED (visible): ss (iproute2) is not installed'); return; }
+  // ss -o shows a socket's keepalive timer, "timer:(keepalive,2.9sec,0)", when SO_KEEPALIVE is on.
+  const keepalive = (local: number) => {
+    const line = execFileSync(ss, ['-Htno', 'state', 'established', `sport = :${local}`], { encoding: 'utf8' });
+    const m = /timer:\(keepalive,([\d.]+)(m?s|sec|min)/.exec(line);
+    return m ? Number(m[1]) * (m[2] === 'min' ? 60 : m[2] === 'ms' ? 0.001 : 1) : 0;
+  };
+  const server = createServer({ framing: 'u32be', keepAlive: 3000 });
+  const accepted: Connection[] = [];
+  server.on('connection', (c) => accepted.push(c));
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const plain = await connect({ port, framing: 'u32be' });
+  const kept = await connect({ port, framing: 'u32be', keepAlive: 20000 });
+  await until(() => accepted.length === 2);
+  const s = keepalive(port);
+  assert.ok(s > 0 && s <= 3, `accepted side: keepalive timer ${s} s`);
+  const k = keepalive(kept.address()!.port);
+  assert.ok(k > 3 && k <= 20, `dialer with keepAlive 20000: timer ${k} s`);
+  assert.is(keepalive(plain.address()!.port), 0, 'off by default');
+  plain.setOptions({ keepAlive: 60000, noDelay: false });
+  assert.ok(keepalive(plain.address()!.port) > 20, 'setOptions turns it on');
+  kept.setOptions({ keepAlive: 0 });
+  assert.is(keepalive(kept.address()!.port), 0, 'and off');
+  assert.throws(() => createServer({ keepAlive: -1 }), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE');
+  plain.destroy(); kept.destroy();
+  await server.close();
+});
+
 test.run();

@@ -368,6 +368,8 @@ test('bad governance options are refused at construction', () => {
   assert.is(code(() => new rpc.RpcClient({ service: Kitchen, retry: { maxAttempts: 0 } })), 'ERR_OUT_OF_RANGE');
   assert.is(code(() => new rpc.RpcClient({ service: Kitchen, rateLimit: { qps: 0 } })), 'ERR_OUT_OF_RANGE');
   assert.is(code(() => new rpc.RpcClient({ service: Kitchen, loadBalancer: 'nope' as never })), 'ERR_INVALID_ARG_VALUE');
+  assert.is(code(() => new rpc.RpcClient({ service: Kitchen, keepAlive: -1 })), 'ERR_OUT_OF_RANGE');
+  assert.is(code(() => new rpc.RpcClient({ service: Kitchen, connectTimeout: 1.5 })), 'ERR_OUT_OF_RANGE');
   assert.is(code(() => new rpc.RpcServer().register(Kitchen, { nope: () => 1 } as never)), 'ERR_INVALID_ARG_VALUE');
 });
 

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { connect } from '../dial';
 import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
-import { invalidArg, outOfRange } from '../options';
+import { encodeOptions, invalidArg, outOfRange } from '../options';
 import { loopNow, type Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
@@ -90,6 +90,8 @@ export interface RpcClientOptions {
   /** Per-call timeout in ms (default 1000; 0 = none). */
   timeout?: number;
   connectTimeout?: number;
+  /** TCP keepalive on the pool's connections (ms, see ConnectionOptions.keepAlive). Default 15000, as Kitex (Go's net package). */
+  keepAlive?: number;
   /**
    * Connections per target. While the pool grows a call goes to the connection with the fewest
    * in flight; a full pool takes calls in turn, grouped per tick (see writesPerTick). Default 1.
@@ -327,6 +329,7 @@ export class RpcClient extends EventEmitter {
     const per = options.connectionsPerTarget ?? 1;
     this.maxIdle = options.maxIdlePerTarget ?? per;
     if (!(Number.isInteger(this.maxIdle) && this.maxIdle >= 0)) throw outOfRange('maxIdlePerTarget must be an integer >= 0');
+    encodeOptions({ keepAlive: options.keepAlive, connectTimeout: options.connectTimeout, maxFrameSize: options.maxFrameSize }); // refused now, not at the first dial
     this.writesPerTick = options.writesPerTick ?? 4;
     if (!(this.writesPerTick >= 1)) throw outOfRange('writesPerTick must be >= 1');
     // Sweeps at most a second apart; a connection unused for idleTimeout (to a sweep's precision) closes.
@@ -692,7 +695,7 @@ export class RpcClient extends EventEmitter {
     const unframed = ep.transport === 'binary';
     const conn = await connect({
       host: ep.host, port: ep.port, reactor: this.opts.reactor, framing: unframed ? 'none' : 'u32be',
-      maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000,
+      maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000, keepAlive: this.opts.keepAlive ?? 15000,
     });
     const pc = new PooledConn(conn, ep.transport);
     if (unframed) {

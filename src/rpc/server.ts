@@ -84,6 +84,8 @@ export interface RpcServerOptions {
   maxConnections?: number;
   readTimeout?: number;
   idleTimeout?: number;
+  /** TCP keepalive on accepted connections (ms, see ConnectionOptions.keepAlive). Default 15000, as Kitex (Go's net package). */
+  keepAlive?: number;
   reactor?: Reactor;
   /** Requests per second served; over it a request gets a TApplicationException (INTERNAL_ERROR, "over the server's rate limit"). */
   rateLimit?: RateLimitOptions;
@@ -146,6 +148,7 @@ export class RpcServer extends EventEmitter {
       maxConnections: options.maxConnections,
       readTimeout: options.readTimeout,
       idleTimeout: options.idleTimeout,
+      keepAlive: options.keepAlive ?? 15000,
       maxInput: (options.maxFrameSize ?? 16 * 1024 * 1024) + 64 * 1024,
     }, (conn) => this.accept(conn));
   }
