@@ -9,6 +9,7 @@
             "native/link_buffer.cc",
             "native/js_blocks.cc",
             "native/main_loop.cc",
+            "native/socket_options.cc",
             "native/sub_loop.cc",
             "native/reactor.cc",
             "native/binding.cc"

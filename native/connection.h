@@ -40,7 +40,9 @@ enum CloseReason : int32_t {
   kCloseBadFrame = 10,   // a length field below the header size
 };
 
-// TCP_NODELAY and keepalive as `opt` says (no-ops on Unix-domain sockets).
+// TCP_NODELAY, keepalive and the unacknowledged-data timeout as `opt` says (native/socket_options.cc;
+// no-ops on Unix-domain sockets).
+constexpr int kKeepAliveProbes = 9;
 void ApplySocketOptions(int fd, const ConnOptions& opt);
 
 struct Connection {

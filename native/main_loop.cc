@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -63,22 +62,6 @@ int SocketAddress(const std::string& host, int port, const std::string& path, so
 }
 
 }  // namespace
-
-void ApplySocketOptions(int fd, const ConnOptions& opt) {
-  // setsockopt fails harmlessly (EOPNOTSUPP) on Unix-domain sockets.
-  int v = opt.nodelay ? 1 : 0;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
-  int on = opt.keepalive_s ? 1 : 0;
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-  if (on) {
-    // As Go's net package: probes after `idle` seconds of silence, then every `idle` seconds;
-    // nine unanswered close the connection (ETIMEDOUT).
-    int idle = static_cast<int>(opt.keepalive_s), count = 9;
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof(idle));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
-  }
-}
 
 int32_t Reactor::Listen(const std::string& host, int port, const std::string& path, int backlog,
                         bool reuse_port, bool ipv6_only, const ConnOptions& opt,

@@ -32,8 +32,10 @@ export interface ConnectionOptions {
   noDelay?: boolean;
   /**
    * TCP keepalive: ms of silence before the kernel probes the peer, and between probes (whole
-   * seconds, rounded up); nine unanswered probes close the connection with ETIMEDOUT. Finds peers
-   * that vanished without a FIN (power loss, a dropped NAT entry). 0 = off (default, as node:net).
+   * seconds, rounded up); nine unanswered probes close the connection with ETIMEDOUT, and so does
+   * sent data left unacknowledged for as long (ten times this; TCP_USER_TIMEOUT). Finds peers that
+   * vanished without a FIN (power loss, a dropped NAT entry), idle or not. 0 = off (default, as
+   * node:net).
    */
   keepAlive?: number;
   /** Keep the connection open for writing after the peer's FIN. Default false. */

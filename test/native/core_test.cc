@@ -10,6 +10,12 @@
 #include <string>
 #include <vector>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../native/connection.h"
 #include "../../native/framer.h"
 #include "../../native/link_buffer.h"
 
@@ -133,7 +139,37 @@ static void TestFramerStress() {
   }
 }
 
+static int GetInt(int fd, int level, int name) {
+  int v = -1;
+  socklen_t len = sizeof(v);
+  return getsockopt(fd, level, name, &v, &len) == 0 ? v : -1;
+}
+
+// The options every connection gets, read back from a real TCP socket.
+static void TestSocketOptions() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(fd >= 0);
+  ConnOptions o;
+  o.nodelay = 1;
+  o.keepalive_s = 15;
+  ApplySocketOptions(fd, o);
+  CHECK(GetInt(fd, IPPROTO_TCP, TCP_NODELAY) == 1);
+  CHECK(GetInt(fd, SOL_SOCKET, SO_KEEPALIVE) == 1);
+  CHECK(GetInt(fd, IPPROTO_TCP, TCP_KEEPIDLE) == 15);
+  CHECK(GetInt(fd, IPPROTO_TCP, TCP_KEEPINTVL) == 15);
+  CHECK(GetInt(fd, IPPROTO_TCP, TCP_KEEPCNT) == kKeepAliveProbes);
+  CHECK(GetInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT) == 15 * 1000 * (kKeepAliveProbes + 1));
+  o.nodelay = 0;
+  o.keepalive_s = 0;
+  ApplySocketOptions(fd, o);  // options changed later (setOptions): all of it undone
+  CHECK(GetInt(fd, IPPROTO_TCP, TCP_NODELAY) == 0);
+  CHECK(GetInt(fd, SOL_SOCKET, SO_KEEPALIVE) == 0);
+  CHECK(GetInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT) == 0);
+  close(fd);
+}
+
 int main() {
+  TestSocketOptions();
   TestSpanAndRelease();
   TestMallocSliceShare();
   TestFramerStress();
