@@ -114,6 +114,7 @@ Node* LinkBuffer::Contiguous(size_t n) {
 
 bool LinkBuffer::Skip(size_t n) {
   if (n > len_) return false;
+  if (n == 0) return true;  // an empty buffer holds no node: read_ may be null
   len_ -= n;
   while (n > 0) {
     size_t k = read_->size();

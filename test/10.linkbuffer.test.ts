@@ -76,6 +76,16 @@ test('empty and out-of-range reads give clear errors, not garbage', () => {
   assert.throws(() => lb.next(-1), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE');
   assert.is(lb.length, 3);
   assert.is(lb.readString(3), 'abc');
+  // Zero-length reads of a buffer holding no node (never written, or read and released) crashed
+  // the process (a null node in native Skip).
+  for (const empty of [new LinkBuffer(), lb]) {
+    empty.release();
+    empty.skip(0);
+    assert.is(empty.readBinary(0).length, 0);
+    assert.is(empty.slice(0).length, 0);
+    assert.is(empty.until('x'), null);
+    assert.is(empty.peek(0).length, 0);
+  }
 });
 
 test('large messages: 16 MiB written and read back intact', () => {
@@ -146,6 +156,91 @@ test('after release, views of recycled memory are detached: JS never sees reused
   }
   assert.ok(views.slice(0, -1).some((v) => v.length === 0), 'recycled views should be detached');
 });
+
+test('random operations agree with a plain byte array (model check, 3 x 20,000 steps)', () => {
+  for (const start of [12345, 777, 424242]) modelCheck(start);
+});
+
+function modelCheck(start: number): void {
+  let seed = start;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const lb = new LinkBuffer();
+  let model = Buffer.alloc(0);
+  let pending: Buffer | undefined; // malloc()ed, not flushed
+  let pendingKeep = 0;
+  const kept: { view: Buffer; copy: Buffer }[] = []; // views taken since the last release()
+  const bytes = (n: number) => filled(n, rnd(256));
+  const len = () => model.length;
+  for (let step = 0; step < 20000; step++) {
+    const op = rnd(13);
+    const n = rnd(8) === 0 ? rnd(70000) : rnd(300);
+    try {
+      switch (op) {
+        case 0: { const b = bytes(n); lb.write(b); model = Buffer.concat([model, b]); break; }
+        case 1: { const b = bytes(n); lb.writeBinary(b); model = Buffer.concat([model, b]); break; } // large: linked
+        case 2: {
+          if (pending) break;
+          pending = lb.malloc(n);
+          pending.set(bytes(n));
+          pendingKeep = rnd(n + 1);
+          lb.mallocAck(pendingKeep);
+          break;
+        }
+        case 3: {
+          if (pending) { model = Buffer.concat([model, Buffer.from(pending.subarray(0, pendingKeep))]); pending = undefined; }
+          lb.flush();
+          break;
+        }
+        case 4: { const k = rnd(len() + 1); const v = lb.peek(k); assert.ok(v.equals(model.subarray(0, k)), `peek ${k}`); break; }
+        case 5: {
+          const k = rnd(len() + 1);
+          const v = lb.next(k);
+          assert.ok(v.equals(model.subarray(0, k)), `next ${k}`);
+          kept.push({ view: v, copy: Buffer.from(v) });
+          model = model.subarray(k);
+          break;
+        }
+        case 6: { const k = rnd(len() + 1); lb.skip(k); model = model.subarray(k); break; }
+        case 7: {
+          const d = model.length ? model[rnd(model.length)]! : rnd(256);
+          const got = lb.until(d);
+          const i = model.indexOf(d);
+          if (i < 0) assert.is(got, null); else { assert.ok(got!.equals(model.subarray(0, i + 1)), 'until'); model = model.subarray(i + 1); }
+          break;
+        }
+        case 8: {
+          const k = rnd(len() + 1);
+          const sl = lb.slice(k);
+          assert.is(sl.length, k);
+          assert.ok(sl.readBinary(k).equals(model.subarray(0, k)), `slice ${k}`);
+          sl.release();
+          model = model.subarray(k);
+          break;
+        }
+        case 9: {
+          if (len() >= 4) { assert.is(lb.readUInt32BE(), model.readUInt32BE(0)); model = model.subarray(4); }
+          else assert.throws(() => lb.readUInt32BE(), (e: NodeJS.ErrnoException) => e.code === 'ERR_BUFFER_OUT_OF_BOUNDS');
+          break;
+        }
+        case 10: {
+          lb.release();
+          // Every view taken before: still its bytes (a copy, or memory not yet reused) or detached (empty).
+          for (const k of kept) assert.ok(k.view.length === 0 || k.view.equals(k.copy), 'a released view never shows other bytes');
+          kept.length = 0;
+          break;
+        }
+        case 11: { const k = len() + 1 + rnd(10); assert.throws(() => lb.next(k), (e: NodeJS.ErrnoException) => e.code === 'ERR_BUFFER_OUT_OF_BOUNDS'); break; }
+        case 12: { const k = rnd(len() + 1); assert.ok(lb.readBinary(k).equals(model.subarray(0, k)), `readBinary ${k}`); model = model.subarray(k); break; }
+      }
+    } catch (e) {
+      throw new Error(`seed ${start} step ${step} op ${op} n ${n} len ${len()}: ${(e as Error).message}`);
+    }
+    assert.is(lb.length, len(), `length after step ${step} (op ${op})`);
+    if (model.length > 1 << 20) { lb.skip(model.length); model = Buffer.alloc(0); }
+  }
+  lb.release();
+  lb.dispose();
+}
 
 test('memory returns to the pool when buffers are released', () => {
   const before = linkBufferPoolStats().liveBytes;

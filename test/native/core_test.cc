@@ -38,6 +38,25 @@ static std::string Read(LinkBuffer& lb, size_t n) {
   return s;
 }
 
+// Zero-length operations on a buffer that holds no node (empty, or fully read and released).
+static void TestEmpty() {
+  Pool pool;
+  LinkBuffer lb(&pool);
+  CHECK(lb.Skip(0));
+  CHECK(!lb.Skip(1));
+  CHECK(lb.Contiguous(0) == nullptr);
+  CHECK(lb.IndexOf('x') == -1);
+  LinkBuffer out(&pool);
+  CHECK(lb.SliceInto(0, &out));
+  lb.Append("ab", 2);
+  CHECK(lb.Skip(2));
+  lb.Release();
+  CHECK(!lb.HoldsNodes());
+  CHECK(lb.Skip(0));
+  CHECK(lb.SliceInto(0, &out));
+  CHECK(out.Len() == 0);
+}
+
 static void TestSpanAndRelease() {
   Pool pool;
   {
@@ -170,6 +189,7 @@ static void TestSocketOptions() {
 
 int main() {
   TestSocketOptions();
+  TestEmpty();
   TestSpanAndRelease();
   TestMallocSliceShare();
   TestFramerStress();
