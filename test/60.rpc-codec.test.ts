@@ -36,6 +36,21 @@ test('IDL: enums, typedefs, containers, exceptions, oneway and void are understo
   assert.is(E.fields.find((f) => f.name === 'color')!.type, 'i32');
 });
 
+test('IDL mistakes are refused with ERR_LINKPOLL_IDL and where they are (file:line:column)', () => {
+  const err = (src: string) => { try { rpc.parseIdl(src); } catch (e) { return `${(e as NodeJS.ErrnoException).code} ${(e as Error).message}`; } return 'accepted'; };
+  assert.is(err('struct A {\n  1: i32 a\n  2: Missing b\n}'), 'ERR_LINKPOLL_IDL IDL <idl>:3:6: unknown type Missing');
+  assert.is(err('struct A { 1: i32 a'), 'ERR_LINKPOLL_IDL IDL <idl>:1:20: unexpected end of input');
+  // Two fields with one id, or one name, could not be told apart: Apache's compiler refuses them too.
+  assert.is(err('struct A { 1: i32 a; 1: string b }'), 'ERR_LINKPOLL_IDL IDL <idl>:1:22: struct A: field id 1 is used twice');
+  assert.is(err('service S { void f(1: i32 x, 2: i32 x) }'), 'ERR_LINKPOLL_IDL IDL <idl>:1:30: S.f arguments: field name x is used twice');
+  assert.is(err('struct A {}\nexception A {}'), 'ERR_LINKPOLL_IDL IDL <idl>:2:11: exception A is defined twice (first at <idl>:1:8)');
+  assert.is(err('service S { void f(); oneway void f() }'), 'ERR_LINKPOLL_IDL IDL <idl>:1:35: service S: method f is defined twice');
+  assert.is(err('struct A { 1: list<> a }'), "ERR_LINKPOLL_IDL IDL <idl>:1:20: expected a type, got '>'");
+  assert.is(err('struct A { 1: i32 a } @'), "ERR_LINKPOLL_IDL IDL <idl>:1:23: unexpected character '@'");
+  const files = { 'svc.thrift': 'include "base.thrift"\nstruct R { 1: base.Nope n }', 'base.thrift': 'struct Base {}' };
+  assert.throws(() => rpc.parseIdlFiles(files, 'svc.thrift'), /^IDL svc\.thrift:2:15: unknown type base\.Nope$/);
+});
+
 test('every type round-trips', () => {
   const b = encode(E, sample);
   const back = new rpc.ThriftReader(b).struct(E);

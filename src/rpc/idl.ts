@@ -15,7 +15,22 @@ export interface Idl {
 
 type Tok = string;
 
-function tokenize(src: string): Tok[] {
+/** An IDL that cannot be used: SyntaxError with code ERR_LINKPOLL_IDL, at file:line:column where known. */
+function idlError(message: string, where?: string): SyntaxError {
+  return Object.assign(new SyntaxError(`IDL${where ? ` ${where}` : ''}: ${message}`), { code: 'ERR_LINKPOLL_IDL' });
+}
+
+/** "file:line:column" of offset `at` of `src`. */
+function location(file: string, src: string, at: number): string {
+  let line = 1, col = 1;
+  for (let k = 0; k < at && k < src.length; k++) {
+    if (src.charCodeAt(k) === 10) { line++; col = 1; } else col++;
+  }
+  return `${file || '<idl>'}:${line}:${col}`;
+}
+
+/** The tokens of `src`; `offsets` (when given) receives where each starts. */
+function tokenize(src: string, offsets?: number[], file = ''): Tok[] {
   const out: Tok[] = [];
   const re = /\s+|\/\/[^\n]*|#[^\n]*|\/\*[\s\S]*?\*\/|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|([A-Za-z_][\w.]*)|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|0x[0-9a-fA-F]+)|([{}()<>,;:=\[\]*])/y;
   let m: RegExpExecArray | null;
@@ -23,10 +38,10 @@ function tokenize(src: string): Tok[] {
   while (pos < src.length) {
     re.lastIndex = pos;
     m = re.exec(src);
-    if (!m) throw new SyntaxError(`IDL: unexpected character '${src[pos]}' at offset ${pos}`);
-    pos = re.lastIndex;
+    if (!m) throw idlError(`unexpected character '${src[pos]}'`, location(file, src, pos));
     const t = m[1] ?? m[2] ?? m[3] ?? m[4];
-    if (t !== undefined) out.push(t);
+    if (t !== undefined) { out.push(t); offsets?.push(pos); }
+    pos = re.lastIndex;
   }
   return out;
 }
@@ -55,7 +70,7 @@ export function parseIdl(src: string): Idl {
  * include is looked up relative to the including file's name, then as written.
  */
 export function parseIdlFiles(files: Record<string, string>, main: string): Idl {
-  if (files[main] === undefined) throw new SyntaxError(`IDL: no file ${main}`);
+  if (files[main] === undefined) throw idlError(`no file ${main}`);
   const load: IncludeLoader = (inc, from) => {
     for (const name of [path.posix.normalize(path.posix.join(path.posix.dirname(from), inc)), inc]) {
       if (files[name] !== undefined) return { name, text: files[name] };
@@ -77,7 +92,7 @@ export function readIdlFiles(file: string, includeDirs: string[] = []): { main: 
   const pending = [main];
   while (pending.length > 0) {
     const from = pending.pop()!;
-    for (const inc of includesOf(files[from]!)) {
+    for (const inc of includesOf(files[from]!, from)) {
       const rel = path.posix.normalize(path.posix.join(path.posix.dirname(from), inc));
       if (files[rel] !== undefined || files[inc] !== undefined) continue;
       if (fs.existsSync(path.join(base, rel))) {
@@ -86,7 +101,7 @@ export function readIdlFiles(file: string, includeDirs: string[] = []): { main: 
         continue;
       }
       const dir = includeDirs.find((d) => fs.existsSync(path.join(d, inc)));
-      if (dir === undefined) throw new SyntaxError(`IDL: ${from} includes "${inc}", which is not in ${[path.dirname(path.join(base, rel)), ...includeDirs].join(', ')}`);
+      if (dir === undefined) throw idlError(`${from} includes "${inc}", which is not in ${[path.dirname(path.join(base, rel)), ...includeDirs].join(', ')}`);
       files[inc] = fs.readFileSync(path.join(dir, inc), 'utf8');
       pending.push(inc);
     }
@@ -100,8 +115,8 @@ export function parseIdlFile(file: string, includeDirs: string[] = []): Idl {
   return parseIdlFiles(files, main);
 }
 
-function includesOf(src: string): string[] {
-  const t = tokenize(src);
+function includesOf(src: string, file = ''): string[] {
+  const t = tokenize(src, undefined, file);
   const out: string[] = [];
   for (let i = 0; i < t.length - 1; i++) if (t[i] === 'include') out.push(unquote(t[i + 1]!));
   return out;
@@ -112,16 +127,26 @@ function unquote(s: string): string {
 }
 
 function parseOne(src: string, filename: string, load: IncludeLoader, loading: Map<string, Parsed | null>): Parsed {
-  const t = tokenize(src);
+  const offsets: number[] = [];
+  const t = tokenize(src, offsets, filename);
   let i = 0;
+  /** Where token k is (the end of the text past the last). */
+  const at = (k: number) => location(filename, src, k < offsets.length ? offsets[k]! : src.length);
   const peek = () => t[i];
   const next = () => {
-    if (i >= t.length) throw new SyntaxError('IDL: unexpected end of input');
+    if (i >= t.length) throw idlError('unexpected end of input', at(i));
     return t[i++];
   };
   const expect = (s: string) => {
     const got = next();
-    if (got !== s) throw new SyntaxError(`IDL: expected '${s}', got '${got}'`);
+    if (got !== s) throw idlError(`expected '${s}', got '${got}'`, at(i - 1));
+  };
+  // Named types used, checked once every definition (and include) is known.
+  const refs: { name: string; tok: number }[] = [];
+  const defined = new Map<string, number>();
+  const define = (kind: string, name: string, tok: number) => {
+    if (defined.has(name)) throw idlError(`${kind} ${name} is defined twice (first at ${at(defined.get(name)!)})`, at(tok));
+    defined.set(name, tok);
   };
   const skipAnnotations = () => {
     if (peek() !== '(') return;
@@ -155,7 +180,12 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       expect('>');
       ty = { map: [k as TypeSpec, v as TypeSpec] };
     } else {
-      ty = BASE[n] ?? `@${n}`; // resolved later
+      ty = BASE[n];
+      if (ty === undefined) {
+        if (!/^[A-Za-z_]/.test(n)) throw idlError(`expected a type, got '${n}'`, at(i - 1));
+        refs.push({ name: n, tok: i - 1 });
+        ty = `@${n}`; // resolved later
+      }
     }
     skipAnnotations();
     return ty;
@@ -172,9 +202,10 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       }
     }
   };
-  const parseFields = (close: string): FieldSpec[] => {
+  const parseFields = (close: string, owner: string): FieldSpec[] => {
     const fields: FieldSpec[] = [];
     while (peek() !== close) {
+      const start = i;
       let id: number;
       if (/^-?\d+$/.test(peek()) || /^0x/.test(peek())) {
         id = Number(next());
@@ -189,6 +220,9 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       if (peek() === '=') { i++; skipValue(); }
       skipAnnotations();
       sep();
+      // Two fields with one id (or name) could not be told apart on the wire (or in the value).
+      const clash = fields.find((x) => x.id === id || x.name === name);
+      if (clash) throw idlError(`${owner}: field ${clash.id === id ? `id ${id}` : `name ${name}`} is used twice`, at(start));
       const f: FieldSpec = { id, name, type: type as TypeSpec };
       if (required) f.required = true;
       fields.push(f);
@@ -206,10 +240,11 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (kw === 'namespace') { next(); next(); continue; }
     if (kw === 'include') { includes.push(unquote(next())); continue; }
     if (kw === 'cpp_include') { next(); continue; }
-    if (kw === 'typedef') { const ty = parseType(); typedefs[next()] = ty; skipAnnotations(); sep(); continue; }
+    if (kw === 'typedef') { const ty = parseType(); const n = next(); define('typedef', n, i - 1); typedefs[n] = ty; skipAnnotations(); sep(); continue; }
     if (kw === 'const') { parseType(); next(); expect('='); skipValue(); sep(); continue; }
     if (kw === 'enum') {
       const name = next();
+      define('enum', name, i - 1);
       expect('{');
       const values: Record<string, number> = {};
       let v = 0;
@@ -227,9 +262,10 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     }
     if (kw === 'struct' || kw === 'union' || kw === 'exception') {
       const name = next();
+      define(kw, name, i - 1);
       skipAnnotations();
       expect('{');
-      const s: StructSpec = { name, fields: parseFields('}') };
+      const s: StructSpec = { name, fields: parseFields('}', `${kw} ${name}`) };
       if (kw === 'exception') s.exception = true;
       skipAnnotations();
       structs[name] = s;
@@ -237,6 +273,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     }
     if (kw === 'service') {
       const name = next();
+      define('service', name, i - 1);
       const svc: ServiceSpec = { name, methods: {} };
       if (peek() === 'extends') { i++; extendsOf.push({ svc, base: next() }); }
       skipAnnotations();
@@ -247,10 +284,11 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
         const retTok = peek();
         const ret = retTok === 'void' ? (i++, null) : parseType();
         const mname = next();
+        if (methods.some((m) => m.svc === svc && m.name === mname)) throw idlError(`service ${name}: method ${mname} is defined twice`, at(i - 1));
         expect('(');
-        const args = parseFields(')');
+        const args = parseFields(')', `${name}.${mname} arguments`);
         let throws: FieldSpec[] = [];
-        if (peek() === 'throws') { i++; expect('('); throws = parseFields(')'); }
+        if (peek() === 'throws') { i++; expect('('); throws = parseFields(')', `${name}.${mname} throws`); }
         skipAnnotations();
         sep();
         methods.push({ svc, name: mname, ret, args, throws, oneway });
@@ -260,7 +298,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       services[name] = svc;
       continue;
     }
-    throw new SyntaxError(`IDL: unexpected '${kw}'`);
+    throw idlError(`unexpected '${kw}'`, at(i - 1));
   }
 
   // What included files define is known here by its own name and by `prefix.name` (the prefix is
@@ -270,7 +308,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     const found = load(inc, filename);
     if (!found) { missing.push(inc); continue; }
     let sub = loading.get(found.name);
-    if (sub === null) throw new SyntaxError(`IDL: include cycle through ${found.name}`);
+    if (sub === null) throw idlError(`include cycle through ${found.name}`, filename || undefined);
     if (sub === undefined) {
       loading.set(found.name, null);
       sub = parseOne(found.text, found.name, load, loading);
@@ -281,11 +319,15 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     for (const [n, v] of Object.entries(sub.services)) services[n] ??= v;
     for (const [n, v] of Object.entries(sub.typedefs)) typedefs[n] ??= v;
   }
-  const unknown = (what: string) => new SyntaxError(`IDL: unknown ${what}` +
-    (missing.length ? ` (this file includes ${missing.map((m) => `"${m}"`).join(', ')}, which were not read: parse with parseIdlFile or parseIdlFiles)` : ''));
+  const unknown = (what: string, where?: string) => idlError(`unknown ${what}` +
+    (missing.length ? ` (this file includes ${missing.map((m) => `"${m}"`).join(', ')}, which were not read: parse with parseIdlFile or parseIdlFiles)` : ''), where);
+  for (const r of refs) {
+    const n = r.name.replace(/^.*\./, '');
+    if (typedefs[n] === undefined && !enums[n] && !structs[n]) throw unknown(`type ${r.name}`, at(r.tok));
+  }
 
   const resolve = (ty: TypeSpec | string, seen = 0): TypeSpec => {
-    if (seen > 32) throw new SyntaxError('IDL: typedef cycle');
+    if (seen > 32) throw idlError('typedef cycle', filename || undefined);
     if (typeof ty === 'string') {
       if (!ty.startsWith('@')) return ty as TypeSpec;
       const n = ty.slice(1).replace(/^.*\./, '');
@@ -319,7 +361,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
   const complete = new Set<ServiceSpec>();
   const inherit = (svc: ServiceSpec, depth: number): void => {
     if (complete.has(svc)) return;
-    if (depth > 32) throw new SyntaxError(`IDL: services extend each other in a cycle (through ${svc.name})`);
+    if (depth > 32) throw idlError(`services extend each other in a cycle (through ${svc.name})`, filename || undefined);
     const e = extendsOf.find((x) => x.svc === svc);
     if (e) {
       const b = services[e.base.replace(/^.*\./, '')];
