@@ -45,6 +45,8 @@ test('IDL mistakes are refused with ERR_LINKPOLL_IDL and where they are (file:li
   assert.is(err('service S { void f(1: i32 x, 2: i32 x) }'), 'ERR_LINKPOLL_IDL IDL <idl>:1:30: S.f arguments: field name x is used twice');
   assert.is(err('struct A {}\nexception A {}'), 'ERR_LINKPOLL_IDL IDL <idl>:2:11: exception A is defined twice (first at <idl>:1:8)');
   assert.is(err('service S { void f(); oneway void f() }'), 'ERR_LINKPOLL_IDL IDL <idl>:1:35: service S: method f is defined twice');
+  assert.is(err('enum E { A, B, A }'), 'ERR_LINKPOLL_IDL IDL <idl>:1:16: enum E: A is defined twice');
+  assert.is(err('enum E { A = x }'), 'ERR_LINKPOLL_IDL IDL <idl>:1:14: enum E: A = x is not an i32');
   assert.is(err('struct A { 1: list<> a }'), "ERR_LINKPOLL_IDL IDL <idl>:1:20: expected a type, got '>'");
   assert.is(err('struct A { 1: i32 a } @'), "ERR_LINKPOLL_IDL IDL <idl>:1:23: unexpected character '@'");
   const files = { 'svc.thrift': 'include "base.thrift"\nstruct R { 1: base.Nope n }', 'base.thrift': 'struct Base {}' };

@@ -250,7 +250,12 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       let v = 0;
       while (peek() !== '}') {
         const k = next();
-        if (peek() === '=') { i++; v = Number(next()); }
+        if (values[k] !== undefined) throw idlError(`enum ${name}: ${k} is defined twice`, at(i - 1));
+        if (peek() === '=') {
+          i++;
+          v = Number(next());
+          if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw idlError(`enum ${name}: ${k} = ${t[i - 1]} is not an i32`, at(i - 1));
+        }
         values[k] = v++;
         skipAnnotations();
         sep();
