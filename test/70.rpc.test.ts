@@ -53,6 +53,50 @@ for (const transport of ['ttheader', 'framed'] as const) {
   });
 }
 
+test('random mixed traffic over every transport: 4 x 1,500 calls, each answered with its own value or its own error', async () => {
+  // Handlers answer at once or after a random delay, throw, or raise the declared exception;
+  // arguments and replies range from empty to 200 KB; calls arrive in random bursts over a pool.
+  let seed = 4242;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const srv = new rpc.RpcServer({ logger: null });
+  const later = <T>(v: () => T, ms: number) => new Promise<T>((res, rej) => setTimeout(() => { try { res(v()); } catch (e) { rej(e); } }, ms));
+  srv.register(Kitchen, {
+    echo: (a) => {
+      const e = a.e as { text: string; blob?: Buffer };
+      const mode = e.text.charCodeAt(0) % 3;
+      return mode === 0 ? e : later(() => e, e.text.length % 7);
+    },
+    fail: (a) => {
+      const how = a.how as number;
+      const go = () => { if (how % 2) throw new rpc.DeclaredException('nf', { what: `nf${how}` }); throw new Error(`boom${how}`); };
+      return how % 3 === 0 ? go() : later(go, how % 5);
+    },
+  });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  for (const transport of ['ttheader', 'theader', 'framed', 'binary'] as const) {
+    const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], transport, connectionsPerTarget: 3, timeout: 10000 });
+    let id = 0;
+    const one = async () => {
+      const k = id++;
+      if (rnd(5) === 0) {
+        const how = rnd(1000);
+        const err = await c.call('fail', { how }).then(() => undefined, (e: Error) => e);
+        if (how % 2) assert.equal((err as rpc.RemoteException).value, { what: `nf${how}` }, `${transport} call ${k}`);
+        else assert.match(String((err as Error).message), new RegExp(`^boom${how}$`), `${transport} call ${k}`);
+        return;
+      }
+      const size = rnd(10) === 0 ? rnd(200000) : rnd(300);
+      const e = { text: `${String.fromCharCode(65 + rnd(26))}${k}:${transport}`, blob: Buffer.alloc(size, k & 0xff), nums: Array.from({ length: rnd(20) }, (_, j) => j * k) };
+      const back = (await c.call('echo', { e })) as typeof e;
+      assert.equal(back, e, `${transport} call ${k}`);
+    };
+    for (let burst = 0; burst < 30; burst++) await Promise.all(Array.from({ length: 1 + rnd(100) }, one));
+    while (id < 1500) await Promise.all(Array.from({ length: Math.min(1500 - id, 1 + rnd(60)) }, one));
+    c.close();
+  }
+  await srv.close();
+});
+
 test('1,000 concurrent calls over one multiplexed connection are all matched', async () => {
   const { srv, port } = await kitchen();
   const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], timeout: 5000 });
