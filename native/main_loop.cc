@@ -172,8 +172,14 @@ void Reactor::Accept(Listener* l) {
       if (errno == EAGAIN || errno == EINTR) return;
       if (errno == ECONNABORTED) continue;
       // EMFILE/ENFILE/ENOBUFS: stop watching this listener until the next tick, else the level-
-      // triggered event would spin; tell JavaScript.
-      Emit(kEvAcceptError, -1, l->id, errno);
+      // triggered event would spin. The waiting connections stay in the kernel's queue and are
+      // accepted once descriptors free up (as Go's net package does). JavaScript hears of it at
+      // most once a second: it lasts as long as the connections that use up the limit.
+      UpdateNow();
+      if (l->accept_error_ms == 0 || now_ms_ - l->accept_error_ms >= 1000) {
+        l->accept_error_ms = now_ms_;
+        Emit(kEvAcceptError, -1, l->id, errno);
+      }
       epoll_ctl(main_->epfd, EPOLL_CTL_DEL, l->fd, nullptr);
       l->paused = true;
       ArmTick();

@@ -59,6 +59,7 @@ struct Listener {
   std::string unix_path;
   uint32_t max_connections = 0;  // 0 = no cap
   bool paused = false;           // accept() hit EMFILE; retried on the next tick
+  uint64_t accept_error_ms = 0;  // when JavaScript was last told of an accept error
 };
 
 // A loop's epoll set is waited on either by libuv on Node's thread (uv_poll on the epoll fd, the

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { connect, createServer, Reactor, type Connection } from '../src';
 import { frame, rawClient, readFrames, until, once, openFds } from './helpers';
 
@@ -390,6 +390,42 @@ test('connections are ordinary EventEmitters: any event name, once, removal, unh
   }
   conn.destroy();
   await server.close();
+});
+
+test('out of descriptors (EMFILE): open connections are served, the rest wait and are accepted when descriptors free up', async () => {
+  const child = spawn('sh', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${path.join(__dirname, '..', '..', 'test', 'fixtures', 'fd-limited-echo.js')}"`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout!.on('data', (d: Buffer) => { const l = (partial + d.toString()).split('\n'); partial = l.pop()!; lines.push(...l); });
+  const socks: net.Socket[] = [];
+  try {
+    await until(() => lines.some((l) => l.startsWith('ready ')), 5000, 'the server to start');
+    const [, port, free] = lines.find((l) => l.startsWith('ready '))!.split(' ').map(Number);
+    const accepted = () => lines.filter((l) => l.startsWith('connections ')).length;
+    const errors = () => lines.filter((l) => l.startsWith('errors ')).length;
+    // More connections than descriptors left: some wait in the kernel's queue.
+    for (let i = 0; i < free! + 8; i++) { const s = net.connect(port!, '127.0.0.1'); s.on('error', () => {}); socks.push(s); }
+    await until(() => errors() >= 1, 3000, 'an EMFILE error event');
+    assert.ok(lines.some((l) => /^errors 1 EMFILE$/.test(l)), lines.filter((l) => l.startsWith('errors')).join());
+    const waiting = socks.length - accepted();
+    assert.ok(waiting >= 4, `${waiting} connections wait`);
+    const echo = async (s: net.Socket, text: string) => {
+      const got = new Promise<string>((r) => s.once('data', (d: Buffer) => r(d.subarray(4).toString())));
+      s.write(frame(text));
+      return Promise.race([got, new Promise<string>((r) => setTimeout(() => r('no answer'), 3000))]);
+    };
+    assert.is(await echo(socks[0]!, 'first'), 'first', 'an accepted connection is served meanwhile');
+    const before = errors();
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.ok(errors() - before <= 2, `told at most once a second while it lasts (${errors() - before} in 1.1 s)`);
+    // Free descriptors: the waiting connections are accepted and served.
+    for (const s of socks.slice(0, 12)) s.destroy();
+    assert.is(await echo(socks[socks.length - 1]!, 'last'), 'last', 'the last connection is served once descriptors free up');
+    assert.is(child.exitCode, null);
+  } finally {
+    for (const s of socks) s.destroy();
+    child.kill();
+  }
 });
 
 test('the listen backlog defaults to the system limit (somaxconn), or what listen() is given', async () => {
