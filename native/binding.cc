@@ -278,6 +278,7 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
                        {InstanceMethod<&ReactorWrap::Listen>("listen"),
                         InstanceMethod<&ReactorWrap::ListenerAddress>("listenerAddress"),
                         InstanceMethod<&ReactorWrap::CloseListener>("closeListener"),
+                        InstanceMethod<&ReactorWrap::SetListenerRef>("setListenerRef"),
                         InstanceMethod<&ReactorWrap::Connect>("connect"),
                         InstanceMethod<&ReactorWrap::SetOptions>("setOptions"),
                         InstanceMethod<&ReactorWrap::Flush>("flush"),
@@ -345,6 +346,10 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
     a.Set(1u, Napi::String::New(env, addr));
     a.Set(2u, Napi::Number::New(env, port));
     return a;
+  }
+  Napi::Value SetListenerRef(const Napi::CallbackInfo& info) {
+    r_->SetListenerRef(info[0].As<Napi::Number>().Int32Value(), info[1].ToBoolean().Value());
+    return info.Env().Undefined();
   }
   Napi::Value CloseListener(const Napi::CallbackInfo& info) {
     r_->CloseListener(info[0].As<Napi::Number>().Int32Value());

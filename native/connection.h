@@ -71,6 +71,7 @@ struct Connection {
   bool want_drain = false;  // JS heard of a backlog (or asked): tell it when the output empties
   bool needs_release = false;
   bool closed = false;
+  bool unref = false;  // does not keep Node's event loop alive (counted in its loop's nunref)
 
   uint64_t last_io_ms = 0;
   uint64_t partial_since_ms = 0;

@@ -148,8 +148,18 @@ void Reactor::CloseListener(int32_t id) {
   close(l->fd);
   if (!l->unix_path.empty()) unlink(l->unix_path.c_str());
   listeners_[id] = nullptr;
+  if (l->unref) main_->nunref--;
   delete l;
   main_->nlisteners--;
+  main_->UpdateRef();
+}
+
+void Reactor::SetListenerRef(int32_t id, bool ref) {
+  if (id < 0 || static_cast<size_t>(id) >= listeners_.size() || !listeners_[id]) return;
+  Listener* l = listeners_[id];
+  if (l->unref == !ref) return;
+  l->unref = !ref;
+  main_->nunref += l->unref ? 1 : -1;
   main_->UpdateRef();
 }
 

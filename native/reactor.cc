@@ -221,6 +221,10 @@ void Reactor::ProcessCommands(uint32_t n) {
     Connection* c = Get(cmd[0]);
     if (!c || c->closed) continue;
     int32_t bid = cmd[1], off = cmd[2], len = cmd[3];
+    if (len == kCmdRef || len == kCmdUnref) {
+      Control(c, len);  // no bearing on output: the writes around it stay one writev
+      continue;
+    }
     if (len < 0) {
       if (c->first_item >= 0) WriteItems(c);  // what came before the command goes first
       Control(c, len);
@@ -354,6 +358,17 @@ void Reactor::Control(Connection* c, int32_t op) {
       c->paused_user = false;
       UpdateMask(c);
       break;
+    case kCmdRef:
+    case kCmdUnref: {
+      bool unref = op == kCmdUnref;
+      if (c->unref == unref) break;
+      c->unref = unref;
+      if (c->registered) {
+        c->loop->nunref += unref ? 1 : -1;
+        c->loop->UpdateRef();
+      }
+      break;
+    }
     case kCmdWatchDrain:
       if (c->out.Len() == 0 && !c->connecting) {
         Emit(kEvDrain, c->id, 0, 0);

@@ -50,6 +50,8 @@ enum Command : int32_t {
   kCmdResume = -5,
   kCmdDestroy = -6,   // close now, drop pending output, FIN
   kCmdWatchDrain = -7,  // JS's write() returned false: emit a drain when the output is empty
+  kCmdRef = -8,         // the connection keeps Node's event loop alive (the default)
+  kCmdUnref = -9,       // it does not (node:net's unref())
 };
 
 struct Listener {
@@ -60,6 +62,7 @@ struct Listener {
   uint32_t max_connections = 0;  // 0 = no cap
   bool paused = false;           // accept() hit EMFILE; retried on the next tick
   uint64_t accept_error_ms = 0;  // when JavaScript was last told of an accept error
+  bool unref = false;            // does not keep Node's event loop alive
 };
 
 // A loop's epoll set is waited on either by libuv on Node's thread (uv_poll on the epoll fd, the
@@ -81,6 +84,7 @@ class SubLoop {
   int epfd = -1;
   int nconns = 0;
   int nlisteners = 0;     // only the main loop (index -1) has listeners
+  int nunref = 0;         // of those connections and listeners, the ones that do not keep Node alive
   Reactor* r;
   Block* slab = nullptr;  // read slab: every connection of this loop reads into it, in turn
   uv_poll_t poll;
@@ -126,6 +130,7 @@ class Reactor {
                  bool reuse_port, bool ipv6_only, const ConnOptions& opt, uint32_t max_conns);
   bool ListenerAddress(int32_t id, std::string* addr, int* port, int* family);
   void CloseListener(int32_t id);
+  void SetListenerRef(int32_t id, bool ref);
   // Client connection; returns id >= 0, or -errno.
   int32_t Connect(const std::string& host, int port, const std::string& path,
                   const ConnOptions& opt);

@@ -129,7 +129,7 @@ void SubLoop::Destroy() {
 }
 
 void SubLoop::UpdateRef() {
-  bool want = nconns > 0 || nlisteners > 0;
+  bool want = nconns + nlisteners - nunref > 0;
   if (!started || want == refed) return;
   refed = want;
   if (want) {
@@ -148,6 +148,7 @@ void SubLoop::Add(Connection* c, uint32_t mask) {
   c->registered = true;
   c->parked = false;
   nconns++;
+  if (c->unref) nunref++;
   UpdateRef();
 }
 
@@ -169,6 +170,7 @@ void SubLoop::Remove(Connection* c) {
   if (!c->parked) epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, nullptr);
   c->registered = false;
   nconns--;
+  if (c->unref) nunref--;
   UpdateRef();
 }
 

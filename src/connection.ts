@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
 import { DEFAULT_HIGH_WATER_MARK, encodeOptions, outOfRange, type ConnectionOptions } from './options';
-import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_RESUME, CMD_SHUTDOWN, CMD_WATCH_DRAIN, type Reactor } from './reactor';
+import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
 
@@ -77,7 +77,7 @@ class ConnExtra {
   data: unknown = undefined;
 }
 
-const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32;
+const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64;
 
 export class Connection extends EventEmitter {
   /** @internal */ readonly _r: Reactor;
@@ -221,6 +221,24 @@ export class Connection extends EventEmitter {
   }
 
   get isPausedReading(): boolean { return (this.flags & F_PAUSED) !== 0; }
+
+  /** Lets the process exit while this connection is open (as node:net's socket.unref()). */
+  unref(): this {
+    if ((this.flags & (F_UNREF | F_CLOSED)) === 0) {
+      this.flags |= F_UNREF;
+      this._r.control(this.id, CMD_UNREF);
+    }
+    return this;
+  }
+
+  /** Keeps the process alive while this connection is open again (the default). */
+  ref(): this {
+    if ((this.flags & F_UNREF) !== 0 && (this.flags & F_CLOSED) === 0) {
+      this.flags &= ~F_UNREF;
+      this._r.control(this.id, CMD_REF);
+    }
+    return this;
+  }
 
   /** Changes timeouts, framing or limits of this connection (e.g. after detecting its protocol). */
   setOptions(opts: ConnectionOptions): void {

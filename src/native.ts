@@ -7,6 +7,7 @@ export interface NativeReactor {
     ipv6Only: boolean, opts: number[], maxConnections: number): number;
   listenerAddress(id: number): [string, string, number] | null;
   closeListener(id: number): void;
+  setListenerRef(id: number, ref: boolean): void;
   connect(host: string, port: number, path: string, opts: number[]): number;
   setOptions(id: number, opts: number[]): boolean;
   flush(commands: number): void;

@@ -14,7 +14,7 @@ import { outOfRange } from './options';
 export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
   EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10;
 export const CMD_END = -1, CMD_SHUTDOWN = -2, CMD_ABORT = -3, CMD_PAUSE = -4, CMD_RESUME = -5,
-  CMD_DESTROY = -6, CMD_WATCH_DRAIN = -7;
+  CMD_DESTROY = -6, CMD_WATCH_DRAIN = -7, CMD_REF = -8, CMD_UNREF = -9;
 export const SLOT_MASK = (1 << 22) - 1;
 
 const EVENT_RECORDS = 4096;

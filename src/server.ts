@@ -61,6 +61,7 @@ export class Server extends EventEmitter {
   private readonly opts: ServerOptions;
   private readonly encoded: number[];
   private listenerId = -1;
+  private refed = true;
   private closing: Promise<void> | undefined;
 
   constructor(options: ServerOptions = {}, onConnection?: (conn: Connection) => void) {
@@ -112,6 +113,7 @@ export class Server extends EventEmitter {
     }
     this.listenerId = id;
     this.reactor.servers[id] = this;
+    if (!this.refed) nat.setListenerRef(id, false);
     const addr = this.address()!;
     this.emit('listening', addr);
     return addr;
@@ -150,6 +152,23 @@ export class Server extends EventEmitter {
       done();
     });
     return this.closing;
+  }
+
+  /**
+   * Lets the process exit while this server listens (as node:net's server.unref()); connections
+   * it accepted still keep it alive unless they are unref()'d too.
+   */
+  unref(): this {
+    this.refed = false;
+    if (this.listenerId >= 0) this.reactor.native.setListenerRef(this.listenerId, false);
+    return this;
+  }
+
+  /** Keeps the process alive while this server listens again (the default). */
+  ref(): this {
+    this.refed = true;
+    if (this.listenerId >= 0) this.reactor.native.setListenerRef(this.listenerId, true);
+    return this;
   }
 
   /** Stops accepting new connections; those open go on (close() also ends them). */

@@ -428,6 +428,33 @@ test('out of descriptors (EMFILE): open connections are served, the rest wait an
   }
 });
 
+test('unref() lets the process exit while a server listens or a connection is open; ref() undoes it', async () => {
+  const server = createServer({ framing: 'u32be' });
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const lib = JSON.stringify(path.join(__dirname, '..', 'src'));
+  // Each script prints "done" and should then exit by itself, or still run a second later.
+  const run = (body: string) => new Promise<{ code: number | null; out: string; ms: number }>((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, ['-e', `const lp = require(${lib}); (async () => { ${body}; console.log('done'); })()`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const timer = setTimeout(() => child.kill(), 1000);
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, out: out.trim(), ms: Date.now() - t0 }); });
+  });
+  const exits = async (body: string) => { const r = await run(body); assert.is(r.out, 'done', body); assert.is(r.code, 0, `exits by itself: ${body}`); };
+  const stays = async (body: string) => { const r = await run(body); assert.is(r.out, 'done', body); assert.is(r.code, null, `kept alive (killed after 1 s): ${body}`); };
+  await Promise.all([
+    stays(`const c = await lp.connect({ port: ${port} })`),
+    exits(`const c = await lp.connect({ port: ${port} }); c.unref()`),
+    stays(`const c = await lp.connect({ port: ${port} }); c.unref(); c.ref()`),
+    stays(`await lp.createServer({}).listen({ port: 0, host: '127.0.0.1' })`),
+    exits(`const s = lp.createServer({}); s.unref(); await s.listen({ port: 0, host: '127.0.0.1' })`),
+    exits(`const s = lp.createServer({}); await s.listen({ port: 0, host: '127.0.0.1' }); s.unref()`),
+    stays(`const s = lp.createServer({}); await s.listen({ port: 0, host: '127.0.0.1' }); s.unref(); s.ref()`),
+  ]);
+  await server.close();
+});
+
 test('the listen backlog defaults to the system limit (somaxconn), or what listen() is given', async () => {
   const ss = ['/usr/bin/ss', '/bin/ss', '/usr/sbin/ss', '/sbin/ss'].find((p) => fs.existsSync(p));
   if (!ss) { console.log('  SKIPPED (visible): ss (iproute2) is not installed'); return; }

@@ -1,6 +1,7 @@
 // Client governance (load balancing, retries, backup requests, circuit breakers, rate limits,
 // middleware, metrics) and the server's middleware, rate limit and metrics, on real servers.
 import { test } from 'uvu';
+import { spawn } from 'node:child_process';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -354,6 +355,29 @@ test('a full pool sends the calls of one tick over writesPerTick connections, an
   }
   assert.throws(() => new rpc.RpcClient({ service: Kitchen, writesPerTick: 0 }), /writesPerTick/);
   await srv.close();
+});
+
+test('a script that never closes its client exits once its calls are answered (idle pooled connections are unref()ed)', async () => {
+  const s = await named('s');
+  s.delay = 300; // the call is in flight for 300 ms: the process must wait for it
+  const lib = JSON.stringify(path.join(__dirname, '..', 'src'));
+  const idlPath = JSON.stringify(path.join(fixtures, 'everything.thrift'));
+  const script = `const { rpc } = require(${lib}); const fs = require('fs');
+    const Kitchen = rpc.parseIdl(fs.readFileSync(${idlPath}, 'utf8')).services.Kitchen;
+    const c = new rpc.RpcClient({ service: Kitchen, targets: ['${s.addr}'], connectionsPerTarget: 2 });
+    Promise.all([c.call('slow', { ms: 0 }), c.call('slow', { ms: 0 })]).then((r) => console.log(r.join(',')));`;
+  const t0 = Date.now();
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  const code = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => child.kill(), 5000);
+    child.on('exit', (c) => { clearTimeout(timer); resolve(c); });
+  });
+  assert.is(out.trim(), 's,s', 'the answers arrived before the process left');
+  assert.is(code, 0, 'and it exited by itself');
+  assert.ok(Date.now() - t0 < 4000, `within a moment of the answers (${Date.now() - t0} ms)`);
+  await s.srv.close();
 });
 
 test('bad governance options are refused at construction', () => {

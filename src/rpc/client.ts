@@ -554,7 +554,9 @@ export class RpcClient extends EventEmitter {
     p.conn = c;
     p.seqid = this.nextSeq();
     this.pending.add(p);
-    c.inFlight++;
+    // A pooled connection keeps the process alive only while calls wait on it (as node:http's
+    // agent unrefs its idle keep-alive sockets): a script that forgets close() still exits.
+    if (c.inFlight++ === 0) c.conn.ref();
     c.used = true;
     if (p.deadline) this.startTicker();
     const m = p.method;
@@ -574,7 +576,10 @@ export class RpcClient extends EventEmitter {
     p.settled = true;
     if (p.conn) {
       this.pending.delete(p);
-      if (--p.conn.inFlight === 0 && p.conn.retiring) p.conn.conn.end();
+      if (--p.conn.inFlight === 0) {
+        if (p.conn.retiring) p.conn.conn.end();
+        else p.conn.conn.unref();
+      }
     }
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
   }
