@@ -35,7 +35,7 @@ async function main(): Promise<void> {
       const lgQps = Number(/qps=([0-9.]+)/.exec(lg.stdout)?.[1]);
       const ours = spawnSync('taskset', ['-c', '1', process.execPath, __filename, '--seconds', String(seconds), '--child', String(port), String(conns), String(depth)], { encoding: 'utf8' });
       const ourQps = JSON.parse(ours.stdout.trim().split('\n').pop()!).qps as number;
-      console.log(`c=${conns} P=${depth}: C loadgen ${Math.round(lgQps)} req/s, linkpoll RpcClient ${Math.round(ourQps)} req/s, ratio ${(lgQps / ourQps).toFixed(2)}x`);
+      console.log(`c=${conns} P=${depth}: C loadgen ${Math.round(lgQps)} req/s, linkpoll RpcClient ${Math.round(ourQps)} req/s, C / ours ${(lgQps / ourQps).toFixed(2)}x (aim <= 1.5x)`);
     }
   } finally {
     srv.kill();
