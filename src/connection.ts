@@ -31,15 +31,9 @@ export class Writer {
    * (at least `min` bytes of room). Encode there, then commitStaged(n); nothing else may write
    * in between.
    */
-  stage(min: number): { buf: Buffer; pos: number } {
-    return this.conn._r.stage(min);
-  }
+  stage(min: number): { buf: Buffer; pos: number } { return this.conn._r.stage(min); }
   /** @internal Queues the n bytes written at stage().pos. */
-  commitStaged(n: number): void {
-    if (this.conn.destroyed || n === 0) return;
-    this.conn._r.commitStaged(this.conn.id, n);
-    this.conn._wrote(n);
-  }
+  commitStaged(n: number): void { this.conn._commitStaged(n); }
   /** Keeps only the first n bytes of the last malloc(). */
   mallocAck(n: number): void {
     if (!this.conn._r.mallocAck(this.conn.id, n, this.lastMalloc)) {
@@ -167,6 +161,13 @@ export class Connection extends EventEmitter {
   }
 
   /** @internal */ _handedOver(): void { this.staged = 0; }
+
+  /** @internal Writer.commitStaged, for protocol code that encodes into reactor.stage() per message (no Writer). */
+  _commitStaged(n: number): void {
+    if ((this.flags & F_CLOSED) !== 0 || n === 0) return;
+    this._r.commitStaged(this.id, n);
+    this._wrote(n);
+  }
 
   /** Sends pending output, then closes (FIN). */
   end(data?: Uint8Array | string): this {

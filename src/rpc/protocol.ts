@@ -38,7 +38,7 @@ export function writeMessage(conn: Connection, transport: Transport, seqid: numb
   type: MessageType, spec: StructSpec, value: Record<string, unknown>,
   intKV?: [number, string][], strKV?: [string, string][], encodedInfo?: Buffer, flags = 0): void {
   const w = writer;
-  const staging = conn.writer.stage(MIN_ROOM);
+  const staging = conn._r.stage(MIN_ROOM); // as conn.writer.stage(), without the Writer
   w.reset(staging.buf, staging.pos);
   let start = -1;
   if (transport === 'ttheader') start = beginTTHeader(w, seqid, intKV, strKV, encodedInfo, flags);
@@ -48,7 +48,7 @@ export function writeMessage(conn: Connection, transport: Transport, seqid: numb
   w.struct(spec, value); // throws before anything is queued
   if (start >= 0) endFrame(w, start);
   if (w.grown) conn.write(w.buf.subarray(0, w.pos));
-  else conn.writer.commitStaged(w.pos - w.base);
+  else conn._commitStaged(w.pos - w.base);
 }
 
 export interface Incoming {
