@@ -217,6 +217,65 @@ test('a request that arrives a few bytes at a time is still told HTTP and answer
   }
 });
 
+test('pipelined HTTP requests cut at random byte boundaries: every one answered, in order (model check)', async () => {
+  const [port] = await freePorts(1);
+  const node = await startNode(port, `127.0.0.1:${port}`, ['--rpc']);
+  try {
+    let seed = 2024;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const keys = ['Tom', 'Jack', 'Sam', 'Nobody', 'with space', 'sl/ash'];
+    const expected = (k: string) => ({ Tom: '630', Jack: '589', Sam: '567' } as Record<string, string>)[k];
+    for (let round = 0; round < 4; round++) {
+      const asked: { method: string; key: string }[] = [];
+      let wire = '';
+      for (let i = 0; i < 40; i++) {
+        const key = keys[rnd(keys.length)]!;
+        const method = rnd(5) === 0 ? 'HEAD' : 'GET';
+        const extra = rnd(3) === 0 ? 'X-Pad: ' + 'p'.repeat(rnd(500)) + '\r\n' : '';
+        wire += `${method} /_geecache/scores/${encodeURIComponent(key)} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
+        asked.push({ method, key });
+      }
+      const s = net.connect(port, '127.0.0.1');
+      s.setNoDelay(true);
+      let got = Buffer.alloc(0);
+      s.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
+      await once(s, 'connect');
+      const bytes = Buffer.from(wire);
+      for (let off = 0; off < bytes.length;) {
+        const n = 1 + rnd(300);
+        s.write(bytes.subarray(off, off + n));
+        off += n;
+        if (rnd(3) === 0) await new Promise((r) => setTimeout(r, 1));
+      }
+      // Parse the responses: status line, headers, Content-Length body (none for HEAD).
+      const parsed: { status: number; body: string }[] = [];
+      await until(() => {
+        parsed.length = 0;
+        let p = 0;
+        while (parsed.length < asked.length) {
+          const end = got.indexOf('\r\n\r\n', p);
+          if (end < 0) return false;
+          const head = got.toString('latin1', p, end);
+          const len = Number(/Content-Length: (\d+)/i.exec(head)?.[1] ?? 0);
+          const bodyLen = asked[parsed.length]!.method === 'HEAD' ? 0 : len;
+          if (got.length < end + 4 + bodyLen) return false;
+          parsed.push({ status: Number(head.split(' ')[1]), body: got.toString('utf8', end + 4, end + 4 + bodyLen) });
+          p = end + 4 + bodyLen;
+        }
+        return p === got.length;
+      }, 5000, `${asked.length} responses`);
+      asked.forEach((a, i) => {
+        const want = expected(a.key);
+        assert.is(parsed[i]!.status, want ? 200 : 500, `round ${round} request ${i} (${a.method} ${a.key})`);
+        if (a.method === 'GET') assert.is(parsed[i]!.body, want ?? `${a.key} not exist\n`, `round ${round} request ${i} body`);
+      });
+      s.destroy();
+    }
+  } finally {
+    await stop([node]);
+  }
+});
+
 function queryStats(port: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     http.get(`http://127.0.0.1:${port}/_stats`, (res) => {
