@@ -76,6 +76,9 @@ export class Server extends EventEmitter {
 
   get listening(): boolean { return this.listenerId >= 0; }
 
+  /** How many connections this server accepted are open now. */
+  get connectionCount(): number { return this.open; }
+
   /** The connections this server accepted that are open now (a snapshot, made on each read). */
   get connections(): Set<Connection> {
     const s = new Set<Connection>();

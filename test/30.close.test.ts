@@ -98,6 +98,8 @@ test('server.close() with traffic in flight: queued output is delivered, then ev
   const { srv, conns, port } = await serverWithConns();
   const clients = await Promise.all([0, 1, 2].map(() => rawClient(port)));
   await until(() => conns.length === 3);
+  assert.is(srv.connectionCount, 3);
+  assert.is(srv.connections.size, 3);
   const payload = Buffer.alloc(1024 * 1024, 1);
   const reads = clients.map((s) => readFrames(s, 3));
   for (const c of conns) for (let i = 0; i < 3; i++) c.write(frame(payload));
@@ -105,6 +107,7 @@ test('server.close() with traffic in flight: queued output is delivered, then ev
   const all = await Promise.all(reads);
   for (const frames of all) assert.is(frames.length, 3);
   assert.is(srv.connections.size, 0);
+  assert.is(srv.connectionCount, 0);
 });
 
 test('server.close() resets connections whose peer never reads, after the deadline', async () => {
