@@ -359,25 +359,39 @@ test('a full pool sends the calls of one tick over writesPerTick connections, an
 
 test('a script that never closes its client exits once its calls are answered (idle pooled connections are unref()ed)', async () => {
   const s = await named('s');
-  s.delay = 300; // the call is in flight for 300 ms: the process must wait for it
-  const lib = JSON.stringify(path.join(__dirname, '..', 'src'));
-  const idlPath = JSON.stringify(path.join(fixtures, 'everything.thrift'));
-  const script = `const { rpc } = require(${lib}); const fs = require('fs');
-    const Kitchen = rpc.parseIdl(fs.readFileSync(${idlPath}, 'utf8')).services.Kitchen;
-    const c = new rpc.RpcClient({ service: Kitchen, targets: ['${s.addr}'], connectionsPerTarget: 2 });
-    Promise.all([c.call('slow', { ms: 0 }), c.call('slow', { ms: 0 })]).then((r) => console.log(r.join(',')));`;
-  const t0 = Date.now();
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  const code = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => child.kill(), 5000);
-    child.on('exit', (c) => { clearTimeout(timer); resolve(c); });
-  });
-  assert.is(out.trim(), 's,s', 'the answers arrived before the process left');
-  assert.is(code, 0, 'and it exited by itself');
-  assert.ok(Date.now() - t0 < 4000, `within a moment of the answers (${Date.now() - t0} ms)`);
-  await s.srv.close();
+  try {
+    s.delay = 300; // the call is in flight for 300 ms: the process must wait for it
+    const lib = JSON.stringify(path.join(__dirname, '..', 'src'));
+    const idlPath = JSON.stringify(path.join(fixtures, 'everything.thrift'));
+    const script = `const { rpc } = require(${lib}); const fs = require('fs');
+      const Kitchen = rpc.parseIdl(fs.readFileSync(${idlPath}, 'utf8')).services.Kitchen;
+      const c = new rpc.RpcClient({ service: Kitchen, targets: ['${s.addr}'], connectionsPerTarget: 2 });
+      Promise.all([c.call('slow', { ms: 0 }), c.call('slow', { ms: 0 })]).then((r) => console.log(r.join(',')));`;
+    const t0 = Date.now();
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill(), 5000);
+      child.on('exit', (c) => { clearTimeout(timer); resolve(c); });
+    });
+    assert.is(out.trim(), 's,s', 'the answers arrived before the process left');
+    assert.is(code, 0, 'and it exited by itself');
+    assert.ok(Date.now() - t0 < 4000, `within a moment of the answers (${Date.now() - t0} ms)`);
+    // A call given up while its connection was being dialled: the new connection holds nothing.
+    const aborted = spawn(process.execPath, ['-e', script.replace(/Promise\.all[^]*$/, `const ac = new AbortController();
+      c.call('slow', { ms: 0 }, { signal: ac.signal }).catch((e) => console.log(e.code)); ac.abort();`)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out2 = '';
+    aborted.stdout!.on('data', (d: Buffer) => { out2 += d.toString(); });
+    const code2 = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => aborted.kill(), 3000);
+      aborted.on('exit', (c) => { clearTimeout(timer); resolve(c); });
+    });
+    assert.is(out2.trim(), 'ABORT_ERR');
+    assert.is(code2, 0, 'exits by itself after a call aborted during the dial');
+  } finally {
+    await s.srv.close({ timeout: 100 });
+  }
 });
 
 test('bad governance options are refused at construction', () => {

@@ -703,6 +703,7 @@ export class RpcClient extends EventEmitter {
       maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000, keepAlive: this.opts.keepAlive ?? 15000,
     });
     const pc = new PooledConn(conn, ep.transport);
+    conn.unref(); // until a call is sent on it (send() refs it): a dial whose call gave up does not hold the process
     if (unframed) {
       // No length prefix: each reply ends where its struct does.
       const cutter = new UnframedCutter(maxFrameSize);
