@@ -156,4 +156,39 @@ test('random pause()/resume() while frames arrive: every frame delivered once, i
   await server.close();
 });
 
+test('a writer that honours write() === false and waits for drain, to a peer that pauses at random: all bytes, in order', async () => {
+  let seed = 777;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const total = 24 * 1024 * 1024;
+  let drainsSeen = 0;
+  const server = createServer({ framing: 'none', highWaterMark: 64 * 1024 }, async (c) => {
+    let sent = 0, drains = 0;
+    while (sent < total) {
+      const n = Math.min(total - sent, 1 + rnd(100000));
+      const b = Buffer.alloc(n);
+      for (let i = 0; i < n; i++) b[i] = (sent + i) % 251;
+      sent += n;
+      const path = rnd(3);
+      const more = path === 0 ? c.write(b) : path === 1 ? (c.writer.writeBinary(b), c.writableLength < 64 * 1024) : (() => { const m = c.writer.malloc(n); b.copy(m); return c.writableLength < 64 * 1024; })();
+      if (!more || c.writableNeedDrain) { await new Promise((r) => c.once('drain', r)); drains++; }
+      else if (rnd(5) === 0) await new Promise((r) => setImmediate(r));
+    }
+    drainsSeen = drains;
+    c.end();
+  });
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  let got = 0, bad = -1;
+  s.on('data', (d: Buffer) => {
+    for (let i = 0; i < d.length && bad < 0; i++) if (d[i] !== (got + i) % 251) bad = got + i;
+    got += d.length;
+    if (rnd(20) === 0) { s.pause(); setTimeout(() => s.resume(), rnd(20)); }
+  });
+  await new Promise<void>((r) => s.on('end', () => r()));
+  assert.is(got, total);
+  assert.is(bad, -1, `byte ${bad} out of place`);
+  assert.ok(drainsSeen > 10, `the writer waited for drain (${drainsSeen} times)`);
+  await server.close();
+});
+
 test.run();
