@@ -355,6 +355,7 @@ void Reactor::Control(Connection* c, int32_t op) {
       UpdateMask(c);
       break;
     case kCmdResume:
+      if (c->paused_user && c->partial_since_ms) c->partial_since_ms = now_ms_;  // the wait starts over
       c->paused_user = false;
       UpdateMask(c);
       break;
@@ -395,9 +396,19 @@ int32_t Reactor::NewStaging(size_t min) {
 
 void Reactor::AfterReaderRelease(Connection* c) {
   if (c->closed) return;
-  if (c->in.Len() == 0) c->partial_since_ms = 0;
+  // Data mode's read timeout counts from the last progress: a reader that consumed something
+  // since the last release starts the wait over (a stream that always ends in a partial message
+  // is not stalled); one that only looked does not (a peer sending a byte at a time still is).
+  uint64_t consumed = c->in_total - c->in.Len();
+  if (c->in.Len() == 0) {
+    c->partial_since_ms = 0;
+  } else if (consumed != c->consumed_mark) {
+    c->partial_since_ms = now_ms_;
+  }
+  c->consumed_mark = consumed;
   if (c->paused_cap && c->in.Len() < c->opt.max_input) {
     c->paused_cap = false;
+    if (c->partial_since_ms) c->partial_since_ms = now_ms_;
     UpdateMask(c);
   }
 }
@@ -432,8 +443,9 @@ void Reactor::OnTick() {
     if (o.idle_timeout_ms || o.read_timeout_ms || o.write_timeout_ms) need_tick = true;
     if (o.idle_timeout_ms && now_ms_ - c->last_io_ms >= o.idle_timeout_ms) {
       Close(c, kCloseIdleTimeout, ETIMEDOUT);
-    } else if (o.read_timeout_ms && c->partial_since_ms &&
+    } else if (o.read_timeout_ms && c->partial_since_ms && !c->paused_user && !c->paused_cap &&
                now_ms_ - c->partial_since_ms >= o.read_timeout_ms) {
+      // (Not while we stopped reading: the rest of the frame waits in the kernel on our account.)
       Close(c, kCloseReadTimeout, ETIMEDOUT);
     } else if (o.write_timeout_ms && c->out.Len() > 0 &&
                now_ms_ - c->write_stall_ms >= o.write_timeout_ms) {

@@ -276,6 +276,7 @@ void Reactor::HandleRead(Connection* c) {
     uint32_t at = b->used;
     b->used += static_cast<uint32_t>(n);
     c->in.AppendSlice(b, at, b->used);
+    c->in_total += static_cast<uint64_t>(n);
     c->last_io_ms = now_ms_;
     stats.reads++;
     stats.bytes_in += static_cast<uint64_t>(n);

@@ -37,6 +37,62 @@ test('read timeout: an incomplete frame older than readTimeout closes with ETIME
   await srv.close();
 });
 
+test('read timeout counts from the last progress: a stream always ending mid-message lives, a stalled one does not', async () => {
+  // Data mode: the handler takes whole lines and leaves the partial one for the next read.
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor, framing: 'none', readTimeout: 200 }, (c) => {
+    conns.push(c);
+    c.on('readable', () => {
+      const r = c.reader;
+      let line: Buffer | null;
+      while ((line = r.until(10)) !== null) c.write(line);
+      r.release();
+    });
+  });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  s.on('data', () => {});
+  await until(() => conns.length === 1);
+  // 900 ms of lines whose last one is always cut: progress every 50 ms, a partial line always left.
+  for (let i = 0; i < 18; i++) {
+    s.write(`end of ${i}\nstart of ${i + 1} `);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.not.ok(conns[0]!.destroyed, 'a stream making progress must not trip the read timeout');
+  // A peer that sends a byte at a time and never completes a line: closed (no progress).
+  const closed = conns[0]!.closed();
+  const drip = setInterval(() => s.write('x'), 40);
+  const err = (await closed) as NodeJS.ErrnoException & { timeout?: string };
+  clearInterval(drip);
+  assert.is(err?.timeout, 'read');
+  s.destroy();
+  await srv.close();
+});
+
+test('read timeout does not run while we stopped reading (pause): the rest of a frame waits on our account', async () => {
+  const conns: Connection[] = [];
+  const got: string[] = [];
+  const srv = createServer({ reactor, framing: 'u32be', readTimeout: 150 }, (c) => {
+    conns.push(c);
+    c.on('frame', (f: Buffer) => {
+      got.push(f.subarray(4).toString());
+      if (got.length === 1) { c.pause(); setTimeout(() => c.resume(), 500); } // a slow handler, as maxInFlight pauses
+    });
+  });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  const second = frame('second');
+  s.write(Buffer.concat([frame('first'), second.subarray(0, 5)])); // the second frame half sent
+  await until(() => got.length === 1);
+  await new Promise((r) => setTimeout(r, 550)); // paused 500 ms, then 50 ms of waiting: under 150
+  assert.not.ok(conns[0]!.destroyed, 'no read timeout while paused');
+  s.write(second.subarray(5));
+  await until(() => got.length === 2);
+  assert.equal(got, ['first', 'second']);
+  s.destroy();
+  await srv.close();
+});
+
 test('idle timeout: no traffic in either direction closes with ETIMEDOUT', async () => {
   const { srv, conns, port } = await serverWithConns({ idleTimeout: 120 });
   const s = await rawClient(port);

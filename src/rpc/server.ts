@@ -82,6 +82,10 @@ export interface RpcServerOptions {
   /** Requests in flight per connection before the connection stops being read. Default 256. */
   maxInFlight?: number;
   maxConnections?: number;
+  /**
+   * ms a request may take to arrive once its first bytes have (ConnectionOptions.readTimeout):
+   * a client that stalls mid-request is closed. Default 5000, Kitex's ReadWriteTimeout; 0 = off.
+   */
   readTimeout?: number;
   idleTimeout?: number;
   /** TCP keepalive on accepted connections (ms, see ConnectionOptions.keepAlive). Default 15000, as Kitex (Go's net package). */
@@ -146,7 +150,7 @@ export class RpcServer extends EventEmitter {
       framing: 'none',
       maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
       maxConnections: options.maxConnections,
-      readTimeout: options.readTimeout,
+      readTimeout: options.readTimeout ?? 5000,
       idleTimeout: options.idleTimeout,
       keepAlive: options.keepAlive ?? 15000,
       maxInput: (options.maxFrameSize ?? 16 * 1024 * 1024) + 64 * 1024,
