@@ -97,6 +97,37 @@ test('random mixed traffic over every transport: 4 x 1,500 calls, each answered 
   await srv.close();
 });
 
+test('calls racing their timeout: each resolves with its own value or fails ETIMEDOUT; late replies reach nobody', async () => {
+  let seed = 55;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, { slow: (a) => new Promise((r) => setTimeout(() => r(`v${a.ms}`), (a.ms as number) % 41)) });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  // TTHeader: replies in any order (Kitex's flag). Over framed a reply waits for those before it
+  // on its connection, so nearly every call would time out behind a slow one.
+  try {
+    const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], timeout: 20, connectionsPerTarget: 2 });
+    let ok = 0, late = 0;
+    await Promise.all(Array.from({ length: 600 }, async (_, i) => {
+      const ms = i * 41 + rnd(41); // the delay is ms % 41; the value names the call
+      await new Promise((r) => setTimeout(r, rnd(30)));
+      try {
+        assert.is(await c.call('slow', { ms }), `v${ms}`);
+        ok++;
+      } catch (e) {
+        assert.is((e as NodeJS.ErrnoException).code, 'ETIMEDOUT', String(e));
+        late++;
+      }
+    }));
+    assert.ok(ok > 50 && late > 50, `both outcomes happened (${ok} answered, ${late} timed out)`);
+    // The connections still serve: late replies were dropped, not matched to later calls.
+    for (let i = 0; i < 20; i++) assert.is(await c.call('slow', { ms: 41 * 1000 + i }, { timeout: 1000 }), `v${41 * 1000 + i}`);
+    c.close();
+  } finally {
+    await srv.close({ timeout: 100 });
+  }
+});
+
 test('1,000 concurrent calls over one multiplexed connection are all matched', async () => {
   const { srv, port } = await kitchen();
   const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], timeout: 5000 });
