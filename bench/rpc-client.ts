@@ -13,7 +13,8 @@ const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5)
 
 async function run(port: number, conns: number, depth: number): Promise<number> {
   const gee = rpc.parseIdl(fs.readFileSync(path.join(root, 'examples/geecache/geecache.thrift'), 'utf8'));
-  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`], connectionsPerTarget: conns, timeout: 5000 });
+  // writesPerTick 4: the setting for linkpoll servers (README), which run a connection's requests concurrently.
+  const c = new rpc.RpcClient({ service: gee.services.GroupCache, targets: [`127.0.0.1:${port}`], connectionsPerTarget: conns, timeout: 5000, writesPerTick: 4 });
   const keys = ['Tom', 'Jack', 'Sam'];
   const qps = await drive(conns * depth, (i) => c.call('Get', { req: { group: 'scores', key: keys[i % 3] } }), seconds);
   c.close();

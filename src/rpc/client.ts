@@ -98,10 +98,12 @@ export interface RpcClientOptions {
    */
   connectionsPerTarget?: number;
   /**
-   * How many of a target's connections the calls made in one tick are spread over (default 4;
-   * Infinity: every call to the next connection). Each connection written costs a writev here and a
-   * read at the server, so a burst of calls goes out as a few batches; more than one batch lets the
-   * server start on the first while the rest are sent. Measured in bench/RESULTS.md (fourth session).
+   * How many of a target's connections the calls made in one tick are spread over. Default
+   * Infinity: every call to the next connection, as servers that answer a connection's requests
+   * one at a time want (Apache Thrift, Kitex without mux): calls grouped on one connection would
+   * wait for each other there. Against servers that run a connection's requests concurrently
+   * (linkpoll's RpcServer), 4 is faster: each connection written costs a writev here and a read at
+   * the server, and a few batches per tick keep both busy. Measured in bench/RESULTS.md (fourth session).
    */
   writesPerTick?: number;
   /** Close connections idle this long (ms). Default 60000. */
@@ -330,7 +332,7 @@ export class RpcClient extends EventEmitter {
     this.maxIdle = options.maxIdlePerTarget ?? per;
     if (!(Number.isInteger(this.maxIdle) && this.maxIdle >= 0)) throw outOfRange('maxIdlePerTarget must be an integer >= 0');
     encodeOptions({ keepAlive: options.keepAlive, connectTimeout: options.connectTimeout, maxFrameSize: options.maxFrameSize }); // refused now, not at the first dial
-    this.writesPerTick = options.writesPerTick ?? 4;
+    this.writesPerTick = options.writesPerTick ?? Infinity;
     if (!(this.writesPerTick >= 1)) throw outOfRange('writesPerTick must be >= 1');
     // Sweeps at most a second apart; a connection unused for idleTimeout (to a sweep's precision) closes.
     const every = Math.max(100, Math.min(idle / 2, 1000));
