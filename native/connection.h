@@ -41,9 +41,10 @@ enum CloseReason : int32_t {
 };
 
 // TCP_NODELAY, keepalive and the unacknowledged-data timeout as `opt` says (native/socket_options.cc;
-// no-ops on Unix-domain sockets).
+// no-ops on Unix-domain sockets). `prev`: the options the socket has now; null for a new socket
+// (the kernel's defaults), so that only what differs costs a syscall (thousands accepted at once).
 constexpr int kKeepAliveProbes = 9;
-void ApplySocketOptions(int fd, const ConnOptions& opt);
+void ApplySocketOptions(int fd, const ConnOptions& opt, const ConnOptions* prev = nullptr);
 
 struct Connection {
   explicit Connection(Pool* pool) : in(pool), out(pool) {}

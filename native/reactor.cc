@@ -93,7 +93,7 @@ bool Reactor::SetOptions(int32_t id, const ConnOptions& opt) {
   Connection* c = Get(id);
   if (!c || c->closed) return false;
   bool reframe = opt.framer.kind != c->opt.framer.kind;
-  if (opt.nodelay != c->opt.nodelay || opt.keepalive_s != c->opt.keepalive_s) ApplySocketOptions(c->fd, opt);
+  ApplySocketOptions(c->fd, opt, &c->opt);
   c->opt = opt;
   if (opt.read_timeout_ms || opt.idle_timeout_ms || opt.write_timeout_ms) ArmTick();
   if (c->paused_cap && c->in.Len() < opt.max_input) {

@@ -8,10 +8,14 @@
 
 namespace linkpoll {
 
-void ApplySocketOptions(int fd, const ConnOptions& opt) {
-  // setsockopt fails harmlessly (EOPNOTSUPP) on Unix-domain sockets.
+void ApplySocketOptions(int fd, const ConnOptions& opt, const ConnOptions* prev) {
+  // setsockopt fails harmlessly (EOPNOTSUPP) on Unix-domain sockets. A new socket has the
+  // kernel's defaults: no TCP_NODELAY, no keepalive, no user timeout.
+  bool was_nodelay = prev && prev->nodelay;
+  uint32_t was_keepalive = prev ? prev->keepalive_s : 0;
   int v = opt.nodelay ? 1 : 0;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+  if (opt.nodelay != was_nodelay) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+  if (opt.keepalive_s == was_keepalive) return;
   int on = opt.keepalive_s ? 1 : 0;
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
   // As Go's net package: probes after `idle` seconds of silence, then every `idle` seconds; nine

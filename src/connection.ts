@@ -26,14 +26,6 @@ export class Writer {
     this.conn._wrote(n);
     return this.conn._r.malloc(this.conn.id, n);
   }
-  /**
-   * @internal The native staging memory and the offset where this connection's next bytes go
-   * (at least `min` bytes of room). Encode there, then commitStaged(n); nothing else may write
-   * in between.
-   */
-  stage(min: number): { buf: Buffer; pos: number } { return this.conn._r.stage(min); }
-  /** @internal Queues the n bytes written at stage().pos. */
-  commitStaged(n: number): void { this.conn._commitStaged(n); }
   /** Keeps only the first n bytes of the last malloc(). */
   mallocAck(n: number): void {
     if (!this.conn._r.mallocAck(this.conn.id, n, this.lastMalloc)) {
@@ -89,7 +81,7 @@ export class Connection extends EventEmitter {
   private backlog = 0;
   /** @internal Bytes queued since the last hand-over to native code (this tick's output). */
   staged = 0;
-  // Six booleans in one field (F_* bits): thousands of connections are accepted at once, and
+  // The booleans in one field (F_* bits): thousands of connections are accepted at once, and
   // each field of a connection is heap that V8's young generation grows for.
   private flags = 0;
   private x: ConnExtra | undefined;
@@ -162,7 +154,10 @@ export class Connection extends EventEmitter {
 
   /** @internal */ _handedOver(): void { this.staged = 0; }
 
-  /** @internal Writer.commitStaged, for protocol code that encodes into reactor.stage() per message (no Writer). */
+  /**
+   * @internal Queues the n bytes protocol code encoded at the offset reactor.stage() gave (nothing
+   * else may write in between): one message without a view or a copy (rpc/protocol.ts).
+   */
   _commitStaged(n: number): void {
     if ((this.flags & F_CLOSED) !== 0 || n === 0) return;
     this._r.commitStaged(this.id, n);

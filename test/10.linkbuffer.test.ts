@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { seededRandom } from './helpers';
 import { LinkBuffer, linkBufferPoolStats } from '../src';
 
 function filled(n: number, seed = 0): Buffer {
@@ -162,8 +163,7 @@ test('random operations agree with a plain byte array (model check, 3 x 20,000 s
 });
 
 function modelCheck(start: number): void {
-  let seed = start;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = seededRandom(start);
   const lb = new LinkBuffer();
   let model = Buffer.alloc(0);
   let pending: Buffer | undefined; // malloc()ed, not flushed

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect, createServer, Reactor, type Connection } from '../src';
-import { frame, rawClient, readFrames, until, once, openFds } from './helpers';
+import { frame, rawClient, readFrames, until, once, openFds, seededRandom } from './helpers';
 
 const reactor = new Reactor({ loops: 3 });
 
@@ -21,8 +21,7 @@ test('data mode, random reads and writes: every byte comes back once, in order (
   // The server consumes its input with a random mix of reader operations and sends each consumed
   // byte back with a random mix of write paths; node:net peers send random chunks. Whatever the
   // interleaving of network reads with reader calls, the echo must equal what was sent.
-  let seed = 99;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = seededRandom(99);
   const send = (conn: Connection, b: Buffer) => {
     switch (rnd(4)) {
       case 0: conn.write(b); break;

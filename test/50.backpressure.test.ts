@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, Reactor, type Connection } from '../src';
-import { frame, rawClient, until } from './helpers';
+import { frame, rawClient, until, seededRandom } from './helpers';
 
 const reactor = new Reactor();
 
@@ -116,8 +116,7 @@ test('pause() stops frame delivery; resume() delivers what was held, in order', 
 
 test.after(() => reactor.close());
 test('random pause()/resume() while frames arrive: every frame delivered once, in order (model check)', async () => {
-  let seed = 31337;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = seededRandom(31337);
   const total = 20000;
   const seen: number[] = [];
   let conn: Connection | undefined;
@@ -157,8 +156,7 @@ test('random pause()/resume() while frames arrive: every frame delivered once, i
 });
 
 test('a writer that honours write() === false and waits for drain, to a peer that pauses at random: all bytes, in order', async () => {
-  let seed = 777;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = seededRandom(777);
   const total = 24 * 1024 * 1024;
   let drainsSeen = 0;
   const server = createServer({ framing: 'none', highWaterMark: 64 * 1024 }, async (c) => {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as net from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
 import { rpc, LinkpollError } from '../src';
-import { until, once, rawClient, readFrames, ttheaderCall } from './helpers';
+import { until, once, rawClient, readFrames, ttheaderCall, seededRandom } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
@@ -56,8 +56,7 @@ for (const transport of ['ttheader', 'framed'] as const) {
 test('random mixed traffic over every transport: 4 x 1,500 calls, each answered with its own value or its own error', async () => {
   // Handlers answer at once or after a random delay, throw, or raise the declared exception;
   // arguments and replies range from empty to 200 KB; calls arrive in random bursts over a pool.
-  let seed = 4242;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = seededRandom(4242);
   const srv = new rpc.RpcServer({ logger: null });
   const later = <T>(v: () => T, ms: number) => new Promise<T>((res, rej) => setTimeout(() => { try { res(v()); } catch (e) { rej(e); } }, ms));
   srv.register(Kitchen, {
@@ -98,8 +97,7 @@ test('random mixed traffic over every transport: 4 x 1,500 calls, each answered 
 });
 
 test('calls racing their timeout: each resolves with its own value or fails ETIMEDOUT; late replies reach nobody', async () => {
-  let seed = 55;
-  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = seededRandom(55);
   const srv = new rpc.RpcServer({ logger: null });
   srv.register(Kitchen, { slow: (a) => new Promise((r) => setTimeout(() => r(`v${a.ms}`), (a.ms as number) % 41)) });
   const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });

@@ -11,7 +11,7 @@ import { HashRing, crc32 } from '../examples/geecache/consistenthash';
 import { Registry } from '../examples/geecache/geecache';
 import { ByteView } from '../examples/geecache/byteview';
 import { queryHttp, queryRpc } from '../examples/geecache/client';
-import { until } from './helpers';
+import { until, seededRandom } from './helpers';
 
 test('LRU evicts by bytes (key + value length), oldest first, and calls back', () => {
   const evicted: string[] = [];
@@ -152,11 +152,10 @@ test('a node keeps serving while 300 connections send it garbage, oversize and m
   const [port] = await freePorts(1);
   const node = await startNode(port, `127.0.0.1:${port}`, ['--rpc']);
   try {
-    let seed = 7;
-    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+    const rnd = seededRandom(7);
     const shapes = [
-      () => Buffer.from(Array.from({ length: 1 + (rnd() % 2000) }, () => rnd() & 0xff)),
-      () => Buffer.concat([Buffer.from([0, 0, 0, 40, 0x10, 0, 0, 0]), Buffer.from(Array.from({ length: rnd() % 100 }, () => rnd() & 0xff))]),
+      () => Buffer.from(Array.from({ length: 1 + rnd(2000) }, () => rnd(256))),
+      () => Buffer.concat([Buffer.from([0, 0, 0, 40, 0x10, 0, 0, 0]), Buffer.from(Array.from({ length: rnd(100) }, () => rnd(256)))]),
       () => Buffer.from(`GET /_geecache/${'a'.repeat(70000)} HTTP/1.1\r\n`),
       () => Buffer.from('GET /_geecache/scores/Tom HTTP/1.1\r\nContent-Length: -5\r\n\r\n'),
       () => Buffer.from('GET /_geecache/%E0%A4%A/x HTTP/1.1\r\n\r\n'),
@@ -170,7 +169,7 @@ test('a node keeps serving while 300 connections send it garbage, oversize and m
       s.on('error', () => {});
       s.on('data', () => {});
       s.write(shapes[i % shapes.length]());
-      if (i % 3 === 0) setTimeout(() => s.destroy(), rnd() % 50); else socks.push(s);
+      if (i % 3 === 0) setTimeout(() => s.destroy(), rnd(50)); else socks.push(s);
     }
     await new Promise((r) => setTimeout(r, 300));
     assert.is((await queryHttp(`127.0.0.1:${port}`, 'scores', 'Tom')).toString(), '630');
@@ -221,8 +220,7 @@ test('pipelined HTTP requests cut at random byte boundaries: every one answered,
   const [port] = await freePorts(1);
   const node = await startNode(port, `127.0.0.1:${port}`, ['--rpc']);
   try {
-    let seed = 2024;
-    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const rnd = seededRandom(2024);
     const keys = ['Tom', 'Jack', 'Sam', 'Nobody', 'with space', 'sl/ash'];
     const expected = (k: string) => ({ Tom: '630', Jack: '589', Sam: '567' } as Record<string, string>)[k];
     for (let round = 0; round < 4; round++) {

@@ -72,3 +72,12 @@ export function ttheaderCall(method: rpc.MethodSpec, seqid: number, args: Record
   rpc.endFrame(w, start);
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
+
+/**
+ * A seeded pseudo-random source for model checks: rnd(n) is an integer in [0, n). The same seed
+ * gives the same sequence, so a failure names its seed and replays.
+ */
+export function seededRandom(seed: number): (n: number) => number {
+  let x = seed;
+  return (n: number) => { x = (x * 1103515245 + 12345) & 0x7fffffff; return x % n; };
+}

@@ -38,7 +38,7 @@ export function writeMessage(conn: Connection, transport: Transport, seqid: numb
   type: MessageType, spec: StructSpec, value: Record<string, unknown>,
   intKV?: [number, string][], strKV?: [string, string][], encodedInfo?: Buffer, flags = 0): void {
   const w = writer;
-  const staging = conn._r.stage(MIN_ROOM); // as conn.writer.stage(), without the Writer
+  const staging = conn._r.stage(MIN_ROOM);
   w.reset(staging.buf, staging.pos);
   let start = -1;
   if (transport === 'ttheader') start = beginTTHeader(w, seqid, intKV, strKV, encodedInfo, flags);

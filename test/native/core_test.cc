@@ -178,9 +178,10 @@ static void TestSocketOptions() {
   CHECK(GetInt(fd, IPPROTO_TCP, TCP_KEEPINTVL) == 15);
   CHECK(GetInt(fd, IPPROTO_TCP, TCP_KEEPCNT) == kKeepAliveProbes);
   CHECK(GetInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT) == 15 * 1000 * (kKeepAliveProbes + 1));
+  ConnOptions before = o;
   o.nodelay = 0;
   o.keepalive_s = 0;
-  ApplySocketOptions(fd, o);  // options changed later (setOptions): all of it undone
+  ApplySocketOptions(fd, o, &before);  // options changed later (setOptions): all of it undone
   CHECK(GetInt(fd, IPPROTO_TCP, TCP_NODELAY) == 0);
   CHECK(GetInt(fd, SOL_SOCKET, SO_KEEPALIVE) == 0);
   CHECK(GetInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT) == 0);
