@@ -372,19 +372,19 @@ test('a script that never closes its client exits once its calls are answered (i
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => child.kill(), 5000);
+      const timer = setTimeout(() => child.kill(), 15000); // well under the 60 s idle timeout that held it before
       child.on('exit', (c) => { clearTimeout(timer); resolve(c); });
     });
     assert.is(out.trim(), 's,s', 'the answers arrived before the process left');
     assert.is(code, 0, 'and it exited by itself');
-    assert.ok(Date.now() - t0 < 4000, `within a moment of the answers (${Date.now() - t0} ms)`);
+    assert.ok(Date.now() - t0 < 10000, `within a moment of the answers (${Date.now() - t0} ms)`);
     // A call given up while its connection was being dialled: the new connection holds nothing.
     const aborted = spawn(process.execPath, ['-e', script.replace(/Promise\.all[^]*$/, `const ac = new AbortController();
       c.call('slow', { ms: 0 }, { signal: ac.signal }).catch((e) => console.log(e.code)); ac.abort();`)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out2 = '';
     aborted.stdout!.on('data', (d: Buffer) => { out2 += d.toString(); });
     const code2 = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => aborted.kill(), 3000);
+      const timer = setTimeout(() => aborted.kill(), 15000);
       aborted.on('exit', (c) => { clearTimeout(timer); resolve(c); });
     });
     assert.is(out2.trim(), 'ABORT_ERR');
