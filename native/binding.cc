@@ -54,14 +54,15 @@ ConnOptions ParseOptions(const Napi::Value& v) {
   o.framer.little_endian = static_cast<uint8_t>(num(3));
   o.framer.adjust = static_cast<int32_t>(num(4));
   o.framer.max_frame = static_cast<uint32_t>(num(5));
-  o.read_timeout_ms = static_cast<uint32_t>(num(6));
-  o.idle_timeout_ms = static_cast<uint32_t>(num(7));
-  o.write_timeout_ms = static_cast<uint32_t>(num(8));
-  o.connect_timeout_ms = static_cast<uint32_t>(num(9));
-  o.max_input = static_cast<uint32_t>(num(10));
-  o.nodelay = num(11) != 0;
-  o.allow_half_open = num(12) != 0;
-  o.keepalive_s = static_cast<uint32_t>(num(13));
+  o.framer.check = static_cast<uint8_t>(num(6));
+  o.read_timeout_ms = static_cast<uint32_t>(num(7));
+  o.idle_timeout_ms = static_cast<uint32_t>(num(8));
+  o.write_timeout_ms = static_cast<uint32_t>(num(9));
+  o.connect_timeout_ms = static_cast<uint32_t>(num(10));
+  o.max_input = static_cast<uint32_t>(num(11));
+  o.nodelay = num(12) != 0;
+  o.allow_half_open = num(13) != 0;
+  o.keepalive_s = static_cast<uint32_t>(num(14));
   return o;
 }
 
@@ -449,6 +450,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                 d->scratch = a.Data();
               }));
   exports.Set("externalBuffers", Napi::Boolean::New(env, data->js.external()));
+  // For the tests that hold the native TTHeader check to the JavaScript parser's.
+  exports.Set("ttheaderWellFormed", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
+                return Napi::Boolean::New(info.Env(), TTHeaderWellFormed(a.Data(), a.ByteLength()));
+              }));
   exports.Set("poolStats", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 auto* d = info.Env().GetInstanceData<AddonData>();
                 Napi::Object o = Napi::Object::New(info.Env());

@@ -38,6 +38,7 @@ enum EventType : int32_t {
   kEvBacklog = 8,   // conn, a = output bytes the kernel has not taken yet
   kEvRefused = 9,   // a = listener: connection refused by maxConnections
   kEvAcceptError = 10,  // a = listener, b = errno
+  kEvFrameChecked = 11,  // as kEvFrame; the frame passed its framer's check (FramerSpec::check)
 };
 
 // Control commands share the write command stream (negative length), so they keep their order

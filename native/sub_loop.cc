@@ -319,7 +319,12 @@ void Reactor::Deframe(Connection* c) {
       Close(c, kCloseErrno, ENOMEM);
       return;
     }
-    Emit(kEvFrame | (bid << 8), c->id, static_cast<int32_t>(fr->off), static_cast<int32_t>(total));
+    int32_t ev = kEvFrame;
+    if (f.check == FramerSpec::kCheckTTHeader &&
+        TTHeaderWellFormed(reinterpret_cast<uint8_t*>(fr->begin()), static_cast<size_t>(total))) {
+      ev = kEvFrameChecked;
+    }
+    Emit(ev | (bid << 8), c->id, static_cast<int32_t>(fr->off), static_cast<int32_t>(total));
     in.Skip(static_cast<size_t>(total));
     stats.frames++;
     any = true;

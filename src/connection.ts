@@ -74,7 +74,7 @@ export class Connection extends EventEmitter {
    * @internal For our own protocol code: each frame as bytes [start, end) of a Buffer over its
    * whole block, with no view made per frame. The same lifetime rule; never handed to users.
    */
-  _frameAt: ((buf: Buffer, start: number, end: number) => void) | undefined;
+  _frameAt: ((buf: Buffer, start: number, end: number, checked: boolean) => void) | undefined;
   /** @internal Told when this connection closes, before its 'close' listeners (its server). */
   _owner: { _connClosed(c: Connection): void } | undefined;
   private opts: ConnectionOptions & { connectTimeout?: number };
@@ -290,15 +290,15 @@ export class Connection extends EventEmitter {
       (this.extra().queued ??= []).push(Buffer.from(frame)); // kept past the batch: a copy
       return;
     }
-    if (this._frameAt !== undefined) this._frameAt(frame, 0, frame.length);
+    if (this._frameAt !== undefined) this._frameAt(frame, 0, frame.length, false);
     else if (this.onFrame !== undefined) this.onFrame(frame, this);
     else this.emit('frame', frame);
   }
 
-  /** @internal A frame as bytes [start, end) of its block (see _frameAt). */
-  _onFrameAt(block: Buffer, start: number, end: number): void {
-    if ((this.flags & F_PAUSED) !== 0) this._onFrame(block.subarray(start, end)); // queued as a copy
-    else this._frameAt!(block, start, end);
+  /** @internal A frame as bytes [start, end) of its block (see _frameAt); `checked`: see frameCheck. */
+  _onFrameAt(block: Buffer, start: number, end: number, checked: boolean): void {
+    if ((this.flags & F_PAUSED) !== 0) this._onFrame(block.subarray(start, end)); // queued as a copy (checked again by its parser)
+    else this._frameAt!(block, start, end, checked);
   }
 
   /** @internal */ _onData(len: number): void {

@@ -49,6 +49,8 @@ export interface NativeAddon {
   LinkBuffer: new () => NativeLinkBuffer;
   setScratch(a: Int32Array): void;
   externalBuffers: boolean;
+  /** native/framer.h TTHeaderWellFormed, for tests. */
+  ttheaderWellFormed(frame: Uint8Array): boolean;
   poolStats(): { liveBytes: number; liveBlocks: number; cachedBytes: number };
 }
 

@@ -16,6 +16,11 @@ export interface LengthFieldFraming {
 
 export interface ConnectionOptions {
   framing?: Framing;
+  /**
+   * @internal With a length framing: each frame's Kitex TTHeader is checked in native code
+   * (native/framer.h TTHeaderWellFormed) and frames that pass say so to _frameAt.
+   */
+  frameCheck?: 'ttheader';
   /** Largest frame accepted; a larger one closes the connection with ERR_LINKPOLL_FRAME_TOO_LARGE. Default 64 MiB. */
   maxFrameSize?: number;
   /** ms an incomplete frame (or unread input) may wait before the connection closes with ETIMEDOUT. 0 = off. */
@@ -79,6 +84,7 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
     const adjust = int('framing.adjust', framing.adjust, -0x7fffffff, 0x7fffffff, 0);
     f = [1, off, framing.lengthSize, framing.littleEndian ? 1 : 0, adjust, maxFrame];
   } else throw invalidArg(`framing must be 'none', 'u32be' or a length-field description, got ${String(framing)}`);
+  f.push(o.frameCheck === 'ttheader' ? 1 : 0);
   const ms = 0x7fffffff;
   int('highWaterMark', o.highWaterMark, 1, 0x7fffffff, DEFAULT_HIGH_WATER_MARK); // read by Connection (JS side only)
   return [...f,

@@ -12,7 +12,7 @@ import { view } from './view';
 import { outOfRange } from './options';
 
 export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
-  EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10;
+  EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10, EV_FRAME_CHECKED = 11;
 export const CMD_END = -1, CMD_SHUTDOWN = -2, CMD_ABORT = -3, CMD_PAUSE = -4, CMD_RESUME = -5,
   CMD_DESTROY = -6, CMD_WATCH_DRAIN = -7, CMD_REF = -8, CMD_UNREF = -9;
 export const SLOT_MASK = (1 << 22) - 1;
@@ -85,15 +85,16 @@ export class Reactor {
     for (let p = 0, end = n * 4; p < end; p += 4) {
       const t = ev[p], id = ev[p + 1], a = ev[p + 2], b = ev[p + 3];
       try {
-        if ((t & 0xff) === EV_FRAME) {
+        const type = t & 0xff;
+        if (type === EV_FRAME || type === EV_FRAME_CHECKED) {
           const c = conns[id & SLOT_MASK];
           if (c !== undefined && c.id === id) {
-            if (c._frameAt !== undefined) c._onFrameAt(this.blockBuf(t >> 8), a, a + b);
+            if (c._frameAt !== undefined) c._onFrameAt(this.blockBuf(t >> 8), a, a + b, type === EV_FRAME_CHECKED);
             else c._onFrame(view(this.blocks[t >> 8]!, a, b));
           }
           continue;
         }
-        this.other(t & 0xff, id, a, b);
+        this.other(type, id, a, b);
       } catch (err) {
         // A handler threw: finish the batch (other connections' events must not be lost), then
         // let it surface as an uncaught exception, as it would from a node:net handler.

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import { rpc } from '../src';
 import { fuzz, mutate, Rng } from './fuzz/mutate';
 import { targets, ttheaderFrame, thriftMessage } from './fuzz/targets';
+import { native } from '../src/native';
 import { Registry } from '../examples/geecache/geecache';
 import { CacheNodeServer } from '../examples/geecache/node-server';
 import { groupCacheService } from '../examples/geecache/peers';
@@ -19,6 +20,34 @@ for (const t of targets) {
     assert.ok(rep.ok > 100 && (t.name === 'detect-transport' || rep.rejected > 100), `mutations reach both outcomes (${rep.ok} ok, ${rep.rejected} rejected)`);
   });
 }
+
+test('the native TTHeader check (framer.h) accepts exactly the frames parseTTHeader accepts, and the parse it lets through is the same', () => {
+  // Frames that pass it skip parseTTHeader's checks: a frame it passed wrongly would reach code
+  // that trusts it. Apache THeader frames are left to the JavaScript parser (never passed).
+  const acl = Buffer.from([0, 0, 0x11, 0, 5, ...Buffer.from('token'), 0x10, 0, 1, 0, 9, 0, 3, ...Buffer.from('Get'), 0, 0]);
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  const at = rpc.beginTTHeader(w, 9, undefined, undefined, acl.subarray(0, acl.length - (acl.length % 4)));
+  w.raw(ttheaderFrame.seeds[0]!.subarray(rpc.parseTTHeader(ttheaderFrame.seeds[0]!).payloadStart));
+  rpc.endFrame(w, at);
+  const seeds = [...ttheaderFrame.seeds, Buffer.from(w.buf.subarray(0, w.pos))];
+  const rng = new Rng(2024);
+  let passed = 0, refused = 0;
+  for (let i = 0; i < 100000; i++) {
+    const f = i < seeds.length ? seeds[i]! : mutate(seeds[rng.below(seeds.length)]!, seeds, rng);
+    let js: rpc.HeaderInfo | undefined;
+    try { js = rpc.parseTTHeader(f); void js.intKV; } catch { js = undefined; }
+    const ok = native.ttheaderWellFormed(f);
+    const want = js !== undefined && f.readUInt16BE(4) === rpc.TTHEADER_MAGIC;
+    if (ok !== want) assert.unreachable(`native says ${ok}, parseTTHeader ${want} for ${f.toString('hex')}`);
+    if (!ok) { refused++; continue; }
+    passed++;
+    const c = rpc.parseTTHeader(f, 0, f.length, undefined, true);
+    const same = c.flags === js!.flags && c.seqid === js!.seqid && c.payloadStart === js!.payloadStart && c.payloadEnd === js!.payloadEnd &&
+      JSON.stringify([...c.intKV, ...c.strKV, c.aclToken ?? '']) === JSON.stringify([...js!.intKV, ...js!.strKV, js!.aclToken ?? '']);
+    if (!same) assert.unreachable(`a checked parse differs for ${f.toString('hex')}`);
+  }
+  assert.ok(passed > 5000 && refused > 5000, `mutations reach both outcomes (${passed} passed, ${refused} refused)`);
+});
 
 /** Sends `bytes` on a fresh connection; resolves with what came back when the peer closed or went quiet. */
 function exchange(port: number, bytes: Buffer, quietMs = 60): Promise<{ data: Buffer; closed: boolean }> {

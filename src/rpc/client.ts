@@ -9,7 +9,7 @@ import { LinkpollError, timeoutError } from '../errors';
 import { encodeOptions, invalidArg, outOfRange } from '../options';
 import { loopNow, type Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
-import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, IntKey, infoBlocks, parseTTHeader, type HeaderInfo } from './ttheader';
+import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from './ttheader';
 import { UnframedCutter, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { createBalancer, type BalancerName, type Instance, type LoadBalancer } from './balancer';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker';
@@ -307,6 +307,7 @@ export class RpcClient extends EventEmitter {
   private readonly writesPerTick: number;
   private readonly idleSweeps: number;
   private readonly reader = new ThriftReader(Buffer.alloc(0)); // reused: replies are decoded one at a time
+  private readonly header = new HeaderInfo(0, 0, 0, 0, undefined, 0, 0); // likewise their headers
 
   constructor(options: RpcClientOptions) {
     super();
@@ -702,6 +703,7 @@ export class RpcClient extends EventEmitter {
     const unframed = ep.transport === 'binary';
     const conn = await connect({
       host: ep.host, port: ep.port, reactor: this.opts.reactor, framing: unframed ? 'none' : 'u32be',
+      frameCheck: ep.transport === 'ttheader' ? 'ttheader' : undefined,
       maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000, keepAlive: this.opts.keepAlive ?? 15000,
     });
     const pc = new PooledConn(conn, ep.transport);
@@ -713,7 +715,7 @@ export class RpcClient extends EventEmitter {
         const r = conn.reader;
         try {
           let msg: Buffer | null;
-          while (!conn.destroyed && (msg = cutter.next(r)) !== null) this.onReply(pc, msg, 0, msg.length);
+          while (!conn.destroyed && (msg = cutter.next(r)) !== null) this.onReply(pc, msg, 0, msg.length, false);
         } catch (e) {
           conn.destroy(e as Error); // the stream cannot be resynchronised: its calls fail with this
           return;
@@ -721,7 +723,7 @@ export class RpcClient extends EventEmitter {
         r.release();
       });
     } else {
-      conn._frameAt = (buf, start, end) => this.onReply(pc, buf, start, end);
+      conn._frameAt = (buf, start, end, checked) => this.onReply(pc, buf, start, end, checked);
     }
     conn.on('close', (err) => {
       const i = ep.conns.indexOf(pc);
@@ -744,7 +746,7 @@ export class RpcClient extends EventEmitter {
   }
 
   // The reply is bytes [start, end) of `buf` (its block).
-  private onReply(pc: PooledConn, buf: Buffer, start: number, end: number): void {
+  private onReply(pc: PooledConn, buf: Buffer, start: number, end: number, checked: boolean): void {
     let seqid: number;
     let p: Pending | undefined;
     try {
@@ -753,7 +755,7 @@ export class RpcClient extends EventEmitter {
       if (pc.transport === 'framed') reader.reset(buf, start + 4, end);
       else if (pc.transport === 'binary') reader.reset(buf, start, end);
       else {
-        header = parseTTHeader(buf, start, end);
+        header = parseTTHeader(buf, start, end, this.header, checked);
         reader.reset(buf, header.payloadStart, header.payloadEnd);
       }
       reader.readMessageHeader();

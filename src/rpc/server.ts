@@ -12,7 +12,7 @@ import type { Reactor } from '../reactor';
 import {
   AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader,
 } from './thrift';
-import { FLAG_SUPPORT_OUT_OF_ORDER, IntKey, parseTTHeader, type HeaderInfo } from './ttheader';
+import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from './ttheader';
 import { detectTransport, hasHeader, UnframedCutter, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
@@ -129,6 +129,7 @@ export class RpcServer extends EventEmitter {
   private version = 0;
   private readonly ambiguous = new Set<string>();
   private readonly reader = new ThriftReader(Buffer.alloc(0));
+  private readonly header = new HeaderInfo(0, 0, 0, 0, undefined, 0, 0); // the frame's, parsed in place
   private readonly opts: RpcServerOptions;
   private readonly maxInFlight: number;
   private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0, rateLimited: 0 };
@@ -262,8 +263,9 @@ export class RpcServer extends EventEmitter {
         conn.on('readable', onData);
         onData();
       } else {
-        conn._frameAt = (buf, start, end) => this.onFrame(conn, st, buf, start, end);
-        conn.setOptions({ framing: 'u32be' }); // frames what is buffered already, too
+        conn._frameAt = (buf, start, end, checked) => this.onFrame(conn, st, buf, start, end, checked);
+        // Frames what is buffered already, too. Kitex TTHeaders are checked as they are cut.
+        conn.setOptions({ framing: 'u32be', frameCheck: t === 'ttheader' ? 'ttheader' : undefined });
       }
     };
     conn.on('close', (err) => {
@@ -278,7 +280,7 @@ export class RpcServer extends EventEmitter {
     const r = conn.reader;
     try {
       let msg: Buffer | null;
-      while (!conn.destroyed && (msg = st.cutter!.next(r)) !== null) this.onFrame(conn, st, msg, 0, msg.length);
+      while (!conn.destroyed && (msg = st.cutter!.next(r)) !== null) this.onFrame(conn, st, msg, 0, msg.length, false);
     } catch (e) {
       this.protocolError(conn, e as Error, true);
       return;
@@ -286,14 +288,15 @@ export class RpcServer extends EventEmitter {
     r.release();
   }
 
-  // The frame is bytes [start, end) of `buf` (its block, or a Buffer of its own).
-  private onFrame(conn: Connection, st: ConnState, buf: Buffer, start: number, end: number): void {
+  // The frame is bytes [start, end) of `buf` (its block, or a Buffer of its own); `checked`: its
+  // TTHeader passed the native check (native/framer.h).
+  private onFrame(conn: Connection, st: ConnState, buf: Buffer, start: number, end: number, checked: boolean): void {
     let header: HeaderInfo | undefined;
     // One reader for every frame: it is done with before any handler runs.
     const reader = this.reader;
     try {
       if (hasHeader(st.transport)) {
-        header = parseTTHeader(buf, start, end);
+        header = parseTTHeader(buf, start, end, this.header, checked);
         reader.reset(buf, header.payloadStart, header.payloadEnd);
       } else {
         reader.reset(buf, st.transport === 'framed' ? start + 4 : start, end);
@@ -335,6 +338,9 @@ export class RpcServer extends EventEmitter {
       if (type !== MessageType.ONEWAY) this.exception(conn, st, hseq, seqid, name, AppExceptionType.INTERNAL_ERROR, "over the server's rate limit");
       return;
     }
+    // Kitex's out-of-order flag: the client matches replies by seqid, so each goes when ready.
+    // (Read now: the scratch header is the next frame's once a handler could have run.)
+    const anyOrder = header !== undefined && (header.flags & FLAG_SUPPORT_OUT_OF_ORDER) !== 0;
     const mw = this.middleware.length > 0;
     const ctx = reg.wantsContext || mw ? new CallContext(reg.service.name, name, seqid, st.transport, header ? header.keep() : NO_HEADER, conn, args) : (undefined as unknown as CallContext);
     const mm = reg.metrics;
@@ -356,8 +362,6 @@ export class RpcServer extends EventEmitter {
       else this.measured(mm, t0, undefined);
       return;
     }
-    // Kitex's out-of-order flag: the client matches replies by seqid, so each goes when ready.
-    const anyOrder = header !== undefined && (header.flags & FLAG_SUPPORT_OUT_OF_ORDER) !== 0;
     if (isPromise) {
       if (anyOrder) {
         st.inFlight++;

@@ -49,14 +49,24 @@ export class HeaderInfo {
     /** Apache THeader (0x0FFF) rather than Kitex TTHeader. */
     readonly apache = false,
   ) {}
-  /**
-   * Decodes the info blocks now. The frame is a view of read memory that is recycled after the
-   * batch it came in: whatever keeps the header longer (a handler's context) calls this first.
-   */
-  keep(): this {
-    if (!this.ints) this.decode();
-    this.frame = undefined;
+  /** @internal Re-points a parser's scratch header at another frame (no object per frame). */
+  _set(flags: number, seqid: number, payloadStart: number, payloadEnd: number, frame: Buffer, infoStart: number, infoEnd: number, apache: boolean): this {
+    const w = this as unknown as Mutable<HeaderInfo> & { frame: Buffer | undefined; infoStart: number; infoEnd: number };
+    w.flags = flags; w.seqid = seqid; w.payloadStart = payloadStart; w.payloadEnd = payloadEnd;
+    w.frame = frame; w.infoStart = infoStart; w.infoEnd = infoEnd; w.apache = apache;
+    this.ints = undefined; this.strs = undefined; this.acl = undefined;
     return this;
+  }
+  /**
+   * The headers decoded into a HeaderInfo of their own. The frame is a view of read memory that
+   * is recycled after the batch it came in (and a parser's scratch header is reused for the next
+   * frame): whatever keeps the header longer (a handler's context) keeps this copy.
+   */
+  keep(): HeaderInfo {
+    if (!this.ints) this.decode();
+    const h = new HeaderInfo(this.flags, this.seqid, this.payloadStart, this.payloadEnd, undefined, 0, 0, this.apache);
+    h.ints = this.ints; h.strs = this.strs; h.acl = this.acl;
+    return h;
   }
   get intKV(): ReadonlyMap<number, string> { if (!this.ints) this.decode(); return this.ints!; }
   get strKV(): ReadonlyMap<string, string> { if (!this.strs) this.decode(); return this.strs!; }
@@ -79,6 +89,7 @@ export class HeaderInfo {
     this.strs = strs;
   }
 }
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 interface InfoSink { int(k: number, v: string): void; str(k: string, v: string): void; acl(t: string): void }
 
@@ -163,8 +174,19 @@ function walkApacheInfo(f: Buffer, p: number, end: number, sink?: InfoSink): voi
 /**
  * Parses a whole TTHeader or Apache THeader frame (starting at its LENGTH): all of `f`, or bytes
  * [start, end) of it; the offsets in the result are positions in `f`. Throws ERR_LINKPOLL_PROTOCOL.
+ * With `into`, that header is filled in and returned (a parser's scratch header: valid until the
+ * next frame; keep() copies it). `checked`: the frame passed native/framer.h's TTHeaderWellFormed,
+ * which makes every check below (Kitex TTHeader only): they are skipped.
  */
-export function parseTTHeader(f: Buffer, start = 0, end = f.length): HeaderInfo {
+export function parseTTHeader(f: Buffer, start = 0, end = f.length, into?: HeaderInfo, checked = false): HeaderInfo {
+  if (checked) {
+    const hend = start + 14 + ((f[start + 12]! << 8) | f[start + 13]!) * 4;
+    let ps = hend, pe = end;
+    if (f[ps] !== 0x80) { pe = ps + 4 + (getI32(f, ps) >>> 0); ps += 4; } // u32-framed payload
+    const flags = (f[start + 6]! << 8) | f[start + 7]!;
+    if (into !== undefined) return into._set(flags, getI32(f, start + 8), ps, pe, f, start + 16, hend, false);
+    return new HeaderInfo(flags, getI32(f, start + 8), ps, pe, f, start + 16, hend, false);
+  }
   const len = end - start;
   if (len < 16) throw protocolError(`TTHeader frame of ${len} bytes is too short`);
   const magic = (f[start + 4]! << 8) | f[start + 5]!;
@@ -194,6 +216,7 @@ export function parseTTHeader(f: Buffer, start = 0, end = f.length): HeaderInfo 
   } else {
     throw protocolError('TTHeader payload is not a strict binary Thrift message');
   }
+  if (into !== undefined) return into._set(flags, seqid, payloadStart, payloadEnd, f, start + 16, hend, apache);
   return new HeaderInfo(flags, seqid, payloadStart, payloadEnd, f, start + 16, hend, apache);
 }
 
