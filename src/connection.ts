@@ -5,7 +5,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
-import { DEFAULT_HIGH_WATER_MARK, encodeOptions, outOfRange, type ConnectionOptions } from './options';
+import { encodeOptions, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
@@ -77,7 +77,7 @@ export class Connection extends EventEmitter {
   _frameAt: ((buf: Buffer, start: number, end: number, checked: boolean) => void) | undefined;
   /** @internal Told when this connection closes, before its 'close' listeners (its server). */
   _owner: { _connClosed(c: Connection): void } | undefined;
-  private opts: ConnectionOptions & { connectTimeout?: number };
+  private opts: KeptOptions;
   private backlog = 0;
   /** @internal Bytes queued since the last hand-over to native code (this tick's output). */
   staged = 0;
@@ -92,7 +92,7 @@ export class Connection extends EventEmitter {
   set data(v: unknown) { this.extra().data = v; }
 
   /** @internal */
-  constructor(r: Reactor, id: number, opts: ConnectionOptions, connecting: boolean) {
+  constructor(r: Reactor, id: number, opts: KeptOptions, connecting: boolean) {
     super();
     (this as unknown as { _events: object | undefined })._events = undefined; // see Listeners
     this._r = r;
@@ -142,7 +142,7 @@ export class Connection extends EventEmitter {
   /** @internal */ _wrote(n: number): boolean {
     if (this.staged === 0) this._r.noteStaged(this);
     this.staged += n;
-    if (this.backlog + this.staged >= (this.opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK)) {
+    if (this.backlog + this.staged >= this.opts.highWaterMark) {
       if ((this.flags & F_NEED_DRAIN) === 0) {
         this.flags |= F_NEED_DRAIN;
         this._r.control(this.id, CMD_WATCH_DRAIN);
@@ -240,7 +240,7 @@ export class Connection extends EventEmitter {
   setOptions(opts: ConnectionOptions): void {
     const merged = { ...this.opts, ...opts };
     const encoded = encodeOptions(merged);
-    this.opts = merged;
+    this.opts = keptOptions(merged);
     if ((this.flags & F_CLOSED) === 0) this._r.native.setOptions(this.id, encoded);
   }
 

@@ -3,7 +3,7 @@ import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
 import { Connection } from './connection';
 import { LinkpollError } from './errors';
-import { encodeOptions, invalidArg, type ConnectionOptions } from './options';
+import { encodeOptions, invalidArg, keptOptions, type ConnectionOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
 export interface DialOptions extends ConnectionOptions {
@@ -56,7 +56,7 @@ function dialOne(options: DialOptions, host: string, port: number): Promise<Conn
   const { signal } = options;
   const r = options.reactor ?? getDefaultReactor();
   const id = r.native.connect(host, port, options.path ?? '', encodeOptions(options));
-  const conn = new Connection(r, id, { ...options }, true); // validated above: kept unchanged
+  const conn = new Connection(r, id, keptOptions(options), true); // validated above
   return new Promise<Connection>((resolve, reject) => {
     const onAbort = () => {
       cleanup();

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Connection, type AddressInfo } from './connection';
 import { LinkpollError, errnoError } from './errors';
-import { encodeOptions, invalidArg, type ConnectionOptions } from './options';
+import { encodeOptions, invalidArg, keptOptions, type ConnectionOptions, type KeptOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
 export interface ServerOptions extends ConnectionOptions {
@@ -60,6 +60,7 @@ export class Server extends EventEmitter {
   private readonly reactor: Reactor;
   private readonly opts: ServerOptions;
   private readonly encoded: number[];
+  private readonly connOpts: KeptOptions; // shared by the connections it accepts
   private listenerId = -1;
   private refed = true;
   private closing: Promise<void> | undefined;
@@ -68,6 +69,7 @@ export class Server extends EventEmitter {
     super();
     this.opts = { ...options };
     this.encoded = encodeOptions(this.opts);
+    this.connOpts = keptOptions(this.opts);
     this.reactor = options.reactor ?? getDefaultReactor();
     const maxc = options.maxConnections ?? 0;
     if (!Number.isInteger(maxc) || maxc < 0) throw invalidArg('maxConnections must be a non-negative integer');
@@ -183,7 +185,7 @@ export class Server extends EventEmitter {
   }
 
   /** @internal */ _onAccept(id: number): void {
-    const c = new Connection(this.reactor, id, this.opts, false);
+    const c = new Connection(this.reactor, id, this.connOpts, false);
     if (this.opts.onFrame) c.onFrame = this.opts.onFrame;
     this.open++;
     c._owner = this; // a hook, not a 'close' listener: ~250 bytes less per connection

@@ -5,7 +5,7 @@ import type { Connection } from '../connection';
 import { LinkpollError } from '../errors';
 import type { LinkBuffer } from '../link-buffer';
 import { APACHE_THEADER_MAGIC, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from './ttheader';
-import { bytesNeeded, isTruncated, MessageType, ThriftReader, ThriftWriter, TType, type StructSpec } from './thrift';
+import { bytesNeeded, isTruncated, MessageType, putU32, ThriftReader, ThriftWriter, TType, type StructSpec } from './thrift';
 
 export interface MethodSpec {
   name: string;
@@ -47,6 +47,50 @@ export function writeMessage(conn: Connection, transport: Transport, seqid: numb
   w.messageBegin(name, type, seqid);
   w.struct(spec, value); // throws before anything is queued
   if (start >= 0) endFrame(w, start);
+  if (w.grown) conn.write(w.buf.subarray(0, w.pos));
+  else conn._commitStaged(w.pos - w.base);
+}
+
+/**
+ * The bytes of a message before its struct (the transport's header, then the Thrift message
+ * header) that only the seqids vary in between messages of one method on one transport: made
+ * once and copied, where writeMessage encodes them field by field.
+ */
+export interface MessagePrefix {
+  bytes: Uint8Array;
+  /** Where the seqids go: the TTHeader's (-1: none) and the message's. */
+  headerSeqAt: number;
+  seqAt: number;
+  /** Starts with a u32 LENGTH patched once the struct is written (all but unframed binary). */
+  framed: boolean;
+}
+
+export function messagePrefix(transport: Transport, name: string, type: MessageType,
+  intKV?: [number, string][], strKV?: [string, string][], encodedInfo?: Buffer, flags = 0): MessagePrefix {
+  const w = new ThriftWriter(Buffer.alloc(64));
+  let headerSeqAt = -1;
+  if (transport === 'ttheader') { beginTTHeader(w, 0, intKV, strKV, encodedInfo, flags); headerSeqAt = 8; }
+  else if (transport === 'theader') { beginTTHeader(w, 0, undefined, strKV, encodedInfo, flags, APACHE_THEADER_MAGIC); headerSeqAt = 8; }
+  else if (transport === 'framed') w.u32(0);
+  w.messageBegin(name, type, 0);
+  return { bytes: Uint8Array.prototype.slice.call(w.buf, 0, w.pos), headerSeqAt, seqAt: w.pos - 4, framed: transport !== 'binary' };
+}
+
+/** writeMessage for a message whose bytes before the struct are `p` (see messagePrefix). */
+export function writePrefixed(conn: Connection, p: MessagePrefix, seqid: number, spec: StructSpec, value: Record<string, unknown>): void {
+  const w = writer;
+  const staging = conn._r.stage(MIN_ROOM);
+  w.reset(staging.buf, staging.pos);
+  const src = p.bytes, n = src.length;
+  w.ensure(n);
+  const b = w.buf, at = w.pos;
+  if (n <= 64) for (let i = 0; i < n; i++) b[at + i] = src[i]!; // a call into C++ costs more than this
+  else b.set(src, at);
+  if (p.headerSeqAt >= 0) putU32(b, at + p.headerSeqAt, seqid);
+  putU32(b, at + p.seqAt, seqid);
+  w.pos = at + n;
+  w.struct(spec, value); // throws before anything is queued
+  if (p.framed) endFrame(w, 0);
   if (w.grown) conn.write(w.buf.subarray(0, w.pos));
   else conn._commitStaged(w.pos - w.base);
 }

@@ -13,7 +13,7 @@ import {
   AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader,
 } from './thrift';
 import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from './ttheader';
-import { detectTransport, hasHeader, UnframedCutter, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
 import { invalidArg } from '../options';
@@ -120,6 +120,9 @@ interface ConnState {
   lastName: string;
   lastReg: Registered | undefined;
   lastVersion: number;
+  /** The reply prefix (see messagePrefix) of the method last answered. */
+  prefixOf: MethodSpec | undefined;
+  prefix: MessagePrefix | undefined;
 }
 interface Reply { done: boolean; write: () => void }
 
@@ -257,7 +260,7 @@ export class RpcServer extends EventEmitter {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
         return;
       }
-      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1 };
+      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1, prefixOf: undefined, prefix: undefined };
       if (t === 'binary') {
         const onData = () => this.readUnframed(conn, st);
         conn.on('readable', onData);
@@ -444,13 +447,19 @@ export class RpcServer extends EventEmitter {
     const result = hasSuccess(m) ? SUCCESS : EMPTY_RESULT;
     SUCCESS.success = value; // encoded synchronously below: one object serves every reply
     try {
-      writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result, undefined, this.closing ? CRRST : undefined);
+      if (this.closing) writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result, undefined, CRRST);
+      else writePrefixed(conn, st.prefixOf === m ? st.prefix! : this.replyPrefix(st, m), hseq, m.result, result);
       this.stats_.replies++;
     } catch (e) {
       this.exception(conn, st, hseq, seqid, m.name, AppExceptionType.INTERNAL_ERROR, `cannot encode the reply: ${(e as Error).message}`);
     } finally {
       SUCCESS.success = undefined; // hold no reference to the user's value
     }
+  }
+
+  private replyPrefix(st: ConnState, m: MethodSpec): MessagePrefix {
+    st.prefixOf = m;
+    return (st.prefix = messagePrefix(st.transport, m.name, MessageType.REPLY));
   }
 
   private failed(conn: Connection, st: ConnState, hseq: number, seqid: number, m: MethodSpec, e: unknown): void {
