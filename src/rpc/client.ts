@@ -10,7 +10,7 @@ import { encodeOptions, invalidArg, outOfRange } from '../options';
 import { loopNow, type Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from './ttheader';
-import { UnframedCutter, writeMessage, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
+import { messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { createBalancer, type BalancerName, type Instance, type LoadBalancer } from './balancer';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker';
 import { RetryBudget, TokenBucket, type RateLimitOptions, type RetryBudgetOptions } from './limiter';
@@ -564,10 +564,13 @@ export class RpcClient extends EventEmitter {
     if (p.deadline) this.startTicker();
     const m = p.method;
     try {
-      const info = c.transport === 'ttheader' ? this.headerFor(m.name, p.timeout, p.headers)
-        : c.transport === 'theader' && p.headers ? apacheInfoBlocks(Object.entries(p.headers)) : undefined;
-      // Replies are matched by seqid, so the server may answer in any order (Kitex's flag).
-      writeMessage(c.conn, c.transport, p.seqid, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
+      if (p.headers === undefined) {
+        writePrefixed(c.conn, this.prefixFor(c.transport, m, p.timeout), p.seqid, m.args, args);
+      } else {
+        const info = c.transport === 'ttheader' ? this.infoFor(m.name, p.timeout, p.headers)
+          : c.transport === 'theader' ? apacheInfoBlocks(Object.entries(p.headers)) : undefined;
+        writeMessage(c.conn, c.transport, p.seqid, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
+      }
     } catch (e) {
       p.reject(e as Error);
       return;
@@ -609,20 +612,30 @@ export class RpcClient extends EventEmitter {
     if (!any && this.ticker) { clearInterval(this.ticker); this.ticker = undefined; }
   }
 
-  // TTHeader info blocks per (method, timeout), encoded once.
-  private readonly headerCache = new Map<string, Map<number, Buffer>>();
-  private headerFor(method: string, timeout: number, extra?: Record<string, string>): Buffer {
-    let byTimeout = this.headerCache.get(method);
-    if (!byTimeout) this.headerCache.set(method, (byTimeout = new Map()));
-    let b = extra ? undefined : byTimeout.get(timeout);
-    if (!b) {
-      const ints: [number, string][] = [[IntKey.ToService, this.opts.service.name], [IntKey.ToMethod, method]];
-      if (this.opts.fromService) ints.push([IntKey.FromService, this.opts.fromService]);
-      if (timeout > 0) ints.push([IntKey.RPCTimeout, String(timeout)]);
-      b = infoBlocks(ints, extra ? Object.entries(extra) : undefined);
-      if (!extra && byTimeout.size < 100) byTimeout.set(timeout, b);
+  // Calls without headers of their own: the bytes before the args struct (transport header,
+  // Kitex's int headers, message header; see messagePrefix) per method, transport and timeout
+  // (TTHeader carries it), made once. Replies are matched by seqid, so the server may answer in
+  // any order (Kitex's flag).
+  private readonly prefixCache = new Map<MethodSpec, Map<number, MessagePrefix>>();
+  private prefixFor(transport: Transport, m: MethodSpec, timeout: number): MessagePrefix {
+    let byKey = this.prefixCache.get(m);
+    if (!byKey) this.prefixCache.set(m, (byKey = new Map()));
+    const key = transport === 'ttheader' ? timeout : transport === 'framed' ? -1 : transport === 'binary' ? -2 : -3;
+    let pre = byKey.get(key);
+    if (!pre) {
+      pre = messagePrefix(transport, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, undefined, undefined,
+        transport === 'ttheader' ? this.infoFor(m.name, timeout) : undefined, FLAG_SUPPORT_OUT_OF_ORDER);
+      if (byKey.size < 100) byKey.set(key, pre);
     }
-    return b;
+    return pre;
+  }
+
+  /** TTHeader info blocks: Kitex's int headers for this call, then its string headers. */
+  private infoFor(method: string, timeout: number, extra?: Record<string, string>): Buffer {
+    const ints: [number, string][] = [[IntKey.ToService, this.opts.service.name], [IntKey.ToMethod, method]];
+    if (this.opts.fromService) ints.push([IntKey.FromService, this.opts.fromService]);
+    if (timeout > 0) ints.push([IntKey.RPCTimeout, String(timeout)]);
+    return infoBlocks(ints, extra ? Object.entries(extra) : undefined);
   }
 
   /** Closes every connection; pending calls fail with ERR_LINKPOLL_CLOSED. */
