@@ -457,9 +457,13 @@ export class RpcServer extends EventEmitter {
     }
   }
 
+  // Reply prefixes per method and transport, made once (a connection keeps its last one at hand).
+  private readonly prefixes = new Map<MethodSpec, Partial<Record<Transport, MessagePrefix>>>();
   private replyPrefix(st: ConnState, m: MethodSpec): MessagePrefix {
+    let byTransport = this.prefixes.get(m);
+    if (!byTransport) this.prefixes.set(m, (byTransport = {}));
     st.prefixOf = m;
-    return (st.prefix = messagePrefix(st.transport, m.name, MessageType.REPLY));
+    return (st.prefix = byTransport[st.transport] ??= messagePrefix(st.transport, m.name, MessageType.REPLY));
   }
 
   private failed(conn: Connection, st: ConnState, hseq: number, seqid: number, m: MethodSpec, e: unknown): void {
