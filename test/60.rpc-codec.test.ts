@@ -184,12 +184,22 @@ test('short strings are reused across messages, and slot collisions never return
 });
 
 test('integers out of their type\'s range are refused before anything is written', () => {
-  const S: rpc.StructSpec = { name: 'N', fields: [{ id: 1, name: 'a', type: 'i16' }, { id: 2, name: 'b', type: 'i32' }] };
-  for (const v of [{ a: 70000 }, { a: -32769 }, { b: 2 ** 31 }, { b: 1.5 }, { b: NaN }]) {
-    assert.throws(() => encode(S, v), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE', JSON.stringify(v));
+  const S: rpc.StructSpec = { name: 'N', fields: [{ id: 1, name: 'a', type: 'i16' }, { id: 2, name: 'b', type: 'i32' }, { id: 3, name: 'c', type: 'i64' }] };
+  for (const v of [{ a: 70000 }, { a: -32769 }, { b: 2 ** 31 }, { b: 1.5 }, { b: NaN }, { c: 3.5 }, { c: NaN }, { c: 2n ** 63n }]) {
+    assert.throws(() => encode(S, v), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE', String(Object.entries(v)));
   }
   assert.equal(new rpc.ThriftReader(encode(S, { a: -32768, b: -(2 ** 31) })).struct(S), { a: -32768, b: -(2 ** 31) });
   assert.equal(new rpc.ThriftReader(encode(S, { a: 32767, b: 2 ** 31 - 1 })).struct(S), { a: 32767, b: 2 ** 31 - 1 });
+  assert.equal(new rpc.ThriftReader(encode(S, { c: -(2 ** 53) })).struct(S), { c: -(2n ** 53n) });
+});
+
+test('a value without a required field is refused as the caller\'s mistake (ERR_INVALID_ARG_VALUE, with its path)', () => {
+  const Inner: rpc.StructSpec = { name: 'Inner', fields: [{ id: 1, name: 'key', type: 'string', required: true }] };
+  const Outer: rpc.StructSpec = { name: 'Outer', fields: [{ id: 1, name: 'req', type: Inner }] };
+  assert.throws(() => encode(Outer, { req: {} }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_VALUE' && e.message === 'req.key is required');
+  // Bytes without it are the wire's fault: a protocol error.
+  assert.throws(() => new rpc.ThriftReader(Buffer.from([12, 0, 1, 0, 0])).struct(Outer),
+    (e: NodeJS.ErrnoException) => e.code === 'ERR_LINKPOLL_PROTOCOL' && /Inner.key is required/.test(e.message));
 });
 
 test('containers whose elements are not of the declared type are a protocol error, not holes (found by fuzzing)', () => {

@@ -36,6 +36,7 @@ for (const transport of ['ttheader', 'framed'] as const) {
     const e = { text: 'hi', nums: [1, 2], big: 5n, inner: { s: 'x' } };
     assert.equal(await c.call('echo', { e }), e);
     assert.is(await c.call('nothing', {}), undefined);
+    assert.is(await c.call('nothing'), undefined); // a method without parameters needs no args object
     await c.call('fire', { msg: `one-way ${transport}` });
     await until(() => fired.includes(`one-way ${transport}`));
     try { await c.call('fail', { how: 1 }); assert.unreachable(); } catch (err) {

@@ -138,6 +138,7 @@ export interface CallOptions {
 const BATCH_CALLS = 128;
 const BATCH_BYTES = 64 * 1024;
 const NO_OPTIONS: CallOptions = Object.freeze({});
+const NO_ARGS: Record<string, unknown> = Object.freeze({});
 
 /** Connection failures and timeouts: what the default retry policy retries. */
 export function isRetryable(err: Error): boolean {
@@ -359,8 +360,11 @@ export class RpcClient extends EventEmitter {
     this.instances = next;
   }
 
-  /** Calls `method` with its arguments struct; resolves with the success value. */
-  call(method: string, args: Record<string, unknown>, options: CallOptions = NO_OPTIONS): Promise<unknown> {
+  /**
+   * Calls `method` with its arguments struct (its parameters by name; omitted: none); resolves
+   * with the success value.
+   */
+  call(method: string, args: Record<string, unknown> = NO_ARGS, options: CallOptions = NO_OPTIONS): Promise<unknown> {
     const m = this.opts.service.methods[method];
     if (!m) return Promise.reject(invalidArg(`service ${this.opts.service.name} has no method ${method}`));
     if (this.closed) return Promise.reject(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client is closed'));

@@ -123,6 +123,7 @@ export class ThriftWriter {
   }
   u32(v: number): void { this.ensure(4); putU32(this.buf, this.pos, v); this.pos += 4; }
   i64(v: bigint | number): void {
+    if (typeof v === 'number' && !Number.isInteger(v)) throw outOfRange('i64', v);
     this.ensure(8);
     this.buf.writeBigInt64BE(typeof v === 'bigint' ? v : BigInt(v), this.pos);
     this.pos += 8;
@@ -251,6 +252,12 @@ function isAscii(s: string): boolean {
 function num(v: unknown, path: string): number {
   if (typeof v !== 'number') throw typeError(path, 'number', v);
   return v;
+}
+// A value being encoded lacks a required field: the caller's mistake, not the wire's.
+function missingField(message: string): TypeError {
+  const e = new TypeError(message);
+  (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_VALUE';
+  return e;
 }
 function typeError(path: string, want: string, got: unknown): TypeError {
   const e = new TypeError(`${path}: expected ${want}, got ${got === null ? 'null' : typeof got}`);
@@ -591,13 +598,13 @@ function compileEncoder(s: StructSpec): StructEncoder {
       write = `w.value(T[${k}], x, ${key});`;
     }
     const missing = f.required
-      ? ` else throw protocolError((path === undefined ? ${name} : path) + ${JSON.stringify(`.${f.name} is required`)});`
+      ? ` else throw missingField((path === undefined ? ${name} : path) + ${JSON.stringify(`.${f.name} is required`)});`
       : '';
     lines.push(`x = v[${key}];`, `if (x !== undefined && x !== null) { w.field(${f.wire}, ${f.id}); ${write} }${missing}`);
   }
   lines.push('w.byte(0);');
-  const make = new Function('encoderOf', 'protocolError', 'typeError', 'S', 'E', 'T', `return function encode(w, v, path) {\n${lines.join('\n')}\n};`);
-  e = make(encoderOf, protocolError, typeError, subs, [], types) as StructEncoder;
+  const make = new Function('encoderOf', 'missingField', 'typeError', 'S', 'E', 'T', `return function encode(w, v, path) {\n${lines.join('\n')}\n};`);
+  e = make(encoderOf, missingField, typeError, subs, [], types) as StructEncoder;
   remember(s, ENCODER, encoders, e);
   return e;
 }
