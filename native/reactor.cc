@@ -296,7 +296,9 @@ void Reactor::WriteItems(Connection* c) {
     mh.msg_iovlen = k;
     ssize_t n;
     do {
-      n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+      // One buffer (the usual case: a tick's messages are staged contiguously): send() spares the
+      // kernel copying in and checking an iovec array.
+      n = k == 1 ? send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL) : sendmsg(c->fd, &mh, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && errno != EAGAIN) {
       Close(c, kCloseErrno, errno);
