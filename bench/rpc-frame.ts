@@ -8,24 +8,14 @@
 //   node dist/bench/rpc-frame.js [ttheader | ttheader-x | framed]
 import { Bench } from 'tinybench';
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { rpc } from '../src';
 import type { Connection } from '../src/connection';
+import { scoresService } from './servers/scores';
 
-const gee = rpc.parseIdl(fs.readFileSync(path.join(__dirname, '..', '..', 'examples/geecache/geecache.thrift'), 'utf8'));
-const value = (score: string) => { const b = Buffer.alloc(64, '.'); b.write(score); return b; };
-const scores = new Map([['Tom', { value: value('630') }], ['Jack', { value: value('589') }], ['Sam', { value: value('567') }]]);
+const { service, handlers } = scoresService(64);
 const server = new rpc.RpcServer({ logger: null });
-server.register(gee.services.GroupCache!, {
-  Get: (args) => {
-    const req = args.req as { group?: string; key?: string } | undefined;
-    if (!req || req.group !== 'scores') throw new Error(`no such group: ${req?.group}`);
-    const r = scores.get(req.key ?? '');
-    if (!r) throw new Error(`${req.key} not exist`);
-    return r;
-  },
-});
+server.register(service, handlers);
+const Get = service.methods.Get!;
 
 type Mode = 'ttheader' | 'ttheader-x' | 'framed';
 const KITEX_INTS: [number, string][] = [[3, 'loadgen'], [20, ''], [6, 'geecache'], [9, 'Get'], [22, '1'], [12, '5000'], [1, 'unframed']];
@@ -34,7 +24,7 @@ function frame(mode: Mode, key: string, seqid: number): Buffer {
   const start = mode === 'framed' ? (w.u32(0), 0)
     : rpc.beginTTHeader(w, seqid, mode === 'ttheader-x' ? KITEX_INTS : undefined, mode === 'ttheader-x' ? [['isn', 'GroupCache']] : undefined);
   w.messageBegin('Get', rpc.MessageType.CALL, seqid);
-  w.struct(gee.services.GroupCache!.methods.Get!.args, { req: { group: 'scores', key } });
+  w.struct(Get.args, { req: { group: 'scores', key } });
   rpc.endFrame(w, start);
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
