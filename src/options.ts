@@ -100,8 +100,12 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
 
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
 
-/** What a Connection keeps of its options: one shape for all, highWaterMark resolved. */
-export type KeptOptions = ConnectionOptions & { connectTimeout?: number; highWaterMark: number };
+/**
+ * What a Connection keeps of its options: one shape for all, highWaterMark resolved. Every key
+ * of ConnectionOptions is required here, so an option added there fails to compile until
+ * keptOptions() keeps it.
+ */
+export type KeptOptions = { [K in keyof Required<ConnectionOptions>]: ConnectionOptions[K] } & { connectTimeout: number | undefined; highWaterMark: number };
 
 /**
  * The options a Connection keeps, always built in this one shape: the write path reads
