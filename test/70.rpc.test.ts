@@ -284,6 +284,29 @@ test('per-call timeout and AbortSignal', async () => {
   await srv.close();
 });
 
+test('timeouts: 0 and Infinity mean none (no RPCTimeout header), a fraction goes out as whole ms, anything else is refused before sending', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  const sent: (string | undefined)[] = [];
+  srv.register(Kitchen, { slow: (a, ctx) => { sent.push(ctx.intKV.get(rpc.IntKey.RPCTimeout)); return new Promise((r) => setTimeout(() => r(`slept ${a.ms}`), a.ms as number)); } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
+  try {
+    for (const timeout of [0, Infinity]) assert.is(await c.call('slow', { ms: 30 }, { timeout }), 'slept 30');
+    assert.is(await c.call('slow', { ms: 1 }, { timeout: 200.2 }), 'slept 1');
+    assert.equal(sent, [undefined, undefined, '201']);
+    for (const [timeout, code] of [[-5, 'ERR_OUT_OF_RANGE'], [NaN, 'ERR_OUT_OF_RANGE'], ['100', 'ERR_INVALID_ARG_TYPE']] as const) {
+      const err = await c.call('slow', { ms: 1 }, { timeout: timeout as number }).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+      assert.is(err?.code, code, String(timeout));
+    }
+    assert.is(sent.length, 3, 'a refused call sends nothing');
+    assert.throws(() => new rpc.RpcClient({ service: Kitchen, targets: [], timeout: -1 }), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE');
+    assert.throws(() => new rpc.RpcClient({ service: Kitchen, targets: [], timeout: '1' as unknown as number }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+  } finally {
+    c.close();
+    await srv.close();
+  }
+});
+
 test('connection refused is reported as such', async () => {
   const c = new rpc.RpcClient({ service: Kitchen, targets: ['127.0.0.1:1'], connectTimeout: 500 });
   try { await c.call('nothing', {}); assert.unreachable(); } catch (err) { assert.is((err as NodeJS.ErrnoException).code, 'ECONNREFUSED'); }

@@ -87,7 +87,7 @@ export interface RpcClientOptions {
   logger?: { warn(msg: string): void } | null;
   /** 'ttheader' (default, Kitex); 'theader', 'framed' or 'binary' (Apache Thrift servers). */
   transport?: ClientTransport;
-  /** Per-call timeout in ms (default 1000; 0 = none). */
+  /** Per-call timeout in ms (default 1000; 0 or Infinity = none). Sent to TTHeader servers as RPCTimeout (whole ms). */
   timeout?: number;
   connectTimeout?: number;
   /** TCP keepalive on the pool's connections (ms, see ConnectionOptions.keepAlive). Default 15000, as Kitex (Go's net package). */
@@ -122,6 +122,7 @@ export interface RpcClientOptions {
 
 export interface CallOptions {
   target?: string;
+  /** This call's timeout in ms (see RpcClientOptions.timeout). */
   timeout?: number;
   signal?: AbortSignal;
   /** Extra string headers (TTHeader or Apache THeader; other transports have none). */
@@ -139,6 +140,18 @@ const BATCH_CALLS = 128;
 const BATCH_BYTES = 64 * 1024;
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const NO_ARGS: Record<string, unknown> = Object.freeze({});
+
+// A timeout in ms: a number >= 0 (0 and Infinity: none). A string or NaN would make deadlines
+// that fire at once or never.
+function checkTimeout(v: unknown, what: string): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number') {
+    const e = new TypeError(`${what} must be a number of ms, got ${typeof v}`);
+    (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';
+    throw e;
+  }
+  if (!(v >= 0)) throw outOfRange(`${what} must be >= 0 ms (0 or Infinity: none), got ${v}`);
+}
 
 /** Connection failures and timeouts: what the default retry policy retries. */
 export function isRetryable(err: Error): boolean {
@@ -178,7 +191,7 @@ class Pending {
     private readonly res: (v: unknown) => void, private readonly rej: (e: Error) => void,
     readonly timeout: number, options: CallOptions, signal: AbortSignal | undefined) {
     this.t0 = performance.now();
-    this.deadline = timeout > 0 ? this.t0 + timeout : 0;
+    this.deadline = timeout > 0 && timeout !== Infinity ? this.t0 + timeout : 0;
     this.signal = signal;
     this.headers = options.headers;
   }
@@ -326,6 +339,8 @@ export class RpcClient extends EventEmitter {
       throw outOfRange('retry.maxAttempts must be an integer >= 1');
     }
     if (options.backupRequest && !(options.backupRequest.delay >= 0)) throw outOfRange('backupRequest.delay must be >= 0 ms');
+    checkTimeout(options.timeout, 'timeout');
+    if (options.idleTimeout !== undefined && !(typeof options.idleTimeout === 'number' && options.idleTimeout > 0)) throw outOfRange('idleTimeout must be a number of ms > 0');
     this.budget = options.retry || options.backupRequest ? new RetryBudget(options.retryBudget) : undefined;
     this.governed = !!(options.retry || options.backupRequest || this.breakerOpts || this.limiter || this.middleware.length);
     this.setTargets(options.targets ?? []);
@@ -530,6 +545,9 @@ export class RpcClient extends EventEmitter {
   // One attempt on one target; `mm` set when the attempt is the whole call (it records metrics).
   private attempt(m: MethodSpec, args: Record<string, unknown>, target: string, options: CallOptions,
     signal: AbortSignal | undefined, mm: MethodMetrics | undefined): Promise<unknown> {
+    if (options.timeout !== undefined) {
+      try { checkTimeout(options.timeout, 'CallOptions.timeout'); } catch (e) { return Promise.reject(e); }
+    }
     const timeout = options.timeout ?? this.opts.timeout ?? 1000;
     return new Promise((resolve, reject) => {
       const p = new Pending(this, m, resolve, reject, timeout, options, signal);
@@ -638,7 +656,7 @@ export class RpcClient extends EventEmitter {
   private infoFor(method: string, timeout: number, extra?: Record<string, string>): Buffer {
     const ints: [number, string][] = [[IntKey.ToService, this.opts.service.name], [IntKey.ToMethod, method]];
     if (this.opts.fromService) ints.push([IntKey.FromService, this.opts.fromService]);
-    if (timeout > 0) ints.push([IntKey.RPCTimeout, String(timeout)]);
+    if (timeout > 0 && timeout !== Infinity) ints.push([IntKey.RPCTimeout, String(Math.ceil(timeout))]); // Kitex reads whole ms
     return infoBlocks(ints, extra ? Object.entries(extra) : undefined);
   }
 
