@@ -5,7 +5,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
-import { encodeOptions, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
+import { encodeOptions, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
@@ -135,6 +135,7 @@ export class Connection extends EventEmitter {
   write(data: Uint8Array | string): boolean {
     if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) return false;
     const b = typeof data === 'string' ? Buffer.from(data) : data;
+    if (!(b instanceof Uint8Array)) throw invalidType('data', 'a string or a Uint8Array (Buffer)', data);
     this._r.write(this.id, b);
     return this._wrote(b.length);
   }

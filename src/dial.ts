@@ -3,7 +3,7 @@ import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
 import { Connection } from './connection';
 import { LinkpollError } from './errors';
-import { encodeOptions, invalidArg, keptOptions, type ConnectionOptions } from './options';
+import { encodeOptions, keptOptions, portNumber, type ConnectionOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
 export interface DialOptions extends ConnectionOptions {
@@ -33,8 +33,7 @@ export async function connect(options: DialOptions): Promise<Connection> {
   if (signal?.aborted) throw abortError(signal);
   encodeOptions(options); // validates before any lookup
   if (options.path !== undefined) return dialOne(options, '', 0);
-  const port = options.port ?? -1;
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw invalidArg(`port must be an integer from 1 to 65535, got ${options.port}`);
+  const port = portNumber(options.port, 1);
   const host = options.host ?? '127.0.0.1';
   if (net.isIP(host)) return dialOne(options, host, port);
   const addrs = await dns.lookup(host, { all: true });

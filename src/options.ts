@@ -52,9 +52,33 @@ const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
 function int(name: string, v: unknown, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw outOfRange(`option ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+    throw outOfRange(`option ${name} must be an integer from ${min} to ${max}, got ${shown(v)}`);
   }
   return v;
+}
+
+/** A TypeError with Node's code for an argument of the wrong type. */
+export function invalidType(name: string, want: string, got: unknown): TypeError {
+  const e = new TypeError(`${name} must be ${want}, got ${got === null ? 'null' : typeof got}`);
+  (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';
+  return e;
+}
+
+/** A value as an error message shows it: a string quoted, so '100' is not taken for 100. */
+export function shown(v: unknown): string {
+  return typeof v === 'string' ? `'${v}' (a string)` : String(v);
+}
+
+/**
+ * A TCP port from a number or a string of digits (as node:net takes them), from `min` (0 for a
+ * listener: any free port) to 65535; anything else throws ERR_INVALID_ARG_VALUE.
+ */
+export function portNumber(v: unknown, min: 0 | 1): number {
+  const n = typeof v === 'string' && /^[0-9]{1,5}$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > 65535) {
+    throw invalidArg(`port must be an integer from ${min} to 65535, got ${shown(v)}`);
+  }
+  return n;
 }
 
 /** A RangeError with Node's code for an argument outside its range. */
@@ -83,7 +107,7 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
     if (framing.lengthSize !== 1 && framing.lengthSize !== 2 && framing.lengthSize !== 4) throw invalidArg('framing.lengthSize must be 1, 2 or 4');
     const adjust = int('framing.adjust', framing.adjust, -0x7fffffff, 0x7fffffff, 0);
     f = [1, off, framing.lengthSize, framing.littleEndian ? 1 : 0, adjust, maxFrame];
-  } else throw invalidArg(`framing must be 'none', 'u32be' or a length-field description, got ${String(framing)}`);
+  } else throw invalidArg(`framing must be 'none', 'u32be' or a length-field description, got ${shown(framing)}`);
   f.push(o.frameCheck === 'ttheader' ? 1 : 0);
   const ms = 0x7fffffff;
   int('highWaterMark', o.highWaterMark, 1, 0x7fffffff, DEFAULT_HIGH_WATER_MARK); // read by Connection (JS side only)

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Connection, type AddressInfo } from './connection';
 import { LinkpollError, errnoError } from './errors';
-import { encodeOptions, invalidArg, keptOptions, type ConnectionOptions, type KeptOptions } from './options';
+import { encodeOptions, invalidArg, keptOptions, portNumber, type ConnectionOptions, type KeptOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
 export interface ServerOptions extends ConnectionOptions {
@@ -89,12 +89,10 @@ export class Server extends EventEmitter {
   }
 
   /** Starts listening; resolves with the bound address ('listening' is emitted too). */
-  async listen(portOrOptions: number | ListenOptions = {}): Promise<AddressInfo> {
-    const o: ListenOptions = typeof portOrOptions === 'number' ? { port: portOrOptions } : portOrOptions;
+  async listen(portOrOptions: number | string | ListenOptions = {}): Promise<AddressInfo> {
+    const o: ListenOptions = typeof portOrOptions === 'number' || typeof portOrOptions === 'string' ? { port: portOrOptions as number } : { ...portOrOptions };
     if (this.listenerId >= 0) throw new LinkpollError('ERR_SERVER_ALREADY_LISTEN', 'the server is already listening');
-    if (o.path === undefined && o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
-      throw invalidArg(`port must be an integer from 0 to 65535, got ${o.port}`);
-    }
+    if (o.path === undefined && o.port !== undefined) o.port = portNumber(o.port, 0);
     const backlog = o.backlog ?? systemBacklog();
     const maxc = this.opts.maxConnections ?? 0;
     const nat = this.reactor.native;

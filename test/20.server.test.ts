@@ -277,7 +277,36 @@ test('bad options are rejected with clear errors before any socket is made', () 
   assert.throws(() => createServer({ reactor, framing: 'bogus' as never }), /framing must be/);
   assert.throws(() => createServer({ reactor, readTimeout: -1 }), /readTimeout/);
   assert.throws(() => createServer({ reactor, maxFrameSize: 1.5 }), /maxFrameSize/);
+  assert.throws(() => createServer({ reactor, readTimeout: '100' as never }), /got '100' \(a string\)/);
 });
+
+test('ports as strings of digits are taken as node:net takes them; write() refuses what is not bytes or a string', async () => {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const free = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const srv = echoServer();
+  try {
+    const a = await srv.listen(String(free) as never);
+    assert.is(a.port, free, 'listen("PORT") binds that port, not any free one');
+    const c = await connect({ reactor, port: String(free) as never, host: '127.0.0.1', framing: 'u32be' });
+    for (const bad of [5, null, {}, [1, 2]]) {
+      assert.throws(() => c.write(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE', String(bad));
+    }
+    const got = once(c, 'frame');
+    c.write(frame('still fine'));
+    assert.is((await got as Buffer).subarray(4).toString(), 'still fine');
+    c.destroy();
+    await assert_rejects(() => connect({ reactor, port: 'http' as never }), 'ERR_INVALID_ARG_VALUE');
+  } finally {
+    await srv.close();
+  }
+});
+
+async function assert_rejects(f: () => Promise<unknown>, code: string): Promise<void> {
+  const e = await f().then(() => undefined, (err: NodeJS.ErrnoException) => err);
+  assert.is(e?.code, code);
+}
 
 test('a handler that throws does not lose the other connections\' frames', async () => {
   let served = 0;

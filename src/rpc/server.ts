@@ -198,7 +198,7 @@ export class RpcServer extends EventEmitter {
     return lines.join('\n') + '\n';
   }
 
-  listen(portOrOptions?: number | ListenOptions): Promise<AddressInfo> { return this.server.listen(portOrOptions); }
+  listen(portOrOptions?: number | string | ListenOptions): Promise<AddressInfo> { return this.server.listen(portOrOptions); }
   address(): AddressInfo | null { return this.server.address(); }
   /**
    * Graceful close, as Kitex does it: stops accepting, lets the requests in flight finish (see
