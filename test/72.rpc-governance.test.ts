@@ -216,6 +216,7 @@ test('server middleware: order, rewriting args, refusing a call; metrics and Pro
   srv.use(async (ctx, next) => { order.push(`a ${ctx.method}`); const v = await next(); order.push('a done'); return v; });
   srv.use((ctx, next) => {
     if (ctx.args.ms === 13) throw new Error('unlucky');
+    if (ctx.args.ms === 7) return Promise.reject(undefined); // a failure with no error value is still a failure
     ctx.args = { ms: (ctx.args.ms as number) * 2 };
     return next();
   });
@@ -227,16 +228,17 @@ test('server middleware: order, rewriting args, refusing a call; metrics and Pro
     assert.instance(e, rpc.TApplicationException);
     assert.is((e as Error).message, 'unlucky');
   }
-  assert.equal(order, ['a slow', 'a done', 'a slow']);
+  await c.call('slow', { ms: 7 }).then(() => assert.unreachable(), (e: Error) => assert.instance(e, rpc.TApplicationException));
+  assert.equal(order, ['a slow', 'a done', 'a slow', 'a slow']);
   const m = srv.metrics()['Kitchen.slow']!;
-  assert.is(m.calls, 2);
-  assert.is(m.errors.Error, 1);
+  assert.is(m.calls, 3);
+  assert.is(m.errors.Error, 2);
   assert.is(m.inFlight, 0);
-  assert.is(m.latencyMs.count, 2);
+  assert.is(m.latencyMs.count, 3);
   const text = srv.prometheus();
-  assert.match(text, /linkpoll_rpc_server_calls_total\{service="Kitchen",method="slow"\} 2/);
-  assert.match(text, /linkpoll_rpc_server_latency_seconds_count\{service="Kitchen",method="slow"\} 2/);
-  assert.match(text, /linkpoll_rpc_server_requests 2/);
+  assert.match(text, /linkpoll_rpc_server_calls_total\{service="Kitchen",method="slow"\} 3/);
+  assert.match(text, /linkpoll_rpc_server_latency_seconds_count\{service="Kitchen",method="slow"\} 3/);
+  assert.match(text, /linkpoll_rpc_server_requests 3/);
   // Without latencyMetrics the server counts calls but shows no (empty) latency histogram.
   const plain = new rpc.RpcServer({ logger: null });
   plain.register(Kitchen, { slow: () => 'x' });
@@ -248,8 +250,8 @@ test('server middleware: order, rewriting args, refusing a call; metrics and Pro
   assert.match(plain.prometheus(), /linkpoll_rpc_server_calls_total\{service="Kitchen",method="slow"\} 1/);
   await plain.close();
   const ct = c.prometheus();
-  assert.match(ct, /linkpoll_rpc_client_calls_total\{service="Kitchen",method="slow"\} 3/);
-  assert.match(ct, /linkpoll_rpc_client_errors_total\{service="Kitchen",method="slow",code="ERR_LINKPOLL_REMOTE"\} 1/);
+  assert.match(ct, /linkpoll_rpc_client_calls_total\{service="Kitchen",method="slow"\} 4/);
+  assert.match(ct, /linkpoll_rpc_client_errors_total\{service="Kitchen",method="slow",code="ERR_LINKPOLL_REMOTE"\} 2/);
   c.close();
   await srv.close();
 });

@@ -354,15 +354,15 @@ export class RpcServer extends EventEmitter {
     try {
       out = mw ? this.chain(reg, ctx, 0) : reg.handler(args, ctx);
     } catch (e) {
-      this.measured(mm, t0, e);
+      this.measured(mm, t0, true, e);
       if (type === MessageType.ONEWAY) return;
       this.failed(conn, st, hseq, seqid, reg.method, e);
       return;
     }
     const isPromise = out !== null && typeof out === 'object' && typeof (out as Promise<unknown>).then === 'function';
     if (type === MessageType.ONEWAY) {
-      if (isPromise) (out as Promise<unknown>).then(() => this.measured(mm, t0, undefined), (e) => this.measured(mm, t0, e));
-      else this.measured(mm, t0, undefined);
+      if (isPromise) (out as Promise<unknown>).then(() => this.measured(mm, t0, false), (e) => this.measured(mm, t0, true, e));
+      else this.measured(mm, t0, false);
       return;
     }
     if (isPromise) {
@@ -374,8 +374,8 @@ export class RpcServer extends EventEmitter {
           if (st.paused && st.inFlight < this.maxInFlight / 2) { st.paused = false; conn.resume(); }
         };
         (out as Promise<unknown>).then(
-          (v) => { settled(); this.measured(mm, t0, undefined); this.reply(conn, st, hseq, seqid, reg.method, v); },
-          (e) => { settled(); this.measured(mm, t0, e); this.failed(conn, st, hseq, seqid, reg.method, e); },
+          (v) => { settled(); this.measured(mm, t0, false); this.reply(conn, st, hseq, seqid, reg.method, v); },
+          (e) => { settled(); this.measured(mm, t0, true, e); this.failed(conn, st, hseq, seqid, reg.method, e); },
         );
         return;
       }
@@ -390,12 +390,12 @@ export class RpcServer extends EventEmitter {
         this.drainQueue(st);
       };
       (out as Promise<unknown>).then(
-        (v) => { this.measured(mm, t0, undefined); slot.write = () => this.reply(conn, st, hseq, seqid, reg.method, v); settle(); },
-        (e) => { this.measured(mm, t0, e); slot.write = () => this.failed(conn, st, hseq, seqid, reg.method, e); settle(); },
+        (v) => { this.measured(mm, t0, false); slot.write = () => this.reply(conn, st, hseq, seqid, reg.method, v); settle(); },
+        (e) => { this.measured(mm, t0, true, e); slot.write = () => this.failed(conn, st, hseq, seqid, reg.method, e); settle(); },
       );
       return;
     }
-    this.measured(mm, t0, undefined);
+    this.measured(mm, t0, false);
     if (!anyOrder && st.queue.length > st.queueHead) {
       // An earlier request is still running: this reply waits for it.
       st.queue.push({ done: true, write: () => this.reply(conn, st, hseq, seqid, reg.method, out) });
@@ -420,13 +420,14 @@ export class RpcServer extends EventEmitter {
     });
   }
 
-  private measured(mm: MethodMetrics, t0: number, err: unknown): void {
+  // `failed` apart from `err`: a handler may throw (or reject with) undefined.
+  private measured(mm: MethodMetrics, t0: number, failed: boolean, err?: unknown): void {
     mm.inFlight--;
     // Closing waits for this: checked once the reply this call is finishing has been written.
     if (--this.active === 0 && this.idleWaiters.length > 0) {
       setImmediate(() => { if (this.active === 0) for (const w of this.idleWaiters.splice(0)) w(); });
     }
-    const code = err === undefined ? undefined :
+    const code = !failed ? undefined :
       err instanceof DeclaredException ? `declared:${err.field}` : String((err as LinkpollError)?.code ?? (err as Error)?.name ?? 'Error');
     if (this.timing) mm.done(performance.now() - t0, code);
     else mm.count(code);
