@@ -54,7 +54,12 @@ export async function connect(options: DialOptions): Promise<Connection> {
 function dialOne(options: DialOptions, host: string, port: number): Promise<Connection> {
   const { signal } = options;
   const r = options.reactor ?? getDefaultReactor();
-  const id = r.native.connect(host, port, options.path ?? '', encodeOptions(options));
+  let id: number;
+  try {
+    id = r.native.connect(host, port, options.path ?? '', encodeOptions(options));
+  } catch (err) {
+    throw withAddress(err as Error, options, host, port);
+  }
   const conn = new Connection(r, id, keptOptions(options), true); // validated above
   return new Promise<Connection>((resolve, reject) => {
     const onAbort = () => {
@@ -65,7 +70,7 @@ function dialOne(options: DialOptions, host: string, port: number): Promise<Conn
     const onConnect = () => { cleanup(); resolve(conn); };
     const onClose = (err?: Error) => {
       cleanup();
-      reject(err ?? new LinkpollError('ECONNRESET', 'the connection closed before it was established'));
+      reject(withAddress(err ?? new LinkpollError('ECONNRESET', 'the connection closed before it was established'), options, host, port));
     };
     const cleanup = () => {
       conn.off('connect', onConnect);
@@ -76,4 +81,15 @@ function dialOne(options: DialOptions, host: string, port: number): Promise<Conn
     conn.on('close', onClose);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+// Where a dial failed, as node:net says it: "connect ECONNREFUSED 127.0.0.1:7000", with
+// err.address and err.port (the path for a Unix socket).
+function withAddress(err: Error, options: DialOptions, host: string, port: number): Error {
+  const e = err as Error & { address?: string; port?: number };
+  const where = options.path ?? `${host}:${port}`;
+  if (!e.message.endsWith(where)) e.message = `${e.message} ${where}`;
+  e.address = options.path ?? host;
+  if (options.path === undefined) e.port = port;
+  return e;
 }

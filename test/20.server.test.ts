@@ -235,7 +235,7 @@ test('listening on a busy port fails with EADDRINUSE', async () => {
   await srv.close();
 });
 
-test('connect to a closed port rejects with ECONNREFUSED', async () => {
+test('connect to a closed port rejects with ECONNREFUSED and says where, as node:net does', async () => {
   const probe = net.createServer();
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const port = (probe.address() as net.AddressInfo).port;
@@ -244,8 +244,17 @@ test('connect to a closed port rejects with ECONNREFUSED', async () => {
     await connect({ reactor, port });
     assert.unreachable('should have thrown');
   } catch (e) {
-    assert.is((e as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+    const err = e as NodeJS.ErrnoException & { address: string; port: number };
+    assert.is(err.code, 'ECONNREFUSED');
+    assert.is(err.message, `connect ECONNREFUSED 127.0.0.1:${port}`);
+    assert.is(err.address, '127.0.0.1');
+    assert.is(err.port, port);
   }
+  const missing = path.join(os.tmpdir(), `linkpoll-missing-${process.pid}.sock`);
+  const err = await connect({ reactor, path: missing }).then(() => undefined, (e: NodeJS.ErrnoException & { address: string }) => e);
+  assert.is(err?.code, 'ENOENT');
+  assert.ok(err?.message.endsWith(missing), err?.message);
+  assert.is(err?.address, missing);
 });
 
 test('connect to a name tries each of its addresses (localhost as ::1 or 127.0.0.1)', async () => {

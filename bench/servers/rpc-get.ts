@@ -3,13 +3,13 @@
 // TTHeader, framed and unframed binary on the same port.
 //   node dist/bench/servers/rpc-get.js --port PORT [--size 64]
 import { RpcServer } from '../../src/rpc';
-import { opt } from '../../examples/cli';
+import { num, opt } from '../../examples/cli';
 import { scoresService } from './scores';
 
-const { service, handlers } = scoresService(Number(opt('size', '64')));
+const { service, handlers } = scoresService(num('size', 64, 1));
 const server = new RpcServer({ logger: null });
 server.register(service, handlers);
-server.listen({ port: Number(opt('port', '9000')), host: opt('host', '127.0.0.1') }).then((a) => {
+server.listen({ port: num('port', 9000), host: opt('host', '127.0.0.1') }).then((a) => {
   console.log(`rpc-get listening on ${a.address}:${a.port}`);
 });
 const stop = () => server.close({ timeout: 500 }).then(() => process.exit(0));

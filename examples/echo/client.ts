@@ -1,14 +1,14 @@
 // Echo client: sends framed messages and checks every one comes back whole and in order.
 //   node dist/examples/echo/client.js --port 7000 [--count 10000] [--size 64]
 import { connect } from '../../src';
-import { opt } from '../cli';
+import { die, num, opt } from '../cli';
 
 
 async function main(): Promise<void> {
-  const port = Number(opt('port', '7000'));
+  const port = num('port', 7000, 1);
   const host = opt('host', '127.0.0.1');
-  const count = Number(opt('count', '10000'));
-  const size = Math.max(4, Number(opt('size', '64')));
+  const count = num('count', 10000, 1);
+  const size = num('size', 64, 8);
   const conn = await connect({ host, port, framing: 'u32be', connectTimeout: 3000 });
   const t0 = process.hrtime.bigint();
   let received = 0;
@@ -32,4 +32,4 @@ async function main(): Promise<void> {
   await conn.closed();
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch(die);

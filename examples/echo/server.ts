@@ -2,13 +2,13 @@
 // frame goes back. Every frame passes through this JavaScript handler.
 //   node dist/examples/echo/server.js --port 7000 [--host 127.0.0.1] [--loops 1]
 import { createServer, Reactor } from '../../src';
-import { opt } from '../cli';
+import { die, num, opt } from '../cli';
 
 
 async function main(): Promise<void> {
-  const port = Number(opt('port', '7000'));
+  const port = num('port', 7000);
   const host = opt('host', '127.0.0.1');
-  const reactor = new Reactor({ loops: Number(opt('loops', '1')), threaded: process.argv.includes('--threaded') });
+  const reactor = new Reactor({ loops: num('loops', 1, 1), threaded: process.argv.includes('--threaded') });
   const server = createServer({
     reactor,
     framing: 'u32be',
@@ -25,4 +25,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch(die);

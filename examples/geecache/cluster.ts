@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { queryHttp, queryRpc } from './client';
-import { opt } from '../cli';
+import { die, num, opt } from '../cli';
 
 
 function api(port: number, key: string): Promise<string> {
@@ -19,8 +19,8 @@ function api(port: number, key: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const base = Number(opt('base-port', '8001'));
-  const apiPort = Number(opt('api-port', '9999'));
+  const base = num('base-port', 8001, 1);
+  const apiPort = num('api-port', 9999, 1);
   const useRpc = process.argv.includes('--rpc');
   const ports = [base, base + 1, base + 2];
   const peers = ports.map((p) => `localhost:${p}`).join(',');
@@ -56,4 +56,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch(die);

@@ -9,7 +9,7 @@ import type * as Http from 'node:http';
 import { Registry } from './geecache';
 import { nodeHttp, PeerPool } from './peers';
 import { CacheNodeServer } from './node-server';
-import { flag, opt } from '../cli';
+import { die, flag, num, opt } from '../cli';
 
 const DB: Record<string, string> = { Tom: '630', Jack: '589', Sam: '567' };
 
@@ -40,21 +40,21 @@ function startApiServer(port: number, host: string, registry: Registry): Http.Se
 }
 
 async function main(): Promise<void> {
-  const port = Number(opt('port', '8001'));
+  const port = num('port', 8001, 1);
   const host = opt('host', '127.0.0.1');
   const transport = flag('rpc') ? 'rpc' : 'http';
   const peers = opt('peers', 'localhost:8001,localhost:8002,localhost:8003').split(',').map((s) => s.trim()).filter(Boolean);
   const self = peers.find((p) => p.endsWith(`:${port}`)) ?? `localhost:${port}`;
   if (!peers.includes(self)) peers.push(self);
   const registry = new Registry();
-  const group = createGroup(registry, { delayMs: Number(opt('db-delay-ms', '5')), hotCache: opt('hot-cache', 'on') !== 'off', verbose: flag('verbose') });
+  const group = createGroup(registry, { delayMs: num('db-delay-ms', 5), hotCache: opt('hot-cache', 'on') !== 'off', verbose: flag('verbose') });
   const pool = new PeerPool(self, peers, { transport });
   group.registerPeers(pool);
   const node = new CacheNodeServer(registry, (m) => console.warn(m));
   await node.listen(port, host);
   console.log(`geecache is running at http://${self} (peers over ${transport}: ${peers.join(', ')})`);
   let api: Http.Server | undefined;
-  if (flag('api')) api = startApiServer(Number(opt('api-port', '9999')), host, registry);
+  if (flag('api')) api = startApiServer(num('api-port', 9999, 1), host, registry);
   const stop = async () => {
     api?.close();
     pool.close();
@@ -65,4 +65,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-if (require.main === module) main().catch((e) => { console.error(e); process.exit(1); });
+if (require.main === module) main().catch(die);
