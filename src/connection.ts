@@ -17,7 +17,8 @@ function frameTooLarge(max: number): LinkpollError {
 /** Writes into a connection's output; what is written leaves at the end of the tick, or at flush(). */
 export class Writer {
   private lastMalloc = 0;
-  /** @internal */ constructor(private readonly conn: Connection) {}
+  /** Made by the library (`conn.writer`), not by users. (Left in the typings: without it they would read as `new Writer()`.) */
+  constructor(private readonly conn: Connection) {}
   /** n bytes of native memory to fill in place now (before the tick ends). */
   malloc(n: number): Buffer {
     if (!Number.isInteger(n) || n < 0) throw outOfRange('malloc: n must be a non-negative integer');
@@ -91,7 +92,7 @@ export class Connection extends EventEmitter {
   get data(): unknown { return this.x?.data; }
   set data(v: unknown) { this.extra().data = v; }
 
-  /** @internal */
+  /** Made by the library (`connect()`, a server), not by users. (Left in the typings: see Writer.) */
   constructor(r: Reactor, id: number, opts: KeptOptions, connecting: boolean) {
     super();
     (this as unknown as { _events: object | undefined })._events = undefined; // see Listeners
