@@ -1,0 +1,72 @@
+// The published typings, as a user's project sees them: a TypeScript file importing 'linkpoll'
+// and 'linkpoll/rpc' through the package's exports is compiled against dist/ with the library's
+// .d.ts checked too (skipLibCheck off). Internals are stripped from them; what users call is not.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = path.join(__dirname, '..', '..');
+
+const USER_CODE = `
+import { createServer, connect, Connection, LinkBuffer, Reactor, LinkpollError, rpc, type ConnectionOptions } from 'linkpoll';
+import { RpcServer, RpcClient, parseIdl, type CallContext } from 'linkpoll/rpc';
+const o: ConnectionOptions = { framing: 'u32be', readTimeout: 5, keepAlive: 1000 };
+export async function main(): Promise<void> {
+  const s = createServer({ ...o, onFrame: (f: Buffer, c: Connection) => { c.write(f); } });
+  const a = await s.listen({ port: 0 });
+  const c = await connect({ port: a.port, framing: 'u32be', signal: AbortSignal.timeout(1000) });
+  c.writer.malloc(4).writeUInt32BE(0);
+  c.on('close', (e?: Error) => { if (e instanceof LinkpollError) console.log(e.code); });
+  const lb = new LinkBuffer(); lb.write(Buffer.from('x')); lb.release();
+  const idl = parseIdl('service S { string E(1: string s) }');
+  const srv: rpc.RpcServer = new RpcServer({ maxInFlight: 8 });
+  srv.register(idl.services.S!, { E: (args: Record<string, unknown>, ctx: CallContext) => \`\${String(args.s)}\${ctx.remotePort}\` });
+  const cl = new RpcClient({ service: idl.services.S!, targets: ['127.0.0.1:1'], writesPerTick: 4 });
+  const v: unknown = await cl.call('E', { s: 'x' }, { timeout: 100 });
+  void v; void new Reactor({ loops: 2 });
+}
+`;
+
+const INTERNALS = `
+import { Connection } from 'linkpoll';
+declare const c: Connection;
+c._frameAt = undefined;
+c._commitStaged(1);
+const k: import('linkpoll').ConnectionOptions = { frameCheck: 'ttheader' };
+`;
+
+function compile(code: string): { status: number | null; out: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-typings-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'node_modules'));
+    fs.symlinkSync(root, path.join(dir, 'node_modules', 'linkpoll'), 'dir');
+    fs.writeFileSync(path.join(dir, 'user.ts'), code);
+    fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022', module: 'node16', moduleResolution: 'node16', strict: true, noEmit: true,
+        skipLibCheck: false, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')],
+      },
+      files: ['user.ts'],
+    }));
+    const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a user\'s TypeScript compiles against the published typings (exports, rpc subpath, .d.ts checked)', () => {
+  const r = compile(USER_CODE);
+  assert.is(r.status, 0, r.out);
+});
+
+test('the library\'s internals are not in the published typings', () => {
+  const r = compile(INTERNALS);
+  assert.is.not(r.status, 0);
+  for (const name of ['_frameAt', '_commitStaged', 'frameCheck']) assert.match(r.out, name, r.out);
+});
+
+test.run();
