@@ -172,6 +172,28 @@ test('a handler may read its call\'s TTHeader metadata after awaiting, while oth
   await srv.close();
 });
 
+test('ctx.deadline is the caller\'s timeout counted from when the request arrived, the same whenever it is read', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  const seen: number[] = [];
+  srv.register(Kitchen, {
+    slow: async (a, ctx) => {
+      const first = ctx.deadline!;
+      await new Promise((r) => setTimeout(r, a.ms as number));
+      seen.push(ctx.deadline! - first, first - ctx.receivedAt);
+      return 'ok';
+    },
+  });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
+  try {
+    assert.is(await c.call('slow', { ms: 60 }, { timeout: 2000 }), 'ok');
+    assert.equal(seen, [0, 2000], 'read before and after awaiting 60 ms: one deadline, 2000 ms after arrival');
+  } finally {
+    c.close();
+    await srv.close();
+  }
+});
+
 test('a handler\'s BizStatusError travels as Kitex does: biz-status/message/extra headers on TTHeader, an exception on framed', async () => {
   const srv = new rpc.RpcServer({ logger: null });
   srv.register(Kitchen, { fail: () => { throw new rpc.BizStatusError(40401, 'no such user', { trace: 'abc' }); } });

@@ -30,16 +30,22 @@ export class CallContext {
     /** The decoded arguments (middleware may replace them before the handler runs). */
     public args: Record<string, unknown>,
   ) {}
+  /** When the request was read (Date.now() ms): the caller's timeout counts from here. */
+  readonly receivedAt = Date.now();
   /** Kitex TTHeader integer headers (empty for other transports). */
   get intKV(): ReadonlyMap<number, string> { return this.header.intKV; }
   /** TTHeader or Apache THeader string headers (empty for other transports). */
   get strKV(): ReadonlyMap<string, string> { return this.header.strKV; }
   /** Caller's service name (TTHeader FromService), if sent. */
   get fromService(): string | undefined { return this.intKV.get(IntKey.FromService); }
-  /** When the caller stops waiting (TTHeader RPCTimeout), as Date.now() ms; undefined if not sent. */
+  /**
+   * When the caller stops waiting (TTHeader RPCTimeout after receivedAt), as Date.now() ms;
+   * undefined if not sent. The same whenever it is read: a handler that awaited something sees
+   * the time it has left shrink.
+   */
   get deadline(): number | undefined {
     const t = Number(this.intKV.get(IntKey.RPCTimeout));
-    return t > 0 ? Date.now() + t : undefined;
+    return t > 0 && t < Infinity ? this.receivedAt + t : undefined;
   }
   get remoteAddress(): string | undefined { return this.connection.remoteAddress; }
   get remotePort(): number | undefined { return this.connection.remotePort; }
