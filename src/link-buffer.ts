@@ -7,6 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { native, scratch, type NativeLinkBuffer } from './native';
 import { view } from './view';
+import { invalidArg, invalidType, shown } from './options';
 
 function outOfRange(what: string, n: number, len: number): RangeError {
   const e = new RangeError(`${what}(${n}) needs ${n} bytes but ${len} are readable`);
@@ -16,7 +17,7 @@ function outOfRange(what: string, n: number, len: number): RangeError {
 
 function checkCount(n: number, what: string): void {
   if (!Number.isInteger(n) || n < 0 || n > 0x7fffffff) {
-    const e = new RangeError(`${what}: count must be a non-negative integer, got ${n}`);
+    const e = new RangeError(`${what}: count must be an integer from 0 to 2147483647, got ${shown(n)}`);
     (e as NodeJS.ErrnoException).code = 'ERR_OUT_OF_RANGE';
     throw e;
   }
@@ -61,9 +62,11 @@ export class LinkBuffer {
 
   /** Bytes up to and including the first `delimiter`, consumed; null when it is not there yet. */
   until(delimiter: number | string): Buffer | null {
-    const d = typeof delimiter === 'string' ? delimiter.charCodeAt(0) : delimiter;
-    if (!Number.isInteger(d) || d < 0 || d > 255) throw new RangeError('delimiter must be one byte');
-    const i = this.h.indexOf(d);
+    const d = typeof delimiter === 'string' && delimiter.length === 1 ? delimiter.charCodeAt(0) : delimiter;
+    if (!Number.isInteger(d) || (d as number) < 0 || (d as number) > 255) {
+      throw invalidArg(`delimiter must be one byte (a number 0-255 or a one-character string), got ${shown(delimiter)}`);
+    }
+    const i = this.h.indexOf(d as number);
     return i < 0 ? null : this.next(i + 1);
   }
 
@@ -117,12 +120,14 @@ export class LinkBuffer {
 
   /** Copies small data; links large data (16 KiB and up) without copying - do not modify it after. */
   writeBinary(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) throw invalidType('data', 'a Uint8Array (Buffer)', data);
     if (data.length) this.h.writeBinary(data);
   }
 
   /** Copies data in; readable at once. */
   write(data: Uint8Array | string): void {
     const b = typeof data === 'string' ? Buffer.from(data) : data;
+    if (!(b instanceof Uint8Array)) throw invalidType('data', 'a string or a Uint8Array (Buffer)', data);
     if (b.length) this.h.append(b);
   }
 

@@ -75,6 +75,15 @@ test('empty and out-of-range reads give clear errors, not garbage', () => {
   assert.throws(() => lb.peek(4), (e: NodeJS.ErrnoException) => e.code === 'ERR_BUFFER_OUT_OF_BOUNDS');
   assert.throws(() => lb.skip(4), /needs 4 bytes/);
   assert.throws(() => lb.next(-1), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE');
+  // Misuse is refused with Node's codes, and nothing is written or consumed.
+  assert.throws(() => lb.next('2' as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE' && /'2' \(a string\)/.test(e.message));
+  for (const bad of [5, null, {}]) {
+    assert.throws(() => lb.write(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => lb.writeBinary(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+  }
+  for (const bad of ['', 'ab', 256, -1, 1.5]) {
+    assert.throws(() => lb.until(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_VALUE', String(bad));
+  }
   assert.is(lb.length, 3);
   assert.is(lb.readString(3), 'abc');
   // Zero-length reads of a buffer holding no node (never written, or read and released) crashed
