@@ -32,7 +32,8 @@ test('generated code type-checks and works end to end', async () => {
   fs.writeFileSync(path.join(dir, 'kitchen.ts'), src);
   // A user of the generated module, type-checked with it: wrong types must be errors.
   fs.writeFileSync(path.join(dir, 'use.ts'), [
-    "import { KitchenClient, Everything, Color } from './kitchen';",
+    "import { KitchenClient, Everything, Color, MAX_ITEMS, BIG_ID, BY_NAME } from './kitchen';",
+    'export const sized: number = MAX_ITEMS + Number(BIG_ID > 0n) + (BY_NAME.get(\'blue\') ?? 0);',
     'export async function use(c: KitchenClient): Promise<number> {',
     "  const e: Everything = { text: 'x', big: 1n, color: Color.BLUE, tags: new Set(['a']) };",
     '  const back = await c.echo(e);',
@@ -58,6 +59,16 @@ test('generated code type-checks and works end to end', async () => {
   assert.is(await client.fail(21), 42);
   assert.is(await client.slow(1), 'slept 1');
   assert.is(gen.Color.GREEN, 2);
+  // IDL constants, typed as the codec types values (i64 bigint, set Set, map Map, struct object).
+  assert.is(gen.MAX_ITEMS, 100);
+  assert.is(gen.BIG_ID, 9007199254740993n);
+  assert.is(gen.RATIO, -0.25);
+  assert.is(gen.GREETING, 'hello');
+  assert.is(gen.ENABLED, true);
+  assert.equal(gen.SIZES, [1, 2, 100]);
+  assert.equal(gen.KINDS, new Set(['a', 'b']));
+  assert.equal(gen.BY_NAME, new Map([['blue', 7], ['red', 1]]));
+  assert.equal(gen.DEFAULT_INNER, { s: 'x' });
   client.close();
   await server.close();
   fs.rmSync(dir, { recursive: true, force: true });

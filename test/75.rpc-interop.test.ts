@@ -199,6 +199,33 @@ function generatePython(): string | undefined {
   return gen;
 }
 
+test('IDL constants: our values are the ones Apache\'s compiler generates (thrift --gen py constants)', () => {
+  const gen = generatePython();
+  if (!gen) return;
+  const dump = [
+    'import json, sys', `sys.path.insert(0, ${JSON.stringify(gen)})`, 'from everything import constants as c',
+    'def j(v):',
+    '    if isinstance(v, bool) or isinstance(v, str) or isinstance(v, float): return v',
+    '    if isinstance(v, int): return str(v)',
+    '    if isinstance(v, (set, frozenset)): return sorted(j(x) for x in v)',
+    '    if isinstance(v, list): return [j(x) for x in v]',
+    '    if isinstance(v, dict): return {k: j(x) for k, x in v.items()}',
+    '    return {k: j(x) for k, x in vars(v).items() if x is not None}',
+    'print(json.dumps({k: j(getattr(c, k)) for k in dir(c) if k.isupper()}))',
+  ].join('\n');
+  const r = spawnSync(python!, ['-c', dump], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  // Ours in the same plain form (integers as decimal strings, sets sorted, maps as objects).
+  const plain = (v: unknown): unknown =>
+    typeof v === 'number' && Number.isInteger(v) ? String(v) : typeof v === 'bigint' ? String(v)
+      : v instanceof Set ? [...v].map(plain).sort() : Array.isArray(v) ? v.map(plain)
+        : v instanceof Map ? Object.fromEntries([...v].map(([k, x]) => [k, plain(x)]))
+          : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+  const ours = rpc.parseIdl(fs.readFileSync(idlPath, 'utf8')).consts;
+  assert.equal(plain(ours), JSON.parse(r.stdout));
+  assert.ok(Object.keys(ours).length >= 9);
+});
+
 test('Apache-generated Python client (thrift --gen py): every type, void, exceptions and oneway', async () => {
   const gen = generatePython();
   if (!gen) return;

@@ -48,6 +48,8 @@ export function generateTypeScript(source: string | { main: string; files: Recor
   for (const s of Object.values(idl.structs)) {
     out.push(`export interface ${s.name} {`, fieldsOf(s), '}', '');
   }
+  for (const [name, value] of Object.entries(idl.consts)) out.push(`export const ${name} = ${literal(value)};`);
+  if (Object.keys(idl.consts).length > 0) out.push('');
   for (const svc of Object.values(idl.services)) {
     out.push(`export const ${svc.name}Service: rpc.ServiceSpec = idl.services.${svc.name};`, '');
     const handlers: string[] = [];
@@ -84,4 +86,15 @@ export function generateTypeScript(source: string | { main: string; files: Recor
     );
   }
   return out.join('\n');
+}
+
+// A const's value as TypeScript source (the values parseIdl gives: numbers, bigints, strings,
+// booleans, arrays, Sets, Maps, plain objects for structs).
+function literal(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(literal).join(', ')}]`;
+  if (v instanceof Set) return `new Set([${[...v].map(literal).join(', ')}])`;
+  if (v instanceof Map) return `new Map([${[...v].map(([k, x]) => `[${literal(k)}, ${literal(x)}]`).join(', ')}])`;
+  return `{ ${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}: ${literal(x)}`).join(', ')} }`;
 }

@@ -1,6 +1,7 @@
 // Thrift IDL -> service and struct descriptions the codec runs on. Covers what services use:
 // include (types, enums and services of included files, named with or without their prefix),
-// namespace/cpp_include (ignored), typedef, const (skipped), enum (as i32), struct, union,
+// namespace/cpp_include (ignored), typedef, const (values typed as the codec types them), enum
+// (as i32), struct, union,
 // exception, service (extends, oneway, void, throws), containers, annotations (skipped).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +12,8 @@ export interface Idl {
   structs: Record<string, StructSpec>;
   services: Record<string, ServiceSpec>;
   enums: Record<string, Record<string, number>>;
+  /** `const` definitions, as the codec represents their types (i64 bigint, set Set, map Map, struct object). */
+  consts: Record<string, unknown>;
 }
 
 type Tok = string;
@@ -163,6 +166,28 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
   const services: Record<string, ServiceSpec> = {};
   const enums: Record<string, Record<string, number>> = {};
   const typedefs: Record<string, TypeSpec | string> = {};
+  const consts: Record<string, unknown> = {};
+  // A const's value as written: converted once the types are all known.
+  type Raw = { tok: number; v: string } | { tok: number; list: Raw[] } | { tok: number; map: [Raw, Raw][] };
+  const constDefs: { name: string; type: TypeSpec | string; raw: Raw }[] = [];
+  const parseValue = (): Raw => {
+    const tok = i;
+    const x = next();
+    if (x === '[') {
+      const list: Raw[] = [];
+      while (peek() !== ']') { list.push(parseValue()); sep(); }
+      expect(']');
+      return { tok, list };
+    }
+    if (x === '{') {
+      const map: [Raw, Raw][] = [];
+      while (peek() !== '}') { const k = parseValue(); expect(':'); map.push([k, parseValue()]); sep(); }
+      expect('}');
+      return { tok, map };
+    }
+    if (x === undefined || /^[\]\[{}(),;:=<>]$/.test(x)) throw idlError(`expected a value, got '${x}'`, at(tok));
+    return { tok, v: x };
+  };
 
   const parseType = (): TypeSpec | string => {
     const n = next();
@@ -241,7 +266,15 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (kw === 'include') { includes.push(unquote(next())); continue; }
     if (kw === 'cpp_include') { next(); continue; }
     if (kw === 'typedef') { const ty = parseType(); const n = next(); define('typedef', n, i - 1); typedefs[n] = ty; skipAnnotations(); sep(); continue; }
-    if (kw === 'const') { parseType(); next(); expect('='); skipValue(); sep(); continue; }
+    if (kw === 'const') {
+      const type = parseType();
+      const name = next();
+      define('const', name, i - 1);
+      expect('=');
+      constDefs.push({ name, type, raw: parseValue() });
+      sep();
+      continue;
+    }
     if (kw === 'enum') {
       const name = next();
       define('enum', name, i - 1);
@@ -323,6 +356,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     for (const [n, v] of Object.entries(sub.enums)) enums[n] ??= v;
     for (const [n, v] of Object.entries(sub.services)) services[n] ??= v;
     for (const [n, v] of Object.entries(sub.typedefs)) typedefs[n] ??= v;
+    for (const [n, v] of Object.entries(sub.consts)) consts[n] ??= v;
   }
   const unknown = (what: string, where?: string) => idlError(`unknown ${what}` +
     (missing.length ? ` (this file includes ${missing.map((m) => `"${m}"`).join(', ')}, which were not read: parse with parseIdlFile or parseIdlFiles)` : ''), where);
@@ -347,6 +381,51 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     return { map: [resolve(ty.map[0] as TypeSpec | string, seen), resolve(ty.map[1] as TypeSpec | string, seen)] };
   };
   for (const s of Object.values(structs)) for (const f of s.fields) f.type = resolve(f.type);
+  // A const's value, as the codec types it; names are enum values (Enum.NAME) or earlier consts.
+  const valueOf = (raw: Raw, ty: TypeSpec, what: string): unknown => {
+    const bad = (why: string): never => { throw idlError(`const ${what}: ${why}`, at(raw.tok)); };
+    if ('v' in raw && /^[A-Za-z_]/.test(raw.v) && raw.v !== 'true' && raw.v !== 'false') {
+      const parts = raw.v.split('.');
+      const name = parts[parts.length - 1]!, owner = parts[parts.length - 2];
+      if (owner !== undefined && enums[owner]?.[name] !== undefined) return valueOf({ tok: raw.tok, v: String(enums[owner]![name]) }, ty, what);
+      if (consts[name] !== undefined) return consts[name];
+      return bad(`unknown name ${raw.v}`);
+    }
+    if (typeof ty === 'string') {
+      if (!('v' in raw)) return bad(`a ${ty} cannot be a list or a map`);
+      const v = raw.v;
+      if (ty === 'string' || ty === 'binary') return /^["']/.test(v) ? unquote(v) : bad(`expected a string, got ${v}`);
+      if (ty === 'bool') return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : bad(`expected a bool, got ${v}`);
+      if (!/^-?(0x[0-9a-fA-F]+|\d)/.test(v)) return bad(`expected a number, got ${v}`);
+      if (ty === 'double') return Number(v);
+      if (ty === 'i64') {
+        if (!/^-?(\d+|0x[0-9a-fA-F]+)$/.test(v)) return bad(`expected an integer, got ${v}`);
+        const n = v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v);
+        return n >= -(2n ** 63n) && n < 2n ** 63n ? n : bad(`${v} is not an i64`);
+      }
+      const n = Number(v);
+      const bits = ty === 'byte' ? 8 : ty === 'i16' ? 16 : 32;
+      return Number.isInteger(n) && n >= -(2 ** (bits - 1)) && n < 2 ** (bits - 1) ? n : bad(`${v} is not an ${ty}`);
+    }
+    if ('fields' in ty) {
+      if (!('map' in raw)) return bad(`a struct ${ty.name} is written { "field": value, ... }`);
+      const o: Record<string, unknown> = {};
+      for (const [k, x] of raw.map) {
+        const key = 'v' in k ? unquote(k.v) : bad('field names are strings');
+        const f = ty.fields.find((ff) => ff.name === key) ?? bad(`${ty.name} has no field ${key}`);
+        o[key] = valueOf(x, f.type, what);
+      }
+      return o;
+    }
+    if ('map' in ty) {
+      if (!('map' in raw)) return bad('a map is written { key: value, ... }');
+      return new Map(raw.map.map(([k, x]) => [valueOf(k, ty.map[0], what), valueOf(x, ty.map[1], what)]));
+    }
+    if (!('list' in raw)) return bad('a list or set is written [ value, ... ]');
+    const items = raw.list.map((x) => valueOf(x, 'list' in ty ? ty.list : ty.set, what));
+    return 'set' in ty ? new Set(items) : items;
+  };
+  for (const c of constDefs) consts[c.name] = valueOf(c.raw, resolve(c.type), c.name);
   const resolvedTypedefs: Record<string, TypeSpec> = {};
   for (const [n, v] of Object.entries(typedefs)) resolvedTypedefs[n] = resolve(v);
   for (const m of methods) {
@@ -377,5 +456,5 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     complete.add(svc);
   };
   for (const { svc } of extendsOf) inherit(svc, 0);
-  return { structs, services, enums, typedefs: resolvedTypedefs };
+  return { structs, services, enums, consts, typedefs: resolvedTypedefs };
 }
