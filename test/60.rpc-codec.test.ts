@@ -193,6 +193,20 @@ test('integers out of their type\'s range are refused before anything is written
   assert.equal(new rpc.ThriftReader(encode(S, { c: -(2 ** 53) })).struct(S), { c: -(2n ** 53n) });
 });
 
+test('IDL field defaults: written when a value leaves the field undefined (null writes nothing), given to decoded structs as fresh copies', () => {
+  const d = rpc.parseIdl(`enum Color { RED = 1, BLUE = 7 }
+    struct D { 1: i32 n = 5, 2: Color c = Color.BLUE, 3: list<string> tags = ["a"], 4: string s }`).structs.D!;
+  const noDefaults: rpc.StructSpec = { name: 'D', fields: d.fields.map(({ id, name, type }) => ({ id, name, type })) };
+  const read = (spec: rpc.StructSpec, v: Record<string, unknown>) => new rpc.ThriftReader(encode(d, v)).struct(spec);
+  assert.equal(read(noDefaults, { s: 'x' }), { n: 5, c: 7, tags: ['a'], s: 'x' }, 'defaults go on the wire');
+  assert.equal(read(noDefaults, { n: 1, c: null }), { n: 1, tags: ['a'] }, 'a value wins; null sends nothing');
+  const a = new rpc.ThriftReader(Buffer.from([0])).struct(d), b = new rpc.ThriftReader(Buffer.from([0])).struct(d);
+  assert.equal(a, { n: 5, c: 7, tags: ['a'] });
+  (a.tags as string[]).push('b');
+  assert.equal(b.tags, ['a'], 'each decoded struct gets its own copy');
+  assert.throws(() => rpc.parseIdl('struct X { 1: i16 a = 70000 }'), (e: NodeJS.ErrnoException) => e.code === 'ERR_LINKPOLL_IDL' && /default of a: 70000 is not an i16/.test(e.message));
+});
+
 test('a value without a required field is refused as the caller\'s mistake (ERR_INVALID_ARG_VALUE, with its path)', () => {
   const Inner: rpc.StructSpec = { name: 'Inner', fields: [{ id: 1, name: 'key', type: 'string', required: true }] };
   const Outer: rpc.StructSpec = { name: 'Outer', fields: [{ id: 1, name: 'req', type: Inner }] };

@@ -199,7 +199,7 @@ function generatePython(): string | undefined {
   return gen;
 }
 
-test('IDL constants: our values are the ones Apache\'s compiler generates (thrift --gen py constants)', () => {
+test('IDL constants and field defaults: our values are the ones Apache\'s compiler generates (thrift --gen py)', () => {
   const gen = generatePython();
   if (!gen) return;
   const dump = [
@@ -211,7 +211,8 @@ test('IDL constants: our values are the ones Apache\'s compiler generates (thrif
     '    if isinstance(v, list): return [j(x) for x in v]',
     '    if isinstance(v, dict): return {k: j(x) for k, x in v.items()}',
     '    return {k: j(x) for k, x in vars(v).items() if x is not None}',
-    'print(json.dumps({k: j(getattr(c, k)) for k in dir(c) if k.isupper()}))',
+    'from everything.ttypes import Defaults',
+    'print(json.dumps([{k: j(getattr(c, k)) for k in dir(c) if k.isupper()}, j(Defaults())]))',
   ].join('\n');
   const r = spawnSync(python!, ['-c', dump], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
@@ -221,9 +222,12 @@ test('IDL constants: our values are the ones Apache\'s compiler generates (thrif
       : v instanceof Set ? [...v].map(plain).sort() : Array.isArray(v) ? v.map(plain)
         : v instanceof Map ? Object.fromEntries([...v].map(([k, x]) => [k, plain(x)]))
           : v !== null && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
-  const ours = rpc.parseIdl(fs.readFileSync(idlPath, 'utf8')).consts;
-  assert.equal(plain(ours), JSON.parse(r.stdout));
-  assert.ok(Object.keys(ours).length >= 9);
+  const idl = rpc.parseIdl(fs.readFileSync(idlPath, 'utf8'));
+  const [consts, defaults] = JSON.parse(r.stdout) as [unknown, unknown];
+  assert.equal(plain(idl.consts), consts);
+  assert.ok(Object.keys(idl.consts).length >= 9);
+  // A struct decoded with none of its fields on the wire starts out as Apache's does.
+  assert.equal(plain(new rpc.ThriftReader(Buffer.from([0])).struct(idl.structs.Defaults!)), defaults);
 });
 
 test('Apache-generated Python client (thrift --gen py): every type, void, exceptions and oneway', async () => {

@@ -170,6 +170,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
   // A const's value as written: converted once the types are all known.
   type Raw = { tok: number; v: string } | { tok: number; list: Raw[] } | { tok: number; map: [Raw, Raw][] };
   const constDefs: { name: string; type: TypeSpec | string; raw: Raw }[] = [];
+  const fieldDefaults: { f: FieldSpec; raw: Raw; owner: string }[] = [];
   const parseValue = (): Raw => {
     const tok = i;
     const x = next();
@@ -215,18 +216,6 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     skipAnnotations();
     return ty;
   };
-  const skipValue = () => {
-    const x = next();
-    if (x === '{' || x === '[') {
-      const close = x === '{' ? '}' : ']';
-      let depth = 1;
-      while (depth > 0) {
-        const y = next();
-        if (y === x) depth++;
-        else if (y === close) depth--;
-      }
-    }
-  };
   const parseFields = (close: string, owner: string): FieldSpec[] => {
     const fields: FieldSpec[] = [];
     while (peek() !== close) {
@@ -242,7 +231,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       if (peek() === 'required') { required = true; i++; } else if (peek() === 'optional') i++;
       const type = parseType();
       const name = next();
-      if (peek() === '=') { i++; skipValue(); }
+      const dflt = peek() === '=' ? (i++, parseValue()) : undefined;
       skipAnnotations();
       sep();
       // Two fields with one id (or name) could not be told apart on the wire (or in the value).
@@ -250,6 +239,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       if (clash) throw idlError(`${owner}: field ${clash.id === id ? `id ${id}` : `name ${name}`} is used twice`, at(start));
       const f: FieldSpec = { id, name, type: type as TypeSpec };
       if (required) f.required = true;
+      if (dflt !== undefined) fieldDefaults.push({ f, raw: dflt, owner });
       fields.push(f);
     }
     expect(close);
@@ -383,7 +373,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
   for (const s of Object.values(structs)) for (const f of s.fields) f.type = resolve(f.type);
   // A const's value, as the codec types it; names are enum values (Enum.NAME) or earlier consts.
   const valueOf = (raw: Raw, ty: TypeSpec, what: string): unknown => {
-    const bad = (why: string): never => { throw idlError(`const ${what}: ${why}`, at(raw.tok)); };
+    const bad = (why: string): never => { throw idlError(`${what}: ${why}`, at(raw.tok)); };
     if ('v' in raw && /^[A-Za-z_]/.test(raw.v) && raw.v !== 'true' && raw.v !== 'false') {
       const parts = raw.v.split('.');
       const name = parts[parts.length - 1]!, owner = parts[parts.length - 2];
@@ -425,7 +415,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     const items = raw.list.map((x) => valueOf(x, 'list' in ty ? ty.list : ty.set, what));
     return 'set' in ty ? new Set(items) : items;
   };
-  for (const c of constDefs) consts[c.name] = valueOf(c.raw, resolve(c.type), c.name);
+  for (const c of constDefs) consts[c.name] = valueOf(c.raw, resolve(c.type), `const ${c.name}`);
   const resolvedTypedefs: Record<string, TypeSpec> = {};
   for (const [n, v] of Object.entries(typedefs)) resolvedTypedefs[n] = resolve(v);
   for (const m of methods) {
@@ -456,5 +446,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     complete.add(svc);
   };
   for (const { svc } of extendsOf) inherit(svc, 0);
+  // (After the methods: their argument fields are resolved there.)
+  for (const d of fieldDefaults) d.f.default = valueOf(d.raw, resolve(d.f.type), `${d.owner}: default of ${d.f.name}`);
   return { structs, services, enums, consts, typedefs: resolvedTypedefs };
 }

@@ -14,7 +14,15 @@ export type TypeSpec =
   | StructSpec
   | { list: TypeSpec } | { set: TypeSpec } | { map: [TypeSpec, TypeSpec] };
 
-export interface FieldSpec { id: number; name: string; type: TypeSpec; required?: boolean }
+export interface FieldSpec {
+  id: number; name: string; type: TypeSpec; required?: boolean;
+  /**
+   * The IDL's default value (`1: i32 n = 5`): written when the value leaves the field undefined
+   * (null writes nothing), and given to a decoded struct the field is absent from (a fresh copy),
+   * as Apache Thrift's and Kitex's generated structs start out with it.
+   */
+  default?: unknown;
+}
 export interface StructSpec { name: string; fields: FieldSpec[]; /** set for exception types */ exception?: boolean }
 
 export const MAX_DEPTH = 64;
@@ -555,12 +563,18 @@ function compileDecoder(s: StructSpec): StructDecoder {
     lines.push(`    case ${f.id}: if (wire === ${f.wire}) out[${key}] = ${read}; else r.skip(wire); break;`);
   }
   lines.push('    default: r.skip(wire);', '  }', '}');
-  for (const f of fields) {
-    if (f.required) lines.push(`if (out[${JSON.stringify(f.name)}] === undefined) throw protocolError(${JSON.stringify(`${s.name}.${f.name} is required`)});`);
+  const defaults: unknown[] = [];
+  for (const f of s.fields) {
+    const key = JSON.stringify(f.name);
+    if (f.required) lines.push(`if (out[${key}] === undefined) throw protocolError(${JSON.stringify(`${s.name}.${f.name} is required`)});`);
+    else if (f.default !== undefined) {
+      const k = defaults.push(f.default) - 1;
+      lines.push(`if (out[${key}] === undefined) out[${key}] = ${typeof f.default === 'object' ? `structuredClone(V[${k}])` : `V[${k}]`};`);
+    }
   }
   lines.push('return out;');
-  const make = new Function('decoderOf', 'protocolError', 'S', 'D', 'T', `return function decode(r) {\n${lines.join('\n')}\n};`);
-  d = make(decoderOf, protocolError, subs, [], types) as StructDecoder;
+  const make = new Function('decoderOf', 'protocolError', 'S', 'D', 'T', 'V', `return function decode(r) {\n${lines.join('\n')}\n};`);
+  d = make(decoderOf, protocolError, subs, [], types, defaults) as StructDecoder;
   remember(s, DECODER, decoders, d);
   return d;
 }
@@ -578,8 +592,10 @@ function compileEncoder(s: StructSpec): StructEncoder {
   const types: TypeSpec[] = [];
   const name = JSON.stringify(s.name);
   const lines: string[] = [`if (v === null || typeof v !== 'object') throw typeError(path === undefined ? ${name} : path, ${name}, v);`, 'let x;'];
-  for (const f of fields) {
+  const defaults: unknown[] = [];
+  for (const [fi, f] of fields.entries()) {
     const key = JSON.stringify(f.name);
+    const dflt = s.fields[fi]!.default;
     const t = f.type;
     const num = (call: string) => `if (typeof x !== 'number') throw typeError(${key}, 'number', x); ${call}(x);`;
     let write: string;
@@ -600,11 +616,12 @@ function compileEncoder(s: StructSpec): StructEncoder {
     const missing = f.required
       ? ` else throw missingField((path === undefined ? ${name} : path) + ${JSON.stringify(`.${f.name} is required`)});`
       : '';
-    lines.push(`x = v[${key}];`, `if (x !== undefined && x !== null) { w.field(${f.wire}, ${f.id}); ${write} }${missing}`);
+    const fill = dflt === undefined ? '' : ` if (x === undefined) x = V[${defaults.push(dflt) - 1}];`;
+    lines.push(`x = v[${key}];${fill}`, `if (x !== undefined && x !== null) { w.field(${f.wire}, ${f.id}); ${write} }${missing}`);
   }
   lines.push('w.byte(0);');
-  const make = new Function('encoderOf', 'missingField', 'typeError', 'S', 'E', 'T', `return function encode(w, v, path) {\n${lines.join('\n')}\n};`);
-  e = make(encoderOf, missingField, typeError, subs, [], types) as StructEncoder;
+  const make = new Function('encoderOf', 'missingField', 'typeError', 'S', 'E', 'T', 'V', `return function encode(w, v, path) {\n${lines.join('\n')}\n};`);
+  e = make(encoderOf, missingField, typeError, subs, [], types, defaults) as StructEncoder;
   remember(s, ENCODER, encoders, e);
   return e;
 }
