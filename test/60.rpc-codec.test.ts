@@ -204,6 +204,12 @@ test('IDL field defaults: written when a value leaves the field undefined (null 
   assert.equal(a, { n: 5, c: 7, tags: ['a'] });
   (a.tags as string[]).push('b');
   assert.equal(b.tags, ['a'], 'each decoded struct gets its own copy');
+  // binary values are Buffers, as decoded binary fields are (a const, a default, and its copies).
+  const bin = rpc.parseIdl('const binary MAGIC = "ab"\nstruct B { 1: binary b = "xy" }');
+  assert.ok(Buffer.isBuffer(bin.consts.MAGIC) && (bin.consts.MAGIC as Buffer).toString() === 'ab');
+  const bd = new rpc.ThriftReader(Buffer.from([0])).struct(bin.structs.B!);
+  assert.ok(Buffer.isBuffer(bd.b) && (bd.b as Buffer).toString() === 'xy');
+  assert.match(rpc.generateTypeScript('const binary MAGIC = "ab"'), `export const MAGIC = Buffer.from("6162", 'hex');`);
   assert.throws(() => rpc.parseIdl('struct X { 1: i16 a = 70000 }'), (e: NodeJS.ErrnoException) => e.code === 'ERR_LINKPOLL_IDL' && /default of a: 70000 is not an i16/.test(e.message));
 });
 

@@ -93,6 +93,7 @@ export function generateTypeScript(source: string | { main: string; files: Recor
 function literal(v: unknown): string {
   if (typeof v === 'bigint') return `${v}n`;
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
+  if (v instanceof Uint8Array) return `Buffer.from(${JSON.stringify(Buffer.from(v).toString('hex'))}, 'hex')`;
   if (Array.isArray(v)) return `[${v.map(literal).join(', ')}]`;
   if (v instanceof Set) return `new Set([${[...v].map(literal).join(', ')}])`;
   if (v instanceof Map) return `new Map([${[...v].map(([k, x]) => `[${literal(k)}, ${literal(x)}]`).join(', ')}])`;

@@ -5,6 +5,7 @@
 // exception, service (extends, oneway, void, throws), containers, annotations (skipped).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Buffer } from 'node:buffer';
 import type { FieldSpec, StructSpec, TypeSpec } from './thrift';
 import type { MethodSpec, ServiceSpec } from './protocol';
 
@@ -384,7 +385,10 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (typeof ty === 'string') {
       if (!('v' in raw)) return bad(`a ${ty} cannot be a list or a map`);
       const v = raw.v;
-      if (ty === 'string' || ty === 'binary') return /^["']/.test(v) ? unquote(v) : bad(`expected a string, got ${v}`);
+      if (ty === 'string' || ty === 'binary') {
+        if (!/^["']/.test(v)) return bad(`expected a string, got ${v}`);
+        return ty === 'binary' ? Buffer.from(unquote(v)) : unquote(v); // binary decodes as a Buffer: so is its value
+      }
       if (ty === 'bool') return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : bad(`expected a bool, got ${v}`);
       if (!/^-?(0x[0-9a-fA-F]+|\d)/.test(v)) return bad(`expected a number, got ${v}`);
       if (ty === 'double') return Number(v);

@@ -569,7 +569,8 @@ function compileDecoder(s: StructSpec): StructDecoder {
     if (f.required) lines.push(`if (out[${key}] === undefined) throw protocolError(${JSON.stringify(`${s.name}.${f.name} is required`)});`);
     else if (f.default !== undefined) {
       const k = defaults.push(f.default) - 1;
-      lines.push(`if (out[${key}] === undefined) out[${key}] = ${typeof f.default === 'object' ? `structuredClone(V[${k}])` : `V[${k}]`};`);
+      const copy = f.default instanceof Uint8Array ? `Buffer.from(V[${k}])` : typeof f.default === 'object' ? `structuredClone(V[${k}])` : `V[${k}]`;
+      lines.push(`if (out[${key}] === undefined) out[${key}] = ${copy};`);
     }
   }
   lines.push('return out;');
