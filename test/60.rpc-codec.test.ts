@@ -210,6 +210,9 @@ test('IDL field defaults: written when a value leaves the field undefined (null 
   const bd = new rpc.ThriftReader(Buffer.from([0])).struct(bin.structs.B!);
   assert.ok(Buffer.isBuffer(bd.b) && (bd.b as Buffer).toString() === 'xy');
   assert.match(rpc.generateTypeScript('const binary MAGIC = "ab"'), `export const MAGIC = Buffer.from("6162", 'hex');`);
+  // A const used in another is typed again as that one's type.
+  assert.equal(rpc.parseIdl('const i32 A = 5\nconst i64 B = A\nconst list<i64> L = [A]').consts, { A: 5, B: 5n, L: [5n] });
+  assert.throws(() => rpc.parseIdl('const i32 A = 500\nconst byte B = A'), /const B: 500 is not a byte/);
   assert.throws(() => rpc.parseIdl('struct X { 1: i16 a = 70000 }'), (e: NodeJS.ErrnoException) => e.code === 'ERR_LINKPOLL_IDL' && /default of a: 70000 is not an i16/.test(e.message));
 });
 

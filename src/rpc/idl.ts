@@ -379,11 +379,15 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       const parts = raw.v.split('.');
       const name = parts[parts.length - 1]!, owner = parts[parts.length - 2];
       if (owner !== undefined && enums[owner]?.[name] !== undefined) return valueOf({ tok: raw.tok, v: String(enums[owner]![name]) }, ty, what);
-      if (consts[name] !== undefined) return consts[name];
+      const c = consts[name];
+      // A number is typed again as this one's type (an i32 const in an i64 is a bigint here).
+      if (typeof c === 'number' || typeof c === 'bigint') return valueOf({ tok: raw.tok, v: String(c) }, ty, what);
+      if (c !== undefined) return c;
       return bad(`unknown name ${raw.v}`);
     }
     if (typeof ty === 'string') {
-      if (!('v' in raw)) return bad(`a ${ty} cannot be a list or a map`);
+      const a = `${/^[aeiou]/.test(ty) ? 'an' : 'a'} ${ty}`;
+      if (!('v' in raw)) return bad(`${a} cannot be a list or a map`);
       const v = raw.v;
       if (ty === 'string' || ty === 'binary') {
         if (!/^["']/.test(v)) return bad(`expected a string, got ${v}`);
@@ -399,7 +403,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       }
       const n = Number(v);
       const bits = ty === 'byte' ? 8 : ty === 'i16' ? 16 : 32;
-      return Number.isInteger(n) && n >= -(2 ** (bits - 1)) && n < 2 ** (bits - 1) ? n : bad(`${v} is not an ${ty}`);
+      return Number.isInteger(n) && n >= -(2 ** (bits - 1)) && n < 2 ** (bits - 1) ? n : bad(`${v} is not ${a}`);
     }
     if ('fields' in ty) {
       if (!('map' in raw)) return bad(`a struct ${ty.name} is written { "field": value, ... }`);
