@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { connect } from '../dial';
 import type { Connection } from '../connection';
 import { LinkpollError, timeoutError } from '../errors';
-import { encodeOptions, invalidArg, outOfRange } from '../options';
+import { encodeOptions, invalidArg, invalidType, outOfRange } from '../options';
 import { loopNow, type Reactor } from '../reactor';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from './ttheader';
@@ -145,11 +145,7 @@ const NO_ARGS: Record<string, unknown> = Object.freeze({});
 // that fire at once or never.
 function checkTimeout(v: unknown, what: string): void {
   if (v === undefined) return;
-  if (typeof v !== 'number') {
-    const e = new TypeError(`${what} must be a number of ms, got ${typeof v}`);
-    (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';
-    throw e;
-  }
+  if (typeof v !== 'number') throw invalidType(what, 'a number of ms', v);
   if (!(v >= 0)) throw outOfRange(`${what} must be >= 0 ms (0 or Infinity: none), got ${v}`);
 }
 
@@ -645,7 +641,7 @@ export class RpcClient extends EventEmitter {
     const key = transport === 'ttheader' ? timeout : transport === 'framed' ? -1 : transport === 'binary' ? -2 : -3;
     let pre = byKey.get(key);
     if (!pre) {
-      pre = messagePrefix(transport, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, undefined, undefined,
+      pre = messagePrefix(transport, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL,
         transport === 'ttheader' ? this.infoFor(m.name, timeout) : undefined, FLAG_SUPPORT_OUT_OF_ORDER);
       if (byKey.size < 100) byKey.set(key, pre);
     }

@@ -65,12 +65,12 @@ export interface MessagePrefix {
   framed: boolean;
 }
 
-export function messagePrefix(transport: Transport, name: string, type: MessageType,
-  intKV?: [number, string][], strKV?: [string, string][], encodedInfo?: Buffer, flags = 0): MessagePrefix {
+/** `encodedInfo`: the header's info blocks (infoBlocks / apacheInfoBlocks), if it has any. */
+export function messagePrefix(transport: Transport, name: string, type: MessageType, encodedInfo?: Buffer, flags = 0): MessagePrefix {
   const w = new ThriftWriter(Buffer.alloc(64));
   let headerSeqAt = -1;
-  if (transport === 'ttheader') { beginTTHeader(w, 0, intKV, strKV, encodedInfo, flags); headerSeqAt = 8; }
-  else if (transport === 'theader') { beginTTHeader(w, 0, undefined, strKV, encodedInfo, flags, APACHE_THEADER_MAGIC); headerSeqAt = 8; }
+  if (transport === 'ttheader') { beginTTHeader(w, 0, undefined, undefined, encodedInfo, flags); headerSeqAt = 8; }
+  else if (transport === 'theader') { beginTTHeader(w, 0, undefined, undefined, encodedInfo, flags, APACHE_THEADER_MAGIC); headerSeqAt = 8; }
   else if (transport === 'framed') w.u32(0);
   w.messageBegin(name, type, 0);
   return { bytes: Uint8Array.prototype.slice.call(w.buf, 0, w.pos), headerSeqAt, seqAt: w.pos - 4, framed: transport !== 'binary' };

@@ -4,6 +4,7 @@
 import { Buffer } from 'node:buffer';
 import { LinkpollError } from '../errors';
 import { view } from '../view';
+import { invalidArg } from '../options';
 
 export const enum TType { STOP = 0, BOOL = 2, BYTE = 3, DOUBLE = 4, I16 = 6, I32 = 8, I64 = 10, STRING = 11, STRUCT = 12, MAP = 13, SET = 14, LIST = 15 }
 export const enum MessageType { CALL = 1, REPLY = 2, EXCEPTION = 3, ONEWAY = 4 }
@@ -260,12 +261,6 @@ function isAscii(s: string): boolean {
 function num(v: unknown, path: string): number {
   if (typeof v !== 'number') throw typeError(path, 'number', v);
   return v;
-}
-// A value being encoded lacks a required field: the caller's mistake, not the wire's.
-function missingField(message: string): TypeError {
-  const e = new TypeError(message);
-  (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_VALUE';
-  return e;
 }
 function typeError(path: string, want: string, got: unknown): TypeError {
   const e = new TypeError(`${path}: expected ${want}, got ${got === null ? 'null' : typeof got}`);
@@ -621,8 +616,9 @@ function compileEncoder(s: StructSpec): StructEncoder {
     lines.push(`x = v[${key}];${fill}`, `if (x !== undefined && x !== null) { w.field(${f.wire}, ${f.id}); ${write} }${missing}`);
   }
   lines.push('w.byte(0);');
+  // A value lacking a required field is the caller's mistake (invalidArg), not the wire's.
   const make = new Function('encoderOf', 'missingField', 'typeError', 'S', 'E', 'T', 'V', `return function encode(w, v, path) {\n${lines.join('\n')}\n};`);
-  e = make(encoderOf, missingField, typeError, subs, [], types, defaults) as StructEncoder;
+  e = make(encoderOf, invalidArg, typeError, subs, [], types, defaults) as StructEncoder;
   remember(s, ENCODER, encoders, e);
   return e;
 }
