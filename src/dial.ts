@@ -3,12 +3,13 @@ import * as dns from 'node:dns/promises';
 import * as net from 'node:net';
 import { Connection } from './connection';
 import { LinkpollError } from './errors';
-import { encodeOptions, keptOptions, portNumber, type ConnectionOptions } from './options';
+import { addressArgs, encodeOptions, invalidArg, keptOptions, portNumber, type ConnectionOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
 export interface DialOptions extends ConnectionOptions {
   host?: string;
-  port?: number;
+  /** A number, or a string of digits. */
+  port?: number | string;
   /** Unix domain socket path instead of host and port. */
   path?: string;
   /** ms to establish the connection; ETIMEDOUT after. 0 = the kernel's limit. */
@@ -28,11 +29,32 @@ function abortError(signal: AbortSignal): Error {
  * addresses tried in order (as "localhost" may give ::1 first while the server listens on
  * 127.0.0.1): the first that accepts wins; a refusal or unreachable address moves on to the next.
  */
-export async function connect(options: DialOptions): Promise<Connection> {
+export function connect(options: DialOptions, callback?: (conn: Connection) => void): Promise<Connection>;
+export function connect(port: number | string, host?: string, callback?: (conn: Connection) => void): Promise<Connection>;
+export function connect(port: number | string, callback: (conn: Connection) => void): Promise<Connection>;
+/**
+ * node:net's forms work too: `connect(port[, host])`, `connect(path)` (a Unix socket), and a
+ * callback last, called with the connection once it is established (failures reject the promise).
+ */
+export function connect(...args: unknown[]): Promise<Connection> {
+  let parsed;
+  try {
+    parsed = addressArgs<DialOptions>(args, 'connect');
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const p = dial(parsed.options);
+  const cb = parsed.callback;
+  if (cb) p.then((c) => cb(c));
+  return p;
+}
+
+async function dial(options: DialOptions): Promise<Connection> {
   const { signal } = options;
   if (signal?.aborted) throw abortError(signal);
   encodeOptions(options); // validates before any lookup
   if (options.path !== undefined) return dialOne(options, '', 0);
+  if (options.port === undefined) throw invalidArg('connect needs a port (or a path for a Unix socket)');
   const port = portNumber(options.port, 1);
   const host = options.host ?? '127.0.0.1';
   if (net.isIP(host)) return dialOne(options, host, port);

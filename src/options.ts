@@ -81,6 +81,43 @@ export function portNumber(v: unknown, min: 0 | 1): number {
   return n;
 }
 
+/** An options argument: undefined is {}; anything but a plain object throws ERR_INVALID_ARG_TYPE. */
+export function optionsObject<T extends object>(v: T | undefined, name: string): T {
+  if (v === undefined) return {} as T;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidType(name, 'an object', v);
+  return v;
+}
+
+/**
+ * node:net's forms of an address: `(options)`, `(port[, host])` with a number or a string of
+ * digits, or `(path)` with any other string (a Unix socket); a function last is a callback.
+ * `extra` names the argument after host (listen's backlog).
+ */
+export function addressArgs<T extends { port?: number | string; host?: string; path?: string }>(
+  args: unknown[], what: string, extra?: keyof T,
+): { options: T; callback: ((...a: unknown[]) => void) | undefined } {
+  const a = args.slice();
+  const callback = typeof a[a.length - 1] === 'function' ? a.pop() as (...x: unknown[]) => void : undefined;
+  const first = a[0];
+  if (first === undefined || (typeof first === 'object' && first !== null && !Array.isArray(first))) {
+    if (a.length > 1) throw invalidArg(`${what}(options) takes no arguments after the options (a callback may be last)`);
+    return { options: { ...(first as T | undefined) } as T, callback };
+  }
+  if (typeof first === 'string' && !/^[0-9]+$/.test(first)) {
+    const o = { path: first } as T;
+    if (a.length > 1 && extra) (o as Record<keyof T, unknown>)[extra] = a[1];
+    return { options: o, callback };
+  }
+  if (typeof first !== 'number' && typeof first !== 'string') throw invalidType(`${what}()'s first argument`, 'options, a port or a path', first);
+  const o = { port: first } as T;
+  if (a[1] !== undefined) {
+    if (typeof a[1] !== 'string') throw invalidType('host', 'a string', a[1]);
+    o.host = a[1];
+  }
+  if (a[2] !== undefined && extra) (o as Record<keyof T, unknown>)[extra] = a[2];
+  return { options: o, callback };
+}
+
 /** A RangeError with Node's code for an argument outside its range. */
 export function outOfRange(message: string): RangeError {
   const e = new RangeError(message);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Connection, type AddressInfo } from './connection';
 import { LinkpollError, errnoError } from './errors';
-import { encodeOptions, invalidArg, keptOptions, portNumber, type ConnectionOptions, type KeptOptions } from './options';
+import { addressArgs, encodeOptions, invalidArg, invalidType, keptOptions, optionsObject, portNumber, type ConnectionOptions, type KeptOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
 export interface ServerOptions extends ConnectionOptions {
@@ -32,7 +32,8 @@ function systemBacklog(): number {
 }
 
 export interface ListenOptions {
-  port?: number;
+  /** A number, or a string of digits; 0 or absent: any free port. */
+  port?: number | string;
   /** Numeric address or name; default '::' (IPv4 too), or '0.0.0.0' where IPv6 is missing. */
   host?: string;
   /** Unix domain socket path instead of a TCP port. */
@@ -65,8 +66,12 @@ export class Server extends EventEmitter {
   private refed = true;
   private closing: Promise<void> | undefined;
 
-  constructor(options: ServerOptions = {}, onConnection?: (conn: Connection) => void) {
+  /** As node:net's createServer: `(options?, onConnection?)` or `(onConnection)`. */
+  constructor(options?: ServerOptions | ((conn: Connection) => void), onConnection?: (conn: Connection) => void) {
     super();
+    if (typeof options === 'function') { onConnection = options; options = undefined; }
+    if (onConnection !== undefined && typeof onConnection !== 'function') throw invalidType('onConnection', 'a function', onConnection);
+    options = optionsObject(options, 'options');
     this.opts = { ...options };
     this.encoded = encodeOptions(this.opts);
     this.connOpts = keptOptions(this.opts);
@@ -89,10 +94,28 @@ export class Server extends EventEmitter {
   }
 
   /** Starts listening; resolves with the bound address ('listening' is emitted too). */
-  async listen(portOrOptions: number | string | ListenOptions = {}): Promise<AddressInfo> {
-    const o: ListenOptions = typeof portOrOptions === 'number' || typeof portOrOptions === 'string' ? { port: portOrOptions as number } : { ...portOrOptions };
+  /**
+   * Starts accepting. Takes node:net's forms too: `listen(port[, host[, backlog]][, cb])`,
+   * `listen(path[, backlog][, cb])` (a Unix socket); the callback runs once listening.
+   */
+  listen(options?: ListenOptions, callback?: () => void): Promise<AddressInfo>;
+  listen(port: number | string, host?: string, backlog?: number, callback?: () => void): Promise<AddressInfo>;
+  listen(port: number | string, callback: () => void): Promise<AddressInfo>;
+  listen(port: number | string, host: string, callback: () => void): Promise<AddressInfo>;
+  listen(...args: unknown[]): Promise<AddressInfo> {
+    let parsed;
+    try {
+      parsed = addressArgs<ListenOptions>(args, 'listen', 'backlog');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (parsed.callback) this.once('listening', parsed.callback);
+    return this.listenOn(parsed.options);
+  }
+
+  private async listenOn(o: ListenOptions): Promise<AddressInfo> {
     if (this.listenerId >= 0) throw new LinkpollError('ERR_SERVER_ALREADY_LISTEN', 'the server is already listening');
-    if (o.path === undefined && o.port !== undefined) o.port = portNumber(o.port, 0);
+    const port = o.path === undefined ? portNumber(o.port ?? 0, 0) : 0;
     const backlog = o.backlog ?? systemBacklog();
     const maxc = this.opts.maxConnections ?? 0;
     const nat = this.reactor.native;
@@ -100,7 +123,6 @@ export class Server extends EventEmitter {
     if (o.path !== undefined) {
       id = nat.listen('', 0, o.path, backlog, false, false, this.encoded, maxc);
     } else {
-      const port = o.port ?? 0;
       if (o.host === undefined) {
         try {
           id = nat.listen('::', port, '', backlog, !!o.reusePort, !!o.ipv6Only, this.encoded, maxc);
@@ -207,6 +229,6 @@ export class Server extends EventEmitter {
   }
 }
 
-export function createServer(options?: ServerOptions, onConnection?: (conn: Connection) => void): Server {
+export function createServer(options?: ServerOptions | ((conn: Connection) => void), onConnection?: (conn: Connection) => void): Server {
   return new Server(options, onConnection);
 }

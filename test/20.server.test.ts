@@ -312,6 +312,51 @@ test('ports as strings of digits are taken as node:net takes them; write() refus
   }
 });
 
+test("node:net's call forms: createServer(listener), listen(port, host, cb), listen(path), connect(port, host), connect(path, cb)", async () => {
+  const accepted: string[] = [];
+  const srv = createServer((c) => {
+    accepted.push(c.remoteAddress ?? '?');
+    c.on('data', (d: Buffer) => c.write(d));
+  });
+  const sock = path.join(os.tmpdir(), `linkpoll-forms-${process.pid}.sock`);
+  const unixSrv = createServer((c) => c.on('data', (d: Buffer) => c.write(d)));
+  try {
+    let called = 0;
+    const a = await srv.listen(0, '127.0.0.1', () => { called++; });
+    assert.is(a.address, '127.0.0.1', 'listen(port, host) binds that host');
+    assert.is(called, 1, 'the callback ran once listening');
+    const echo = async (c: Connection, text: string) => {
+      const got = new Promise<string>((resolve) => c.once('data', (d: Buffer) => resolve(d.toString())));
+      c.write(text);
+      return got;
+    };
+    const c1 = await connect(a.port, '127.0.0.1');
+    assert.is(await echo(c1, 'port+host'), 'port+host');
+    const c2 = await connect(String(a.port));
+    assert.is(await echo(c2, 'port string'), 'port string');
+    assert.is(accepted.length, 2, 'the listener given to createServer() saw both connections');
+    c1.destroy(); c2.destroy();
+
+    fs.rmSync(sock, { force: true });
+    await unixSrv.listen(sock);
+    const viaCb = await new Promise<Connection>((resolve) => { connect(sock, resolve); });
+    assert.is(await echo(viaCb, 'unix'), 'unix', 'listen(path) / connect(path, cb): a Unix socket');
+    viaCb.destroy();
+
+    for (const bad of ['x', 5, [1]]) {
+      assert.throws(() => createServer(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE', String(bad));
+    }
+    await assert_rejects(() => connect(undefined as never), 'ERR_INVALID_ARG_VALUE');
+    await assert_rejects(() => connect(true as never), 'ERR_INVALID_ARG_TYPE');
+    await assert_rejects(() => connect(1, 2 as never), 'ERR_INVALID_ARG_TYPE');
+    await assert_rejects(() => srv.listen({ port: 0 }, 5 as never), 'ERR_INVALID_ARG_VALUE');
+  } finally {
+    await srv.close();
+    await unixSrv.close();
+    fs.rmSync(sock, { force: true });
+  }
+});
+
 async function assert_rejects(f: () => Promise<unknown>, code: string): Promise<void> {
   const e = await f().then(() => undefined, (err: NodeJS.ErrnoException) => err);
   assert.is(e?.code, code);

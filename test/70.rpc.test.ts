@@ -329,6 +329,27 @@ test('timeouts: 0 and Infinity mean none (no RPCTimeout header), a fraction goes
   }
 });
 
+test("RpcServer and RpcClient refuse options that are not objects; RpcServer.listen takes node:net's forms", async () => {
+  for (const bad of [() => {}, 'x', 5]) {
+    assert.throws(() => new rpc.RpcServer(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE', typeof bad);
+    assert.throws(() => new rpc.RpcClient(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE', typeof bad);
+  }
+  assert.throws(() => new rpc.RpcClient(undefined as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, { slow: (a) => `slept ${a.ms}` });
+  let listening = false;
+  const { address, port } = await srv.listen(0, '127.0.0.1', () => { listening = true; });
+  assert.is(address, '127.0.0.1');
+  assert.ok(listening);
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
+  try {
+    assert.is(await c.call('slow', { ms: 0 }), 'slept 0');
+  } finally {
+    c.close();
+    await srv.close();
+  }
+});
+
 test('connection refused is reported as such', async () => {
   const c = new rpc.RpcClient({ service: Kitchen, targets: ['127.0.0.1:1'], connectTimeout: 500 });
   try { await c.call('nothing', {}); assert.unreachable(); } catch (err) { assert.is((err as NodeJS.ErrnoException).code, 'ECONNREFUSED'); }

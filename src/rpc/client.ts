@@ -321,7 +321,8 @@ export class RpcClient extends EventEmitter {
 
   constructor(options: RpcClientOptions) {
     super();
-    if (!options?.service?.methods) throw invalidArg('RpcClient needs a service description');
+    if (typeof options !== 'object' || options === null) throw invalidType('options', 'an object', options);
+    if (!options.service?.methods) throw invalidArg('RpcClient needs a service description');
     this.opts = options;
     this.transport = options.transport ?? 'ttheader';
     if (!CLIENT_TRANSPORTS.includes(this.transport)) throw invalidArg(`unknown transport ${String(this.transport)}`);

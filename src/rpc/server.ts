@@ -16,7 +16,7 @@ import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from './
 import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
-import { invalidArg } from '../options';
+import { invalidArg, optionsObject } from '../options';
 
 /** What a handler knows about its call. */
 export class CallContext {
@@ -149,8 +149,9 @@ export class RpcServer extends EventEmitter {
   private logBudget = 10;
   private logWindow = 0;
 
-  constructor(options: RpcServerOptions = {}) {
+  constructor(options?: RpcServerOptions) {
     super();
+    options = optionsObject(options, 'options');
     this.opts = options;
     this.maxInFlight = options.maxInFlight ?? 256;
     this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit) : undefined;
@@ -204,7 +205,12 @@ export class RpcServer extends EventEmitter {
     return lines.join('\n') + '\n';
   }
 
-  listen(portOrOptions?: number | string | ListenOptions): Promise<AddressInfo> { return this.server.listen(portOrOptions); }
+  /** As Server.listen: `(options)`, `(port[, host[, backlog]])`, `(path)`, a callback last. */
+  listen(options?: ListenOptions, callback?: () => void): Promise<AddressInfo>;
+  listen(port: number | string, host?: string, backlog?: number, callback?: () => void): Promise<AddressInfo>;
+  listen(port: number | string, callback: () => void): Promise<AddressInfo>;
+  listen(port: number | string, host: string, callback: () => void): Promise<AddressInfo>;
+  listen(...args: unknown[]): Promise<AddressInfo> { return (this.server.listen as (...a: unknown[]) => Promise<AddressInfo>)(...args); }
   address(): AddressInfo | null { return this.server.address(); }
   /**
    * Graceful close, as Kitex does it: stops accepting, lets the requests in flight finish (see
