@@ -63,6 +63,7 @@ ConnOptions ParseOptions(const Napi::Value& v) {
   o.nodelay = num(12) != 0;
   o.allow_half_open = num(13) != 0;
   o.keepalive_s = static_cast<uint32_t>(num(14));
+  o.linger_ms = static_cast<uint32_t>(num(15));
   return o;
 }
 

@@ -17,6 +17,7 @@ struct ConnOptions {
   FramerSpec framer;
   uint32_t read_timeout_ms = 0;   // an incomplete frame (or unread input) older than this
   uint32_t idle_timeout_ms = 0;   // no byte in either direction for this long
+  uint32_t linger_ms = 30000;     // ended (FIN sent): how long to wait for the peer's FIN
   uint32_t write_timeout_ms = 0;  // output pending and the peer took nothing for this long
   uint32_t connect_timeout_ms = 0;
   uint32_t max_input = 8u << 20;  // unconsumed input that pauses reading (data mode)
@@ -66,7 +67,7 @@ struct Connection {
   bool paused_user = false;
   bool paused_cap = false;
   bool read_eof = false;      // peer sent FIN (read returned 0)
-  bool ending = false;        // close once output is flushed
+  bool ending = false;        // end(): FIN once output is flushed, close at the peer's FIN
   bool shut_wr_pending = false;
   bool shut_wr_done = false;
   bool want_drain = false;  // JS heard of a backlog (or asked): tell it when the output empties
@@ -81,6 +82,7 @@ struct Connection {
   uint64_t consumed_mark = 0;  // consumed as of the last release (data mode's progress)
   uint64_t write_stall_ms = 0;
   uint64_t connect_deadline_ms = 0;
+  uint64_t linger_deadline_ms = 0;  // ended, FIN sent: closed by then if the peer has not closed
 
   // Writes gathered during one flush (indices into the reactor's item list).
   int32_t first_item = -1;

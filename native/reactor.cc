@@ -337,7 +337,7 @@ void Reactor::Control(Connection* c, int32_t op) {
   switch (op) {
     case kCmdEnd:
       c->ending = true;
-      if (!c->connecting && c->out.Len() == 0) Close(c, c->read_eof ? kClosePeer : kCloseLocal, 0);
+      if (!c->connecting && c->out.Len() == 0) FinishEnding(c);
       break;
     case kCmdShutdown:
       c->shut_wr_pending = true;
@@ -442,8 +442,10 @@ void Reactor::OnTick() {
       }
       continue;
     }
-    if (o.idle_timeout_ms || o.read_timeout_ms || o.write_timeout_ms) need_tick = true;
-    if (o.idle_timeout_ms && now_ms_ - c->last_io_ms >= o.idle_timeout_ms) {
+    if (o.idle_timeout_ms || o.read_timeout_ms || o.write_timeout_ms || c->linger_deadline_ms) need_tick = true;
+    if (c->linger_deadline_ms && now_ms_ >= c->linger_deadline_ms) {
+      Close(c, kCloseLocal, 0);
+    } else if (o.idle_timeout_ms && now_ms_ - c->last_io_ms >= o.idle_timeout_ms) {
       Close(c, kCloseIdleTimeout, ETIMEDOUT);
     } else if (o.read_timeout_ms && c->partial_since_ms && !c->paused_user && !c->paused_cap &&
                now_ms_ - c->partial_since_ms >= o.read_timeout_ms) {

@@ -350,7 +350,7 @@ void Reactor::OnEof(Connection* c) {
     c->big = nullptr;
   }
   Emit(kEvEnd, c->id, 0, 0);
-  if (!c->opt.allow_half_open) {
+  if (!c->opt.allow_half_open || c->ending) {
     c->ending = true;
     if (c->out.Len() == 0) {
       Close(c, kClosePeer, 0);
@@ -435,7 +435,26 @@ void Reactor::AfterOutput(Connection* c) {
     shutdown(c->fd, SHUT_WR);
     c->shut_wr_done = true;
   }
-  if (c->ending) Close(c, c->read_eof ? kClosePeer : kCloseLocal, 0);
+  if (c->ending) FinishEnding(c);
+}
+
+// end(), output flushed. Closing now would answer input still arriving with an RST, which can
+// destroy our last reply in the peer's receive queue; and the peer may still send what it wants
+// read (node:net's end() is a half-close). So: FIN, keep reading, close at the peer's FIN, or
+// opt.linger_ms later if it never comes (0: at once, as asked).
+void Reactor::FinishEnding(Connection* c) {
+  if (c->read_eof || c->opt.linger_ms == 0) {
+    Close(c, c->read_eof ? kClosePeer : kCloseLocal, 0);
+    return;
+  }
+  if (!c->shut_wr_done) {
+    shutdown(c->fd, SHUT_WR);
+    c->shut_wr_done = true;
+  }
+  if (!c->linger_deadline_ms) {
+    c->linger_deadline_ms = now_ms_ + c->opt.linger_ms;
+    ArmTick();
+  }
 }
 
 void Reactor::Close(Connection* c, int32_t reason, int32_t err, bool rst) {

@@ -166,7 +166,12 @@ export class Connection extends EventEmitter {
     this._wrote(n);
   }
 
-  /** Sends pending output, then closes (FIN). */
+  /**
+   * Sends pending output, then FIN, as node:net's end(): what the peer still sends is read (and
+   * 'end' follows its FIN), and the connection closes once the peer closes its side, or 30 s
+   * after our FIN if it never does. (Closing at once would answer input still arriving with an
+   * RST, which can destroy our last bytes in the peer's receive queue.)
+   */
   end(data?: Uint8Array | string): this {
     if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) return this;
     if (data !== undefined) this.write(data);

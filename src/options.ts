@@ -45,6 +45,12 @@ export interface ConnectionOptions {
   keepAlive?: number;
   /** Keep the connection open for writing after the peer's FIN. Default false. */
   allowHalfOpen?: boolean;
+  /**
+   * After end() has sent our FIN: ms to go on reading until the peer's FIN before closing anyway.
+   * Default 30000. 0: close as soon as the output is flushed (input still arriving is then
+   * answered with an RST, which may destroy the last bytes we sent before the peer reads them).
+   */
+  lingerTimeout?: number;
 }
 
 const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
@@ -156,10 +162,12 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
     int('maxInput', o.maxInput, 1, 0x7fffffff, 8 * 1024 * 1024),
     o.noDelay === false ? 0 : 1,
     o.allowHalfOpen ? 1 : 0,
-    Math.ceil(int('keepAlive', o.keepAlive, 0, 32767000, 0) / 1000)]; // Linux caps TCP_KEEPIDLE at 32767 s
+    Math.ceil(int('keepAlive', o.keepAlive, 0, 32767000, 0) / 1000), // Linux caps TCP_KEEPIDLE at 32767 s
+    int('lingerTimeout', o.lingerTimeout, 0, ms, DEFAULT_LINGER)];
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+const DEFAULT_LINGER = 30000;
 
 /**
  * What a Connection keeps of its options: one shape for all, highWaterMark resolved. Every key
@@ -178,5 +186,6 @@ export function keptOptions(o: ConnectionOptions & { connectTimeout?: number }):
     framing: o.framing, frameCheck: o.frameCheck, maxFrameSize: o.maxFrameSize, readTimeout: o.readTimeout,
     idleTimeout: o.idleTimeout, writeTimeout: o.writeTimeout, connectTimeout: o.connectTimeout, maxInput: o.maxInput,
     highWaterMark: o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK, noDelay: o.noDelay, keepAlive: o.keepAlive, allowHalfOpen: o.allowHalfOpen,
+    lingerTimeout: o.lingerTimeout,
   };
 }

@@ -94,6 +94,72 @@ test('end() flushes pending output before closing; resetAndDestroy() sends RST',
   await srv.close();
 });
 
+test("end() is node:net's half-close: the reply the peer sends after our FIN arrives, then 'end' and 'close'", async () => {
+  // A node:net server that answers once it has the whole request (at the client's FIN).
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    let got = '';
+    s.on('data', (d) => { got += d; });
+    s.on('end', () => s.end(`got ${got.length} bytes`));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const c = await connect({ reactor, port: (srv.address() as net.AddressInfo).port, host: '127.0.0.1' });
+  try {
+    let reply = '';
+    let ended = false;
+    c.on('data', (d: Buffer) => { reply += d.toString(); });
+    c.on('end', () => { ended = true; });
+    c.end('x'.repeat(100000));
+    assert.is(await c.closed(), undefined, 'an orderly close');
+    assert.is(reply, 'got 100000 bytes');
+    assert.ok(ended, "'end' came before 'close'");
+  } finally {
+    c.destroy();
+    await new Promise<void>((r) => srv.close(() => r()));
+  }
+});
+
+test("a server's end() while the peer is still sending: the peer reads the whole reply and a FIN, not a reset", async () => {
+  for (const round of [0, 1, 2]) {
+    const srv = createServer({ reactor }, (c) => c.once('data', () => c.end('BYE\n')));
+    const { port } = await srv.listen(0, '127.0.0.1');
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    let error: Error | undefined;
+    s.on('data', (d) => { got += d; });
+    s.on('error', (e) => { error = e; });
+    const chunk = Buffer.alloc(64 * 1024, round);
+    const pump = setInterval(() => { if (!s.destroyed && s.writable) s.write(chunk); }, 1);
+    await new Promise<void>((r) => s.on('close', () => r()));
+    clearInterval(pump);
+    assert.is(error, undefined, `round ${round}: no ECONNRESET`);
+    assert.is(got, 'BYE\n');
+    await until(() => srv.connectionCount === 0);
+    await srv.close();
+  }
+});
+
+test('lingerTimeout: an ended connection whose peer never closes is closed after it; 0 closes once the output is out', async () => {
+  for (const linger of [300, 0]) {
+    const { srv, conns, port } = await serverWithConns({ lingerTimeout: linger });
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }); // never ends its side
+    s.resume();
+    s.on('error', () => {});
+    let ended = false;
+    s.on('end', () => { ended = true; });
+    await until(() => conns.length === 1);
+    const t0 = Date.now();
+    conns[0].end(frame('bye'));
+    assert.is(await conns[0].closed(), undefined);
+    const waited = Date.now() - t0;
+    if (linger) assert.ok(waited >= 250 && waited < 3000, `closed after ${waited} ms`);
+    else assert.ok(waited < 250, `closed after ${waited} ms`);
+    await until(() => ended);
+    s.destroy();
+    await srv.close();
+  }
+  assert.throws(() => createServer({ reactor, lingerTimeout: -1 }), /lingerTimeout/);
+});
+
 test('server.close() with traffic in flight: queued output is delivered, then every connection closes', async () => {
   const { srv, conns, port } = await serverWithConns();
   const clients = await Promise.all([0, 1, 2].map(() => rawClient(port)));
