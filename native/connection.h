@@ -83,6 +83,9 @@ struct Connection {
   uint64_t write_stall_ms = 0;
   uint64_t connect_deadline_ms = 0;
   uint64_t linger_deadline_ms = 0;  // ended, FIN sent: closed by then if the peer has not closed
+  // Drain watches (kCmdWatchDrain) processed: a drain event carries it, so JavaScript knows which
+  // writes it covers (every write queued before that watch is in the kernel). Wraps (unsigned).
+  uint32_t drain_watches = 0;
 
   // Writes gathered during one flush (indices into the reactor's item list).
   int32_t first_item = -1;

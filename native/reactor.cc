@@ -373,8 +373,9 @@ void Reactor::Control(Connection* c, int32_t op) {
       break;
     }
     case kCmdWatchDrain:
+      c->drain_watches++;
       if (c->out.Len() == 0 && !c->connecting) {
-        Emit(kEvDrain, c->id, 0, 0);
+        Emit(kEvDrain, c->id, static_cast<int32_t>(c->drain_watches), 0);
       } else {
         c->want_drain = true;
       }

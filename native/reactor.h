@@ -34,7 +34,7 @@ enum EventType : int32_t {
   kEvData = 4,      // conn, a = readable bytes (data mode)
   kEvEnd = 5,       // conn: peer sent FIN
   kEvClose = 6,     // conn, a = CloseReason, b = errno
-  kEvDrain = 7,     // conn: output backlog drained
+  kEvDrain = 7,     // conn: output backlog drained; a = drain watches processed so far
   kEvBacklog = 8,   // conn, a = output bytes the kernel has not taken yet
   kEvRefused = 9,   // a = listener: connection refused by maxConnections
   kEvAcceptError = 10,  // a = listener, b = errno

@@ -429,7 +429,7 @@ void Reactor::AfterOutput(Connection* c) {
   if (c->mask & EPOLLOUT) UpdateMask(c);
   if (c->want_drain) {
     c->want_drain = false;
-    Emit(kEvDrain, c->id, 0, 0);
+    Emit(kEvDrain, c->id, static_cast<int32_t>(c->drain_watches), 0);
   }
   if (c->shut_wr_pending && !c->shut_wr_done) {
     shutdown(c->fd, SHUT_WR);

@@ -62,6 +62,17 @@ class ConnExtra {
   whenClosed: { promise: Promise<Error | undefined>; resolve: (e: Error | undefined) => void } | undefined = undefined;
   closeReason: Error | undefined = undefined;
   data: unknown = undefined;
+  /** Drain watches queued (CMD_WATCH_DRAIN), counted as native code counts them (wrapping). */
+  watches = 0;
+  /** write()/end() callbacks waiting for their bytes to reach the kernel, each with its watch. */
+  writeCbs: { watch: number; cb: WriteCallback }[] | undefined = undefined;
+}
+
+/** Called once the data is in the kernel's hands, or with the error that kept it from getting there. */
+export type WriteCallback = (err?: Error | null) => void;
+
+function checkCallback(cb: unknown): void {
+  if (typeof cb !== 'function') throw invalidType('callback', 'a function', cb);
 }
 
 const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64;
@@ -133,12 +144,49 @@ export class Connection extends EventEmitter {
    * end() or once closed nothing is queued and it returns false with no error (no 'drain' follows):
    * a reply racing a peer's close is normal, not a fault; check `destroyed` where it matters.
    */
-  write(data: Uint8Array | string): boolean {
-    if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) return false;
-    const b = typeof data === 'string' ? Buffer.from(data) : data;
+  write(data: Uint8Array | string, callback?: WriteCallback): boolean;
+  /** `encoding` for a string (Buffer's encodings; default utf8), as node:net's write(). */
+  write(data: Uint8Array | string, encoding?: BufferEncoding, callback?: WriteCallback): boolean;
+  write(data: Uint8Array | string, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
+    if (typeof encoding === 'function') { callback = encoding; encoding = undefined; }
+    if (callback !== undefined) checkCallback(callback);
+    if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) {
+      if (callback !== undefined) this.refuse(callback);
+      return false;
+    }
+    const b = typeof data === 'string' ? Buffer.from(data, encoding) : data;
     if (!(b instanceof Uint8Array)) throw invalidType('data', 'a string or a Uint8Array (Buffer)', data);
     this._r.write(this.id, b);
-    return this._wrote(b.length);
+    const ok = this._wrote(b.length);
+    if (callback !== undefined) this.whenOut(callback);
+    return ok;
+  }
+
+  // Native code answers a drain watch once all output queued before it is in the kernel.
+  private whenOut(cb: WriteCallback): void {
+    const x = this.extra();
+    x.watches = (x.watches + 1) | 0;
+    this._r.control(this.id, CMD_WATCH_DRAIN);
+    (x.writeCbs ??= []).push({ watch: x.watches, cb });
+  }
+
+  private refuse(cb: WriteCallback): void {
+    const err = (this.flags & F_CLOSED) !== 0 ? closedError() : new LinkpollError('ERR_STREAM_WRITE_AFTER_END', 'write after end');
+    process.nextTick(cb, err);
+  }
+
+  private settleWrites(watch: number, err: Error | null): void {
+    const q = this.x?.writeCbs;
+    if (q === undefined || q.length === 0) return;
+    let n = 0;
+    while (n < q.length && (err !== null || ((watch - q[n]!.watch) | 0) >= 0)) n++;
+    for (const w of q.splice(0, n)) {
+      try {
+        w.cb(err);
+      } catch (e) {
+        process.nextTick(() => { throw e; }); // as a throwing listener would; the others still run
+      }
+    }
   }
 
   /** @internal */ _wrote(n: number): boolean {
@@ -147,6 +195,8 @@ export class Connection extends EventEmitter {
     if (this.backlog + this.staged >= this.opts.highWaterMark) {
       if ((this.flags & F_NEED_DRAIN) === 0) {
         this.flags |= F_NEED_DRAIN;
+        const x = this.extra();
+        x.watches = (x.watches + 1) | 0;
         this._r.control(this.id, CMD_WATCH_DRAIN);
       }
       return false;
@@ -172,9 +222,20 @@ export class Connection extends EventEmitter {
    * after our FIN if it never does. (Closing at once would answer input still arriving with an
    * RST, which can destroy our last bytes in the peer's receive queue.)
    */
-  end(data?: Uint8Array | string): this {
-    if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) return this;
-    if (data !== undefined) this.write(data);
+  end(callback?: WriteCallback): this;
+  /** `callback`: once everything written is in the kernel's hands (node:net's 'finish'). */
+  end(data: Uint8Array | string, callback?: WriteCallback): this;
+  end(data: Uint8Array | string, encoding: BufferEncoding, callback?: WriteCallback): this;
+  end(data?: Uint8Array | string | WriteCallback, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): this {
+    if (typeof data === 'function') { callback = data; data = undefined; }
+    if (typeof encoding === 'function') { callback = encoding; encoding = undefined; }
+    if (callback !== undefined) checkCallback(callback);
+    if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) {
+      if (callback !== undefined) this.refuse(callback);
+      return this;
+    }
+    if (data !== undefined) this.write(data, encoding as BufferEncoding | undefined);
+    if (callback !== undefined) this.whenOut(callback);
     this.flags |= F_ENDING;
     this._r.control(this.id, CMD_END);
     return this;
@@ -243,6 +304,18 @@ export class Connection extends EventEmitter {
     return this;
   }
 
+  /** node:net's setNoDelay(): setOptions({ noDelay }). */
+  setNoDelay(noDelay = true): this {
+    this.setOptions({ noDelay });
+    return this;
+  }
+
+  /** node:net's setKeepAlive(enable, initialDelay): setOptions({ keepAlive }); no delay given: 15 s (Go's default). */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.setOptions({ keepAlive: enable ? (initialDelay > 0 ? initialDelay : 15000) : 0 });
+    return this;
+  }
+
   /** Changes timeouts, framing or limits of this connection (e.g. after detecting its protocol). */
   setOptions(opts: ConnectionOptions): void {
     const merged = { ...this.opts, ...opts };
@@ -265,6 +338,10 @@ export class Connection extends EventEmitter {
   get remoteAddress(): string | undefined { return this.remote()?.address; }
   get remotePort(): number | undefined { return this.remote()?.port; }
   get remoteFamily(): string | undefined { return this.remote()?.family; }
+  get localAddress(): string | undefined { return this.address()?.address; }
+  get localPort(): number | undefined { return this.address()?.port; }
+  get localFamily(): string | undefined { return this.address()?.family; }
+  /** The local end (undefined once closed). */
   address(): AddressInfo | undefined {
     const a = this._r.native.address(this.id, false);
     return a ? { family: a[0], address: a[1], port: a[2] } : undefined;
@@ -334,8 +411,10 @@ export class Connection extends EventEmitter {
 
   /** @internal */ _onEnd(): void { this.emit('end'); }
 
-  /** @internal */ _onDrain(): void {
+  /** @internal `watch`: the drain watches native code had processed (see whenOut). */
+  _onDrain(watch: number): void {
     this.backlog = 0;
+    this.settleWrites(watch, null);
     if ((this.flags & F_NEED_DRAIN) !== 0) {
       this.flags &= ~F_NEED_DRAIN;
       this.emit('drain');
@@ -363,6 +442,7 @@ export class Connection extends EventEmitter {
     if (this.x) this.x.reader = undefined;
     this.staged = 0;
     this._owner?._connClosed(this);
+    this.settleWrites(0, err ?? closedError());
     if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.emit('close', err);
     this.x?.whenClosed?.resolve(err);

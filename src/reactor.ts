@@ -138,7 +138,7 @@ export class Reactor {
       case EV_CONNECT: c._onConnect(a); break;
       case EV_DATA: c._onData(a); break;
       case EV_END: c._onEnd(); break;
-      case EV_DRAIN: c._onDrain(); break;
+      case EV_DRAIN: c._onDrain(a); break;
       case EV_BACKLOG: c._onBacklog(a); break;
       case EV_CLOSE:
         this.conns[id & SLOT_MASK] = undefined;

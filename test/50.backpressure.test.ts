@@ -189,4 +189,85 @@ test('a writer that honours write() === false and waits for drain, to a peer tha
   await server.close();
 });
 
+
+
+test("write(data, cb) / end(cb): each callback runs once its bytes are in the kernel, in order; not before the peer has taken them; with an error if they never get there", async () => {
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor }, (c) => conns.push(c));
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  s.pause(); // takes nothing until resumed: our output stays in user space once the kernel's buffers fill
+  try {
+    await until(() => conns.length === 1);
+    const c = conns[0]!;
+    let drains = 0;
+    c.on('drain', () => drains++);
+    const done: string[] = [];
+    c.write('small', (err) => done.push(`small ${err ?? 'ok'}`));
+    await until(() => done.length === 1);
+    assert.equal(done, ['small ok']);
+    assert.is(drains, 0, "a callback's watch is not a 'drain' (write() never returned false)");
+
+    const big = Buffer.alloc(48 * 1024 * 1024, 1);
+    c.write(big, (err) => done.push(`big ${err ?? 'ok'}`));
+    c.write('after', 'latin1', (err) => done.push(`after ${err ?? 'ok'}`));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(done, ['small ok'], 'nothing more runs while the peer takes nothing');
+    let received = 0;
+    s.on('data', (d: Buffer) => { received += d.length; });
+    s.resume();
+    await until(() => done.length === 3);
+    assert.equal(done, ['small ok', 'big ok', 'after ok'], 'in order');
+    assert.ok(received + c.writableLength >= 5 + big.length, 'the big write had left user space when its callback ran');
+
+    // Output that never reaches the kernel: the callback has the reason.
+    s.pause();
+    const errs: (Error | null | undefined)[] = [];
+    c.write(big, (err) => errs.push(err));
+    c.write('x', (err) => errs.push(err));
+    await new Promise((r) => setTimeout(r, 100));
+    c.destroy();
+    await until(() => errs.length === 2);
+    assert.equal(errs.map((e) => (e as NodeJS.ErrnoException)?.code), ['ERR_LINKPOLL_CLOSED', 'ERR_LINKPOLL_CLOSED']);
+    const late = await new Promise<Error | null | undefined>((r) => c.write('late', r));
+    assert.is((late as NodeJS.ErrnoException)?.code, 'ERR_LINKPOLL_CLOSED', 'a write after close is refused through its callback');
+  } finally {
+    s.destroy();
+    await srv.close();
+  }
+});
+
+test('end(data, cb) and write encodings as node:net: latin1, hex, base64; an unknown encoding or a callback that is not a function throws', async () => {
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor }, (c) => conns.push(c));
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  const chunks: Buffer[] = [];
+  s.on('data', (d: Buffer) => chunks.push(d));
+  const ended = new Promise<void>((r) => s.on('end', () => r()));
+  try {
+    await until(() => conns.length === 1);
+    const c = conns[0]!;
+    assert.throws(() => c.write('x', 'bogus' as BufferEncoding), (e: NodeJS.ErrnoException) => e.code === 'ERR_UNKNOWN_ENCODING');
+    assert.throws(() => c.write('x', 'utf8', 5 as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+    c.write('é', 'latin1');
+    c.write('4142', 'hex');
+    c.write('Q0Q=', 'base64');
+    let finished = false;
+    c.end('!', () => { finished = true; });
+    const afterEnd = await new Promise<Error | null | undefined>((r) => c.write('no', r));
+    assert.is((afterEnd as NodeJS.ErrnoException)?.code, 'ERR_STREAM_WRITE_AFTER_END');
+    await ended;
+    await until(() => finished); // end's callback: everything is out
+
+    assert.equal([...Buffer.concat(chunks)], [0xe9, 0x41, 0x42, 0x43, 0x44, 0x21]);
+    assert.is(typeof c.localPort, 'number');
+    assert.is(c.localAddress, '127.0.0.1');
+    assert.is(c.localPort, s.remotePort);
+  } finally {
+    s.destroy();
+    await srv.close();
+  }
+});
+
 test.run();
