@@ -35,7 +35,7 @@ enum CloseReason : int32_t {
   kCloseIdleTimeout = 4,
   kCloseWriteTimeout = 5,
   kCloseConnectTimeout = 6,
-  kCloseFrameTooLarge = 7,
+  kCloseFrameTooLarge = 7,  // (these two carry the frame header's first 4 bytes instead of an errno)
   kCloseAbort = 8,       // local abortive close (RST)
   kCloseShutdown = 9,    // the reactor was closed
   kCloseBadFrame = 10,   // a length field below the header size

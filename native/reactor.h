@@ -33,7 +33,7 @@ enum EventType : int32_t {
   kEvFrame = 3,     // conn, a = offset in block, b = length; block id in the high bits
   kEvData = 4,      // conn, a = readable bytes (data mode)
   kEvEnd = 5,       // conn: peer sent FIN
-  kEvClose = 6,     // conn, a = CloseReason, b = errno
+  kEvClose = 6,     // conn, a = CloseReason, b = errno (frame errors: the header's first 4 bytes)
   kEvDrain = 7,     // conn: output backlog drained; a = drain watches processed so far
   kEvBacklog = 8,   // conn, a = output bytes the kernel has not taken yet
   kEvRefused = 9,   // a = listener: connection refused by maxConnections

@@ -19,6 +19,16 @@
 namespace linkpoll {
 
 namespace {
+// A refused frame's first 4 header bytes (big-endian; fewer: zero-padded), for the close event:
+// JavaScript shows them, as they tell what the peer really speaks ("HTTP", say).
+int32_t FirstBytes(const uint8_t* p, uint32_t n) {
+  uint32_t v = 0;
+  for (uint32_t i = 0; i < 4; i++) v = (v << 8) | (i < n ? p[i] : 0);
+  return static_cast<int32_t>(v);
+}
+}  // namespace
+
+namespace {
 constexpr uint32_t kSlabSize = 64 * 1024;
 constexpr uint32_t kMinRoom = 4096;
 constexpr int kIov = 64;
@@ -229,7 +239,7 @@ bool Reactor::EnsureReadSpace(Connection* c, Block** out) {
     in.CopyOut(reinterpret_cast<char*>(hdr), f.header_size());
     total = FrameSize(f, hdr);
     if (total < 0) {
-      Close(c, total == -2 ? kCloseFrameTooLarge : kCloseBadFrame, 0);
+      Close(c, total == -2 ? kCloseFrameTooLarge : kCloseBadFrame, FirstBytes(hdr, f.header_size()));
       return false;
     }
   }
@@ -309,7 +319,7 @@ void Reactor::Deframe(Connection* c) {
     Node* h = in.Contiguous(hs);
     int64_t total = FrameSize(f, reinterpret_cast<uint8_t*>(h->begin()));
     if (total < 0) {
-      Close(c, total == -2 ? kCloseFrameTooLarge : kCloseBadFrame, 0);
+      Close(c, total == -2 ? kCloseFrameTooLarge : kCloseBadFrame, FirstBytes(reinterpret_cast<uint8_t*>(h->begin()), hs));
       return;
     }
     if (in.Len() < static_cast<uint64_t>(total)) break;

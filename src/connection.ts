@@ -10,8 +10,18 @@ import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SH
 
 export interface AddressInfo { family: string; address: string; port: number }
 
-function frameTooLarge(max: number): LinkpollError {
-  return new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', `a frame exceeded maxFrameSize (${max} bytes); the connection was closed`);
+function frameTooLarge(max: number, head: number): LinkpollError {
+  return new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', `a frame exceeded maxFrameSize (${max} bytes)${began(head)}; the connection was closed`);
+}
+
+// What a refused frame's header began with (native code passes its first 4 bytes): a peer that
+// speaks another protocol shows at once ("HTTP" from a web server, say).
+function began(head: number): string {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(head | 0);
+  const text = /^[\x20-\x7e]{4}$/.test(b.toString('latin1')) ? ` '${b.toString('latin1')}'` : '';
+  const http = /^(HTTP|GET |POST|PUT |HEAD)/.test(b.toString('latin1')) ? ': the peer speaks HTTP' : '';
+  return `: it began ${b.toString('hex').replace(/(..)(?!$)/g, '$1 ')}${text}${http}`;
 }
 
 /** Writes into a connection's output; what is written leaves at the end of the tick, or at flush(). */
@@ -433,9 +443,9 @@ export class Connection extends EventEmitter {
       case 4: err = timeoutError('idle', this.opts.idleTimeout); break;
       case 5: err = timeoutError('write', this.opts.writeTimeout); break;
       case 6: err = timeoutError('connect', this.opts.connectTimeout); break;
-      case 7: err = frameTooLarge(this.opts.maxFrameSize ?? 64 * 1024 * 1024); break;
+      case 7: err = frameTooLarge(this.opts.maxFrameSize ?? 64 * 1024 * 1024, errno); break;
       case 9: err = new LinkpollError('ERR_LINKPOLL_SHUTDOWN', 'the reactor was closed'); break;
-      case 10: err = new LinkpollError('ERR_LINKPOLL_BAD_FRAME', 'a frame length field was smaller than its header; the connection was closed'); break;
+      case 10: err = new LinkpollError('ERR_LINKPOLL_BAD_FRAME', `a frame length field was smaller than its header${began(errno)}; the connection was closed`); break;
       default: err = this.x?.destroyError;
     }
     if (err !== undefined) this.extra().closeReason = err;

@@ -137,6 +137,7 @@ test('a frame over maxFrameSize closes that connection with a clear error; the s
   await badClosed;
   await until(() => closed.length === 1);
   assert.is((closed[0] as NodeJS.ErrnoException).code, 'ERR_LINKPOLL_FRAME_TOO_LARGE');
+  assert.match(closed[0]!.message, /it began 00 00 13 88/, 'the error shows what the header began with');
   const good = await rawClient(port);
   const r = readFrames(good, 1);
   good.write(frame('still here'));

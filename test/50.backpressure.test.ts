@@ -203,22 +203,24 @@ test("write(data, cb) / end(cb): each callback runs once its bytes are in the ke
     let drains = 0;
     c.on('drain', () => drains++);
     const done: string[] = [];
+    let received = 0;
     c.write('small', (err) => done.push(`small ${err ?? 'ok'}`));
     await until(() => done.length === 1);
     assert.equal(done, ['small ok']);
     assert.is(drains, 0, "a callback's watch is not a 'drain' (write() never returned false)");
 
     const big = Buffer.alloc(48 * 1024 * 1024, 1);
-    c.write(big, (err) => done.push(`big ${err ?? 'ok'}`));
+    let receivedAtCb = -1;
+    c.write(big, (err) => { receivedAtCb = received; done.push(`big ${err ?? 'ok'}`); });
     c.write('after', 'latin1', (err) => done.push(`after ${err ?? 'ok'}`));
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(done, ['small ok'], 'nothing more runs while the peer takes nothing');
-    let received = 0;
     s.on('data', (d: Buffer) => { received += d.length; });
     s.resume();
     await until(() => done.length === 3);
     assert.equal(done, ['small ok', 'big ok', 'after ok'], 'in order');
-    assert.ok(received + c.writableLength >= 5 + big.length, 'the big write had left user space when its callback ran');
+    // Only the kernel's buffers (a few MiB on loopback) may still hold the rest by then.
+    assert.ok(receivedAtCb >= big.length - 16 * 1024 * 1024, `the peer had read ${receivedAtCb} bytes when the callback ran`);
 
     // Output that never reaches the kernel: the callback has the reason.
     s.pause();

@@ -3,6 +3,8 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as net from 'node:net';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
 import { rpc, LinkpollError } from '../src';
 import { until, once, rawClient, readFrames, ttheaderCall, seededRandom } from './helpers';
@@ -347,6 +349,21 @@ test("RpcServer and RpcClient refuse options that are not objects; RpcServer.lis
   } finally {
     c.close();
     await srv.close();
+  }
+});
+
+test('a client pointed at an HTTP server says the peer speaks HTTP; one target may be given as a string', async () => {
+  const web = http.createServer((_q, r) => r.end('hello'));
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+  const c = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${(web.address() as AddressInfo).port}`, timeout: 2000 });
+  try {
+    const err = await c.call('slow', { ms: 0 }).then(() => undefined, (e: Error) => e);
+    assert.is((err as NodeJS.ErrnoException)?.code, 'ERR_LINKPOLL_FRAME_TOO_LARGE');
+    assert.match(err!.message, /began 48 54 54 50 'HTTP': the peer speaks HTTP/);
+    assert.throws(() => c.setTargets([5 as never]), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+  } finally {
+    c.close();
+    web.close();
   }
 });
 

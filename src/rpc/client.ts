@@ -65,7 +65,7 @@ export type ClientMiddleware = (call: ClientCall, next: () => Promise<unknown>) 
 export interface RpcClientOptions {
   service: ServiceSpec;
   /** Default targets, "host:port" or { address, weight }; a call that names none is balanced over them. */
-  targets?: (string | TargetSpec)[];
+  targets?: string | TargetSpec | (string | TargetSpec)[];
   /** How calls are spread over targets. Default 'round-robin'. */
   loadBalancer?: BalancerName | LoadBalancer;
   /** Retry failed calls (see RetryOptions). Default off. */
@@ -356,9 +356,14 @@ export class RpcClient extends EventEmitter {
   }
 
   /** Replaces the targets (service discovery); connections to targets that left close when idle. */
-  setTargets(targets: (string | TargetSpec)[]): void {
+  setTargets(targets: string | TargetSpec | (string | TargetSpec)[]): void {
+    // One target alone is taken as a list of one (a string is not iterated character by character).
+    const list = Array.isArray(targets) ? targets : [targets];
     const next: Endpoint[] = [];
-    for (const t of targets) {
+    for (const t of list) {
+      if (typeof t !== 'string' && (typeof t !== 'object' || t === null || typeof t.address !== 'string')) {
+        throw invalidType('target', 'a "host:port" string or { address }', t);
+      }
       const spec = typeof t === 'string' ? { address: t } : t;
       const w = spec.weight ?? 1;
       if (!(w > 0)) throw outOfRange(`target ${spec.address}: weight must be positive`);
