@@ -331,13 +331,17 @@ test('timeouts: 0 and Infinity mean none (no RPCTimeout header), a fraction goes
   }
 });
 
-test("RpcServer and RpcClient refuse options that are not objects; RpcServer.listen takes node:net's forms", async () => {
+test("RpcServer and RpcClient refuse options, services and handlers that are not objects; RpcServer.listen takes node:net's forms", async () => {
   for (const bad of [() => {}, 'x', 5]) {
     assert.throws(() => new rpc.RpcServer(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE', typeof bad);
     assert.throws(() => new rpc.RpcClient(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE', typeof bad);
   }
   assert.throws(() => new rpc.RpcClient(undefined as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+  assert.throws(() => new rpc.RpcClient({ service: 'Kitchen' as never }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
   const srv = new rpc.RpcServer({ logger: null });
+  for (const [service, handlers] of [['Kitchen', {}], [undefined, {}], [Kitchen, 5]] as const) {
+    assert.throws(() => srv.register(service as never, handlers as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE', String(service));
+  }
   srv.register(Kitchen, { slow: (a) => `slept ${a.ms}` });
   let listening = false;
   const { address, port } = await srv.listen(0, '127.0.0.1', () => { listening = true; });

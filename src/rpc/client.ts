@@ -322,7 +322,9 @@ export class RpcClient extends EventEmitter {
   constructor(options: RpcClientOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw invalidType('options', 'an object', options);
-    if (!options.service?.methods) throw invalidArg('RpcClient needs a service description');
+    if (typeof options.service !== 'object' || options.service === null || typeof options.service.methods !== 'object') {
+      throw invalidType('options.service', 'a service description (parseIdl(...).services.Name)', options.service);
+    }
     this.opts = options;
     this.transport = options.transport ?? 'ttheader';
     if (!CLIENT_TRANSPORTS.includes(this.transport)) throw invalidArg(`unknown transport ${String(this.transport)}`);

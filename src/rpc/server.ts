@@ -16,7 +16,7 @@ import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from './
 import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
-import { invalidArg, optionsObject } from '../options';
+import { invalidArg, invalidType, optionsObject } from '../options';
 
 /** What a handler knows about its call. */
 export class CallContext {
@@ -170,6 +170,10 @@ export class RpcServer extends EventEmitter {
 
   /** Registers handlers for a service's methods (handlers: method name -> function). */
   register(service: ServiceSpec, handlers: Record<string, Handler>): this {
+    if (typeof service !== 'object' || service === null || typeof service.methods !== 'object' || service.methods === null) {
+      throw invalidType('service', 'a service description (parseIdl(...).services.Name)', service);
+    }
+    optionsObject(handlers, 'handlers');
     this.version++; // connections' cached lookups are stale
     for (const [name, handler] of Object.entries(handlers)) {
       const method = service.methods[name];
