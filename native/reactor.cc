@@ -230,7 +230,8 @@ void Reactor::ProcessCommands(uint32_t n) {
       Control(c, len);
       continue;
     }
-    if (len == 0) continue;
+    // Our FIN is out (end() or shutdownWrite()): bytes after it could only fail with EPIPE.
+    if (len == 0 || c->shut_wr_done) continue;
     Item it{nullptr, static_cast<uint32_t>(len), nullptr, -1};
     if (bid >= 0) {
       Block* b = js.ById(bid);

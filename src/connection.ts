@@ -33,7 +33,7 @@ export class Writer {
   malloc(n: number): Buffer {
     if (!Number.isInteger(n) || n < 0) throw outOfRange('malloc: n must be a non-negative integer');
     this.lastMalloc = n;
-    if (n === 0 || this.conn.destroyed) return Buffer.alloc(n);
+    if (n === 0 || this.conn.writableEnded) return Buffer.alloc(n); // (as write() after end(): nothing is sent)
     this.conn._wrote(n);
     return this.conn._r.malloc(this.conn.id, n);
   }
@@ -85,7 +85,9 @@ function checkCallback(cb: unknown): void {
   if (typeof cb !== 'function') throw invalidType('callback', 'a function', cb);
 }
 
-const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64;
+const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64, F_WRITE_SHUT = 128;
+/** No more writes: end(), shutdownWrite() or closed. */
+const F_NO_WRITE = F_ENDING | F_CLOSED | F_WRITE_SHUT;
 
 export class Connection extends EventEmitter {
   /** @internal */ readonly _r: Reactor;
@@ -148,6 +150,8 @@ export class Connection extends EventEmitter {
   /** Bytes written and not yet taken by the kernel. */
   get writableLength(): number { return this.backlog + this.staged; }
   get writableNeedDrain(): boolean { return (this.flags & F_NEED_DRAIN) !== 0; }
+  /** end() or shutdownWrite() was called, or the connection is closed: writes are refused (node:net's writableEnded, and after a close). */
+  get writableEnded(): boolean { return (this.flags & F_NO_WRITE) !== 0; }
 
   /**
    * Queues data; false when the backlog is at or over the high-water mark (wait for 'drain'). After
@@ -160,7 +164,7 @@ export class Connection extends EventEmitter {
   write(data: Uint8Array | string, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
     if (typeof encoding === 'function') { callback = encoding; encoding = undefined; }
     if (callback !== undefined) checkCallback(callback);
-    if ((this.flags & (F_CLOSED | F_ENDING)) !== 0) {
+    if ((this.flags & F_NO_WRITE) !== 0) {
       if (callback !== undefined) this.refuse(callback);
       return false;
     }
@@ -221,7 +225,7 @@ export class Connection extends EventEmitter {
    * else may write in between): one message without a view or a copy (rpc/protocol.ts).
    */
   _commitStaged(n: number): void {
-    if ((this.flags & F_CLOSED) !== 0 || n === 0) return;
+    if ((this.flags & F_NO_WRITE) !== 0 || n === 0) return;
     this._r.commitStaged(this.id, n);
     this._wrote(n);
   }
@@ -253,7 +257,9 @@ export class Connection extends EventEmitter {
 
   /** Half-close: sends pending output, then FIN; reading goes on (needs allowHalfOpen to keep the connection after the peer's FIN). */
   shutdownWrite(): void {
-    if ((this.flags & F_CLOSED) === 0) this._r.control(this.id, CMD_SHUTDOWN);
+    if ((this.flags & F_CLOSED) !== 0) return;
+    this.flags |= F_WRITE_SHUT;
+    this._r.control(this.id, CMD_SHUTDOWN);
   }
 
   /** Closes now; pending output is dropped. `err` becomes the close reason. */

@@ -73,6 +73,16 @@ test('shutdownWrite sends FIN after pending output; the peer can still talk', as
   s.write(frame('still sending'));
   await until(() => frames.length === 1);
   assert.is(frames[0], 'still sending');
+  // After our FIN nothing more can be sent: every write path refuses quietly, the connection stays.
+  assert.ok(c.writableEnded);
+  assert.is(c.write(frame('late')), false);
+  const m = c.writer.malloc(8);
+  m.writeUInt32BE(4, 0); m.write('late', 4);
+  s.write(frame('and still'));
+  await until(() => frames.length === 2);
+  assert.is(frames[1], 'and still');
+  assert.not.ok(c.destroyed, 'no EPIPE close');
+  assert.is(received.subarray(4).toString(), 'bye', 'nothing arrived after the FIN');
   s.destroy();
   await srv.close();
 });
