@@ -27,6 +27,17 @@ export async function main(): Promise<void> {
   const cl = new RpcClient({ service: idl.services.S!, targets: ['127.0.0.1:1'], writesPerTick: 4 });
   const v: unknown = await cl.call('E', { s: 'x' }, { timeout: 100 });
   void v; void new Reactor({ loops: 2 });
+  // node:net's forms
+  const s2 = createServer((conn: Connection) => { conn.write('ab', 'latin1', (err) => { if (err) conn.destroy(err); }); conn.end(() => {}); });
+  await s2.listen(0, '127.0.0.1', () => {});
+  await s2.listen('/tmp/x.sock');
+  const c2 = await connect(7000, 'localhost');
+  c2.setNoDelay(true).setKeepAlive(true, 1000);
+  const port: number | undefined = c2.localPort;
+  void port; void c2.writableEnded;
+  await connect('/tmp/x.sock', (conn: Connection) => conn.end('bye'));
+  await srv.listen(0, () => {});
+  cl.setTargets('127.0.0.1:2');
 }
 `;
 
