@@ -609,8 +609,10 @@ export class RpcClient extends EventEmitter {
     if (p.conn) {
       this.pending.delete(p);
       if (--p.conn.inFlight === 0) {
+        // A retired connection waits for the server's FIN after ours (end() lingers): not on the
+        // process's account, so unref'd first, as idle ones are.
+        p.conn.conn.unref();
         if (p.conn.retiring) p.conn.conn.end();
-        else p.conn.conn.unref();
       }
     }
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
@@ -781,7 +783,7 @@ export class RpcClient extends EventEmitter {
       const i = ep.conns.indexOf(pc);
       if (i >= 0) ep.conns.splice(i, 1);
     }
-    if (pc.inFlight === 0) pc.conn.end();
+    if (pc.inFlight === 0) pc.conn.unref().end();
   }
 
   // The reply is bytes [start, end) of `buf` (its block).
