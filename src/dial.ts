@@ -45,7 +45,8 @@ export function connect(...args: unknown[]): Promise<Connection> {
   }
   const p = dial(parsed.options);
   const cb = parsed.callback;
-  if (cb) p.then((c) => cb(c));
+  // (A failure is the returned promise's to report: the callback's chain must not add an unhandled one.)
+  if (cb) p.then((c) => cb(c), () => {});
   return p;
 }
 

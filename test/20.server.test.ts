@@ -347,6 +347,14 @@ test("node:net's call forms: createServer(listener), listen(port, host, cb), lis
     for (const bad of ['x', 5, [1]]) {
       assert.throws(() => createServer(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE', String(bad));
     }
+    // A failed connect with a callback: the awaited promise reports it, nothing else does.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    await assert_rejects(() => connect(1, '127.0.0.1', () => assert.unreachable('connected to port 1')), 'ECONNREFUSED');
+    await new Promise((r) => setTimeout(r, 20));
+    process.off('unhandledRejection', onUnhandled);
+    assert.equal(unhandled, []);
     await assert_rejects(() => connect(undefined as never), 'ERR_INVALID_ARG_VALUE');
     await assert_rejects(() => connect(true as never), 'ERR_INVALID_ARG_TYPE');
     await assert_rejects(() => connect(1, 2 as never), 'ERR_INVALID_ARG_TYPE');
