@@ -155,8 +155,9 @@ export class Connection extends EventEmitter {
 
   /**
    * Queues data; false when the backlog is at or over the high-water mark (wait for 'drain'). After
-   * end() or once closed nothing is queued and it returns false with no error (no 'drain' follows):
-   * a reply racing a peer's close is normal, not a fault; check `destroyed` where it matters.
+   * end() or once closed nothing is queued and it returns false without throwing (no 'drain'
+   * follows; a callback gets the error): a reply racing a peer's close is normal, not a fault.
+   * `callback`: once the bytes are in the kernel's hands, or with the error that kept them out.
    */
   write(data: Uint8Array | string, callback?: WriteCallback): boolean;
   /** `encoding` for a string (Buffer's encodings; default utf8), as node:net's write(). */
@@ -232,8 +233,8 @@ export class Connection extends EventEmitter {
 
   /**
    * Sends pending output, then FIN, as node:net's end(): what the peer still sends is read (and
-   * 'end' follows its FIN), and the connection closes once the peer closes its side, or 30 s
-   * after our FIN if it never does. (Closing at once would answer input still arriving with an
+   * 'end' follows its FIN), and the connection closes once the peer closes its side, or
+   * `lingerTimeout` (default 30 s) after our FIN if it never does. (Closing at once would answer input still arriving with an
    * RST, which can destroy our last bytes in the peer's receive queue.)
    */
   end(callback?: WriteCallback): this;
