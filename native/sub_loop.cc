@@ -26,9 +26,7 @@ int32_t FirstBytes(const uint8_t* p, uint32_t n) {
   for (uint32_t i = 0; i < 4; i++) v = (v << 8) | (i < n ? p[i] : 0);
   return static_cast<int32_t>(v);
 }
-}  // namespace
 
-namespace {
 constexpr uint32_t kSlabSize = 64 * 1024;
 constexpr uint32_t kMinRoom = 4096;
 constexpr int kIov = 64;

@@ -69,6 +69,13 @@ export class CacheNodeServer {
     };
     const onReadable = () => {
       const r = conn.reader;
+      if (broken || conn.writableEnded) {
+        // Answered for the last time: what else arrives is read and dropped, so the peer's FIN is
+        // seen (our end() waits for it) and its last bytes are not answered with a reset.
+        r.skip(r.length);
+        r.release();
+        return;
+      }
       while (r.length > 0 && !conn.destroyed && !broken) {
         const head = r.peek(Math.min(r.length, MAX_HEAD + 4));
         const end = head.indexOf('\r\n\r\n');

@@ -310,6 +310,7 @@ export class RpcServer extends EventEmitter {
   // The frame is bytes [start, end) of `buf` (its block, or a Buffer of its own); `checked`: its
   // TTHeader passed the native check (native/framer.h).
   private onFrame(conn: Connection, st: ConnState, buf: Buffer, start: number, end: number, checked: boolean): void {
+    if (conn.writableEnded) return; // ended (server closing, or an HTTP 400): no reply could go out
     let header: HeaderInfo | undefined;
     // One reader for every frame: it is done with before any handler runs.
     const reader = this.reader;
