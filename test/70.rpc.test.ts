@@ -476,6 +476,19 @@ test('malformed input gets a clear error, a counter, and the server keeps servin
     assert.equal(await c.call('echo', { e: { text: what } }), { text: what });
   }
   assert.ok(logs.length >= 6 && logs.every((l) => l.startsWith('linkpoll rpc: ')), logs.join('\n'));
+  // HTTP with a 20 MB body (past the kernel's buffers): the 400, then a clean close once it is sent.
+  const s = net.connect(port, '127.0.0.1');
+  let got = '';
+  let error: Error | undefined;
+  s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+  s.on('error', (e) => { error = e; });
+  s.write('POST / HTTP/1.1\r\nContent-Length: 20000000\r\n\r\n');
+  s.end(Buffer.alloc(20000000, 0x61));
+  const t0 = Date.now();
+  await once(s, 'close');
+  assert.is(error, undefined, 'no reset');
+  assert.ok(got.startsWith('HTTP/1.1 400'));
+  assert.ok(Date.now() - t0 < 10000, `closed after ${Date.now() - t0} ms`);
   c.close();
   await srv.close();
 });

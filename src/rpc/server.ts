@@ -270,6 +270,11 @@ export class RpcServer extends EventEmitter {
       if (t === 'http') {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', 'HTTP on an RPC port'));
         conn.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ${NOT_HTTP.length}\r\n\r\n${NOT_HTTP}`);
+        // The rest of the request is read and dropped, so that the client's FIN (our end() waits
+        // for it) is seen after it.
+        const drop = () => { const r = conn.reader; r.skip(r.length); r.release(); };
+        conn.on('readable', drop);
+        drop();
         return;
       }
       if (typeof t === 'object') {
