@@ -89,6 +89,32 @@ const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED =
 /** No more writes: end(), shutdownWrite() or closed. */
 const F_NO_WRITE = F_ENDING | F_CLOSED | F_WRITE_SHUT;
 
+/** The events a Connection emits and their arguments (any other name works as on any EventEmitter). */
+export interface ConnectionEvents {
+  /** A whole frame (framing 'u32be' or a length field), header included; valid during the call. */
+  frame: [frame: Buffer];
+  /** Data mode: what arrived (a view, valid during the call; the reader is released after). */
+  data: [chunk: Buffer];
+  /** Data mode, no 'data' listener: `length` bytes wait in `reader`. */
+  readable: [length: number];
+  connect: [];
+  /** The peer sent FIN. */
+  end: [];
+  drain: [];
+  /** Emitted (before 'close') only when someone listens: the close reason. */
+  error: [err: Error];
+  /** `err`: why, or undefined for an orderly close. */
+  close: [err: Error | undefined];
+}
+
+// Typed forms of the listener methods EventEmitter has and Connection does not override.
+export interface Connection {
+  once<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
 export class Connection extends EventEmitter {
   /** @internal */ readonly _r: Reactor;
   readonly id: number;
@@ -132,11 +158,17 @@ export class Connection extends EventEmitter {
 
   // EventEmitter makes its dictionary when it finds no listener table: the small one goes first.
   // (once/prependOnceListener come through on/prependListener.)
+  override on<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     this.listeners_();
     return super.on(event, listener);
   }
+  override addListener<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
+  override addListener(event: string | symbol, listener: (...args: any[]) => void): this;
   override addListener(event: string | symbol, listener: (...args: any[]) => void): this { return this.on(event, listener); }
+  override prependListener<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
+  override prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
   override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
     this.listeners_();
     return super.prependListener(event, listener);

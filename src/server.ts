@@ -54,6 +54,27 @@ export interface CloseOptions {
   signal?: AbortSignal;
 }
 
+/** The events a Server emits and their arguments. */
+export interface ServerEvents {
+  connection: [conn: Connection];
+  listening: [address: AddressInfo];
+  /** Closed: listener and every connection. */
+  close: [];
+  /** A connection beyond maxConnections was accepted and closed at once. */
+  drop: [];
+  /** Accepting failed (EMFILE: at most once a second while it lasts); only when someone listens. */
+  error: [err: Error];
+}
+
+export interface Server {
+  on<K extends keyof ServerEvents>(event: K, listener: (...args: ServerEvents[K]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends keyof ServerEvents>(event: K, listener: (...args: ServerEvents[K]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends keyof ServerEvents>(event: K, listener: (...args: ServerEvents[K]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
 export class Server extends EventEmitter {
   // Open connections are counted, not kept in a Set: a Set's table grows by copies, and at
   // thousands of connections accepted at once those copies grew V8's young generation.

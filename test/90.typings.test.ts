@@ -38,6 +38,12 @@ export async function main(): Promise<void> {
   await connect('/tmp/x.sock', (conn: Connection) => conn.end('bye'));
   await srv.listen(0, () => {});
   cl.setTargets('127.0.0.1:2');
+  // Events are typed (an 'any' would not pass NotAny).
+  type NotAny<T> = 0 extends 1 & T ? never : T;
+  c2.on('data', (d) => { const b: NotAny<typeof d> = d; b.readUInt8(0); });
+  c2.once('close', (e) => { const x: NotAny<typeof e> = e; void x; });
+  s2.on('connection', (conn) => { const k: NotAny<typeof conn> = conn; k.end(); });
+  c2.on('my-own-event', (...anything: unknown[]) => { void anything; });
 }
 `;
 
