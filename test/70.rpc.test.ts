@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import * as net from 'node:net';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -368,6 +369,26 @@ test('a client pointed at an HTTP server says the peer speaks HTTP; one target m
   } finally {
     c.close();
     web.close();
+  }
+});
+
+test('over a Unix domain socket: server listen(path), client target "unix:/path" (and gRPC\'s "unix:///path")', async () => {
+  const sock = path.join(os.tmpdir(), `linkpoll-rpc-${process.pid}.sock`);
+  fs.rmSync(sock, { force: true });
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, { slow: (a) => `slept ${a.ms}` });
+  await srv.listen(sock);
+  const clients = [`unix:${sock}`, `unix://${sock}`].map((t) => new rpc.RpcClient({ service: Kitchen, targets: t }));
+  try {
+    for (const c of clients) assert.is(await c.call('slow', { ms: 3 }), 'slept 3');
+    const missing = new rpc.RpcClient({ service: Kitchen, targets: 'unix:/nonexistent/x.sock' });
+    const err = await missing.call('slow', { ms: 0 }).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+    assert.is(err?.code, 'ENOENT');
+    missing.close();
+  } finally {
+    for (const c of clients) c.close();
+    await srv.close();
+    fs.rmSync(sock, { force: true });
   }
 });
 

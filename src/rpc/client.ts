@@ -64,7 +64,10 @@ export type ClientMiddleware = (call: ClientCall, next: () => Promise<unknown>) 
 
 export interface RpcClientOptions {
   service: ServiceSpec;
-  /** Default targets, "host:port" or { address, weight }; a call that names none is balanced over them. */
+  /**
+   * Default targets, "host:port" (or "unix:/path" for a Unix domain socket) or { address, weight };
+   * a call that names none is balanced over them.
+   */
   targets?: string | TargetSpec | (string | TargetSpec)[];
   /** How calls are spread over targets. Default 'round-robin'. */
   loadBalancer?: BalancerName | LoadBalancer;
@@ -275,6 +278,9 @@ class PooledConn {
   constructor(readonly conn: Connection, readonly transport: ClientTransport) {}
 }
 
+/** A Unix domain socket target: "unix:/run/svc.sock", or gRPC's "unix:///run/svc.sock". */
+const UNIX_TARGET = /^unix:(?:\/\/)?(\/.+)$/;
+
 class Endpoint implements Instance {
   conns: PooledConn[] = [];
   dialing: Promise<PooledConn> | undefined;
@@ -285,7 +291,8 @@ class Endpoint implements Instance {
   weight = 1;
   transport: ClientTransport;
   breaker: CircuitBreaker | undefined;
-  constructor(readonly address: string, readonly host: string, readonly port: number, transport: ClientTransport) {
+  /** `path`: a Unix domain socket (then host and port are unused). */
+  constructor(readonly address: string, readonly host: string, readonly port: number, transport: ClientTransport, readonly path?: string) {
     this.transport = transport;
   }
   get inFlight(): number {
@@ -364,7 +371,7 @@ export class RpcClient extends EventEmitter {
     const next: Endpoint[] = [];
     for (const t of list) {
       if (typeof t !== 'string' && (typeof t !== 'object' || t === null || typeof t.address !== 'string')) {
-        throw invalidType('target', 'a "host:port" string or { address }', t);
+        throw invalidType('target', 'a "host:port" or "unix:/path" string, or { address }', t);
       }
       const spec = typeof t === 'string' ? { address: t } : t;
       const w = spec.weight ?? 1;
@@ -703,11 +710,16 @@ export class RpcClient extends EventEmitter {
   private endpoint(target: string): Endpoint {
     let ep = this.endpoints.get(target);
     if (!ep) {
-      const i = target.lastIndexOf(':');
-      const host = target.slice(0, i).replace(/^\[|\]$/g, '');
-      const port = Number(target.slice(i + 1));
-      if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw invalidArg(`target must be "host:port", got ${target}`);
-      ep = new Endpoint(target, host, port, this.transport);
+      const unix = UNIX_TARGET.exec(target);
+      if (unix) {
+        ep = new Endpoint(target, '', 0, this.transport, unix[1]);
+      } else {
+        const i = target.lastIndexOf(':');
+        const host = target.slice(0, i).replace(/^\[|\]$/g, '');
+        const port = Number(target.slice(i + 1));
+        if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw invalidArg(`target must be "host:port" or "unix:/path", got ${target}`);
+        ep = new Endpoint(target, host, port, this.transport);
+      }
       this.endpoints.set(target, ep);
     }
     return ep;
@@ -743,7 +755,8 @@ export class RpcClient extends EventEmitter {
     const maxFrameSize = this.opts.maxFrameSize ?? 16 * 1024 * 1024;
     const unframed = ep.transport === 'binary';
     const conn = await connect({
-      host: ep.host, port: ep.port, reactor: this.opts.reactor, framing: unframed ? 'none' : 'u32be',
+      ...(ep.path !== undefined ? { path: ep.path } : { host: ep.host, port: ep.port }),
+      reactor: this.opts.reactor, framing: unframed ? 'none' : 'u32be',
       frameCheck: ep.transport === 'ttheader' ? 'ttheader' : undefined,
       maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000, keepAlive: this.opts.keepAlive ?? 15000,
     });
