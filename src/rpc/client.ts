@@ -302,7 +302,22 @@ class Endpoint implements Instance {
   }
 }
 
-/** Emits 'circuit' (what: string, state) when a circuit breaker changes state. */
+/** The events an RpcClient emits and their arguments. */
+export interface RpcClientEvents {
+  /** A target's circuit breaker changed state: `what` names it ("target 10.0.0.1:9000"). */
+  circuit: [what: string, state: CircuitState];
+}
+
+export interface RpcClient {
+  on<K extends keyof RpcClientEvents>(event: K, listener: (...args: RpcClientEvents[K]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends keyof RpcClientEvents>(event: K, listener: (...args: RpcClientEvents[K]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends keyof RpcClientEvents>(event: K, listener: (...args: RpcClientEvents[K]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** Calls a service's targets over pooled, multiplexed connections (README: "RPC"); events: RpcClientEvents. */
 export class RpcClient extends EventEmitter {
   private readonly opts: RpcClientOptions;
   private readonly transport: ClientTransport;

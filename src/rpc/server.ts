@@ -132,6 +132,21 @@ interface ConnState {
 }
 interface Reply { done: boolean; write: () => void }
 
+/** The events an RpcServer emits and their arguments. */
+export interface RpcServerEvents {
+  /** Bytes that are not an RPC this server understands, from `conn` (also counted and logged). */
+  protocolError: [err: Error, conn: Connection];
+}
+
+export interface RpcServer {
+  on<K extends keyof RpcServerEvents>(event: K, listener: (...args: RpcServerEvents[K]) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once<K extends keyof RpcServerEvents>(event: K, listener: (...args: RpcServerEvents[K]) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off<K extends keyof RpcServerEvents>(event: K, listener: (...args: RpcServerEvents[K]) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
 export class RpcServer extends EventEmitter {
   readonly server: Server;
   private readonly methods = new Map<string, Registered>();
