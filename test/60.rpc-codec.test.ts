@@ -216,10 +216,21 @@ test('IDL field defaults: written when a value leaves the field undefined (null 
   assert.throws(() => rpc.parseIdl('struct X { 1: i16 a = 70000 }'), (e: NodeJS.ErrnoException) => e.code === 'ERR_LINKPOLL_IDL' && /default of a: 70000 is not an i16/.test(e.message));
 });
 
-test('a value without a required field is refused as the caller\'s mistake (ERR_INVALID_ARG_VALUE, with its path)', () => {
+test('a value without a required field, or with a field of the wrong type, is refused as the caller\'s mistake, saying where', () => {
   const Inner: rpc.StructSpec = { name: 'Inner', fields: [{ id: 1, name: 'key', type: 'string', required: true }] };
   const Outer: rpc.StructSpec = { name: 'Outer', fields: [{ id: 1, name: 'req', type: Inner }] };
-  assert.throws(() => encode(Outer, { req: {} }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_VALUE' && e.message === 'req.key is required');
+  assert.throws(() => encode(Outer, { req: {} }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_VALUE' && e.message === 'Outer.req.key is required');
+  // A value of the wrong type names the struct type and the field.
+  const idl = rpc.parseIdl('struct I { 1: string key; 2: i32 n; 3: list<i64> xs }\nstruct O { 1: I req; 2: list<I> items }');
+  for (const [v, msg] of [
+    [{ req: { key: 5 } }, 'I.key: expected string, got number'],
+    [{ req: { n: '1' } }, 'I.n: expected number, got string'],
+    [{ req: { xs: [1n, 'a'] } }, 'I.xs: expected bigint, got string'],
+    [{ items: [{ key: null }, { key: 1 }] }, 'I.key: expected string, got number'],
+    [{ req: 5 }, 'O.req: expected I, got number'],
+  ] as const) {
+    assert.throws(() => encode(idl.structs.O!, v as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE' && e.message === msg, msg);
+  }
   // Bytes without it are the wire's fault: a protocol error.
   assert.throws(() => new rpc.ThriftReader(Buffer.from([12, 0, 1, 0, 0])).struct(Outer),
     (e: NodeJS.ErrnoException) => e.code === 'ERR_LINKPOLL_PROTOCOL' && /Inner.key is required/.test(e.message));

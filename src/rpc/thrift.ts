@@ -593,21 +593,23 @@ function compileEncoder(s: StructSpec): StructEncoder {
     const key = JSON.stringify(f.name);
     const dflt = s.fields[fi]!.default;
     const t = f.type;
-    const num = (call: string) => `if (typeof x !== 'number') throw typeError(${key}, 'number', x); ${call}(x);`;
+    // Errors name the struct type and field ("Request.key"): a constant, so the path costs nothing.
+    const where = JSON.stringify(`${s.name}.${f.name}`);
+    const num = (call: string) => `if (typeof x !== 'number') throw typeError(${where}, 'number', x); ${call}(x);`;
     let write: string;
     if (typeof t === 'string') {
       write = {
         bool: 'w.byte(x ? 1 : 0);', byte: num('w.byte'), i16: num('w.i16'), i32: num('w.i32'), double: num('w.double'),
-        i64: `if (typeof x !== 'bigint' && typeof x !== 'number') throw typeError(${key}, 'bigint', x); w.i64(x);`,
-        string: `w.stringOrBytes(x, ${key}, 'string');`,
-        binary: `if (x instanceof Uint8Array) w.binary(x); else w.stringOrBytes(x, ${key}, 'Buffer');`,
+        i64: `if (typeof x !== 'bigint' && typeof x !== 'number') throw typeError(${where}, 'bigint', x); w.i64(x);`,
+        string: `w.stringOrBytes(x, ${where}, 'string');`,
+        binary: `if (x instanceof Uint8Array) w.binary(x); else w.stringOrBytes(x, ${where}, 'Buffer');`,
       }[t];
     } else if ('fields' in t) {
       const k = subs.push(t) - 1;
-      write = `(E[${k}] || (E[${k}] = encoderOf(S[${k}])))(w, x, ${key});`;
+      write = `(E[${k}] || (E[${k}] = encoderOf(S[${k}])))(w, x, ${where});`;
     } else {
       const k = types.push(t) - 1;
-      write = `w.value(T[${k}], x, ${key});`;
+      write = `w.value(T[${k}], x, ${where});`;
     }
     const missing = f.required
       ? ` else throw missingField((path === undefined ? ${name} : path) + ${JSON.stringify(`.${f.name} is required`)});`
