@@ -93,8 +93,9 @@ const F_NO_WRITE = F_ENDING | F_CLOSED | F_WRITE_SHUT;
 export interface ConnectionEvents {
   /** A whole frame (framing 'u32be' or a length field), header included; valid during the call. */
   frame: [frame: Buffer];
-  /** Data mode: what arrived (a view, valid during the call; the reader is released after). */
+  /** Data mode: what arrived, a copy that is the listener's to keep (as node:net's). */
   data: [chunk: Buffer];
+
   /** Data mode, no 'data' listener: `length` bytes wait in `reader`. */
   readable: [length: number];
   connect: [];
@@ -436,13 +437,12 @@ export class Connection extends EventEmitter {
 
   /** @internal */ _onData(len: number): void {
     if (this.listenerCount('data') > 0) {
+      // node:net's 'data' chunks are the listener's to keep (chunks.push(d), then Buffer.concat):
+      // a copy. The zero-copy path is 'readable' and the reader.
       const r = this.reader;
-      const chunk = r.next(r.length);
-      try {
-        this.emit('data', chunk);
-      } finally {
-        r.release();
-      }
+      const chunk = r.readBinary(r.length);
+      r.release();
+      this.emit('data', chunk);
     } else {
       this.emit('readable', len);
     }

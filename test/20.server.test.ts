@@ -366,6 +366,26 @@ test("node:net's call forms: createServer(listener), listen(port, host, cb), lis
   }
 });
 
+test("'data' chunks are the listener's to keep, as node:net's: pushed and concatenated after the close, every byte is there", async () => {
+  const srv = createServer({ reactor }, (c) => {
+    // Many small reads (one write per turn of the event loop), so that blocks are recycled.
+    let i = 0;
+    const next = () => { c.write(`chunk${i++};`.padEnd(200, '.')); if (i === 3000) c.end(); else setImmediate(next); };
+    next();
+  });
+  const { port } = await srv.listen(0, '127.0.0.1');
+  try {
+    const c = await connect({ reactor, port });
+    const chunks: Buffer[] = [];
+    c.on('data', (d) => chunks.push(d));
+    await c.closed();
+    assert.ok(chunks.length > 1);
+    assert.is(Buffer.concat(chunks).toString(), Array.from({ length: 3000 }, (_, i) => `chunk${i};`.padEnd(200, '.')).join(''));
+  } finally {
+    await srv.close();
+  }
+});
+
 async function assert_rejects(f: () => Promise<unknown>, code: string): Promise<void> {
   const e = await f().then(() => undefined, (err: NodeJS.ErrnoException) => err);
   assert.is(e?.code, code);
