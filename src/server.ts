@@ -86,6 +86,8 @@ export class Server extends EventEmitter {
   private listenerId = -1;
   private refed = true;
   private closing: Promise<void> | undefined;
+  /** The last close() has finished (every connection closed). */
+  private closed = false;
 
   /** As node:net's createServer: `(options?, onConnection?)` or `(onConnection)`. */
   constructor(options?: ServerOptions | ((conn: Connection) => void), onConnection?: (conn: Connection) => void) {
@@ -136,6 +138,12 @@ export class Server extends EventEmitter {
 
   private async listenOn(o: ListenOptions): Promise<AddressInfo> {
     if (this.listenerId >= 0) throw new LinkpollError('ERR_SERVER_ALREADY_LISTEN', 'the server is already listening');
+    if (this.closing) {
+      // Closed: it may listen again, as node:net's can. Still closing: not until that is done.
+      if (!this.closed) throw new LinkpollError('ERR_SERVER_CLOSING', 'the server is closing: listen() again once close() has resolved');
+      this.closing = undefined;
+      this.closed = false;
+    }
     const port = o.path === undefined ? portNumber(o.port ?? 0, 0) : 0;
     const backlog = o.backlog ?? systemBacklog();
     const maxc = this.opts.maxConnections ?? 0;
@@ -184,6 +192,8 @@ export class Server extends EventEmitter {
         if (this.open > 0) return;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', abort);
+        this.off('_connectionClosed', done);
+        this.closed = true;
         resolve();
         this.emit('close');
       };

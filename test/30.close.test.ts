@@ -201,6 +201,35 @@ test('server.close() resets connections whose peer never reads, after the deadli
   s.destroy();
 });
 
+test('a closed server can listen again (as node:net\'s), and serves; listen() while it is still closing is refused', async () => {
+  const srv = createServer({ reactor }, (c) => c.on('data', (d: Buffer) => c.write(d)));
+  const { port } = await srv.listen(0, '127.0.0.1');
+  let closes = 0;
+  srv.on('close', () => closes++);
+  const held = await connect({ reactor, port });
+  const closing = srv.close({ timeout: 300 });
+  await assert_rejects_code(() => srv.listen(port, '127.0.0.1'), 'ERR_SERVER_CLOSING');
+  await closing;
+  assert.is(closes, 1);
+  await srv.listen(port, '127.0.0.1');
+  for (let i = 0; i < 3; i++) {
+    const c = await connect({ reactor, port });
+    const got = new Promise<string>((r) => c.once('data', (d) => r(d.toString())));
+    c.write(`again ${i}`);
+    assert.is(await got, `again ${i}`, 'new connections are served, not ended');
+    c.destroy();
+    await c.closed();
+  }
+  assert.is(closes, 1, "'close' is not emitted again as later connections close");
+  await srv.close();
+  assert.is(closes, 2);
+});
+
+async function assert_rejects_code(f: () => Promise<unknown>, code: string): Promise<void> {
+  const e = await f().then(() => undefined, (err: NodeJS.ErrnoException) => err);
+  assert.is(e?.code, code);
+}
+
 test('a client sees the server go away', async () => {
   const { srv, port } = await serverWithConns();
   const c = await connect({ reactor, port, framing: 'u32be' });

@@ -351,6 +351,11 @@ test("RpcServer and RpcClient refuse options, services and handlers that are not
   const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`] });
   try {
     assert.is(await c.call('slow', { ms: 0 }), 'slept 0');
+    // Closed, then listening again: it serves, and its replies no longer say crrst.
+    await srv.close();
+    await srv.listen(port, '127.0.0.1');
+    assert.is(await c.call('slow', { ms: 1 }), 'slept 1');
+    assert.is(await c.call('slow', { ms: 2 }), 'slept 2');
   } finally {
     c.close();
     await srv.close();

@@ -229,7 +229,15 @@ export class RpcServer extends EventEmitter {
   listen(port: number | string, host?: string, backlog?: number, callback?: () => void): Promise<AddressInfo>;
   listen(port: number | string, callback: () => void): Promise<AddressInfo>;
   listen(port: number | string, host: string, callback: () => void): Promise<AddressInfo>;
-  listen(...args: unknown[]): Promise<AddressInfo> { return (this.server.listen as (...a: unknown[]) => Promise<AddressInfo>)(...args); }
+  listen(...args: unknown[]): Promise<AddressInfo> {
+    if (this.closed !== undefined) {
+      // Closed: it may serve again (replies without crrst), as node:net's can. Still closing: not yet.
+      if (!this.closedDone) return Promise.reject(new LinkpollError('ERR_SERVER_CLOSING', 'the server is closing: listen() again once close() has resolved'));
+      this.closed = undefined;
+      this.closing = false;
+    }
+    return (this.server.listen as (...a: unknown[]) => Promise<AddressInfo>)(...args);
+  }
   address(): AddressInfo | null { return this.server.address(); }
   /**
    * Graceful close, as Kitex does it: stops accepting, lets the requests in flight finish (see
@@ -238,12 +246,16 @@ export class RpcServer extends EventEmitter {
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.closed) return this.closed;
+    this.closedDone = false;
     this.server.stopListening();
     const timeout = options.timeout ?? 5000;
     const t0 = Date.now();
-    this.closed = this.drain(options).then(() => this.server.close({ ...options, timeout: Math.max(0, timeout - (Date.now() - t0)) }));
+    this.closed = this.drain(options)
+      .then(() => this.server.close({ ...options, timeout: Math.max(0, timeout - (Date.now() - t0)) }))
+      .then(() => { this.closedDone = true; });
     return this.closed;
   }
+  private closedDone = false;
 
   /**
    * Waits (up to `timeout` ms, default 5000) for the requests in flight to be answered; from now
