@@ -322,7 +322,15 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
   }
 
  private:
+  // After shutdown() the loops are gone: what would open or queue something says so instead.
+  bool Open(const Napi::CallbackInfo& info) {
+    if (!r_->shut_down()) return true;
+    Napi::Error e = Napi::Error::New(info.Env(), "the reactor was closed");
+    e.Set("code", Napi::String::New(info.Env(), "ERR_LINKPOLL_SHUTDOWN"));
+    throw e;
+  }
   Napi::Value Listen(const Napi::CallbackInfo& info) {
+    Open(info);
     std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
     int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
     std::string path = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
@@ -350,14 +358,17 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
     return a;
   }
   Napi::Value SetListenerRef(const Napi::CallbackInfo& info) {
+    if (r_->shut_down()) return info.Env().Undefined();
     r_->SetListenerRef(info[0].As<Napi::Number>().Int32Value(), info[1].ToBoolean().Value());
     return info.Env().Undefined();
   }
   Napi::Value CloseListener(const Napi::CallbackInfo& info) {
+    if (r_->shut_down()) return info.Env().Undefined();  // closed with the reactor
     r_->CloseListener(info[0].As<Napi::Number>().Int32Value());
     return info.Env().Undefined();
   }
   Napi::Value Connect(const Napi::CallbackInfo& info) {
+    Open(info);
     std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
     int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
     std::string path = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
@@ -366,14 +377,17 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
     return Napi::Number::New(info.Env(), id);
   }
   Napi::Value SetOptions(const Napi::CallbackInfo& info) {
+    if (r_->shut_down()) return Napi::Boolean::New(info.Env(), false);
     return Napi::Boolean::New(info.Env(), r_->SetOptions(info[0].As<Napi::Number>().Int32Value(),
                                                          ParseOptions(info[1])));
   }
   Napi::Value Flush(const Napi::CallbackInfo& info) {
+    if (r_->shut_down()) return info.Env().Undefined();
     r_->Flush(info[0].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
   }
   Napi::Value NewStaging(const Napi::CallbackInfo& info) {
+    Open(info);
     int32_t id = r_->NewStaging(info[0].As<Napi::Number>().Uint32Value());
     if (id < 0) throw Napi::Error::New(info.Env(), "cannot expose native memory as an ArrayBuffer");
     return Napi::Number::New(info.Env(), id);

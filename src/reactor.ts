@@ -68,6 +68,8 @@ export class Reactor {
   private flushQueued = false;
   private dispatching = false;
   private closed = false;
+  /** close() was called: listen() and connect() on it fail with ERR_LINKPOLL_SHUTDOWN. */
+  get isClosed(): boolean { return this.closed; }
   private readonly flushCb = () => this.flush();
 
   constructor(options: ReactorOptions = {}) {
@@ -265,9 +267,9 @@ export class Reactor {
 
 let defaultReactor: Reactor | undefined;
 
-/** The process-wide reactor servers and dialers use unless given one. */
+/** The process-wide reactor servers and dialers use unless given one (a new one once it was closed). */
 export function getDefaultReactor(): Reactor {
-  if (!defaultReactor) {
+  if (!defaultReactor || defaultReactor.isClosed) {
     const loops = process.env.LINKPOLL_LOOPS ? Number(process.env.LINKPOLL_LOOPS) : 1;
     defaultReactor = new Reactor({ loops, threaded: process.env.LINKPOLL_THREADED === '1' });
   }

@@ -230,6 +230,34 @@ async function assert_rejects_code(f: () => Promise<unknown>, code: string): Pro
   assert.is(e?.code, code);
 }
 
+test('a closed reactor refuses listen() and connect() with ERR_LINKPOLL_SHUTDOWN (it crashed the process); the default one is made again', async () => {
+  const r = new Reactor({ loops: 2 });
+  const srv = createServer({ reactor: r }, (c) => c.on('data', (d: Buffer) => c.write(d)));
+  const { port } = await srv.listen(0, '127.0.0.1');
+  const c = await connect({ reactor: r, port });
+  r.close();
+  assert.ok(r.isClosed);
+  assert.is((c.closeReason as NodeJS.ErrnoException)?.code, 'ERR_LINKPOLL_SHUTDOWN');
+  await assert_rejects_code(() => createServer({ reactor: r }).listen(0, '127.0.0.1'), 'ERR_LINKPOLL_SHUTDOWN');
+  await assert_rejects_code(() => connect({ reactor: r, port }), 'ERR_LINKPOLL_SHUTDOWN');
+  assert.is(c.write('x'), false);
+  await srv.close();
+  // The process-wide reactor: closing it does not leave the process without one.
+  const { getDefaultReactor } = await import('../src');
+  const old = getDefaultReactor();
+  old.close();
+  const fresh = getDefaultReactor();
+  assert.is.not(fresh, old);
+  const s2 = createServer((k) => k.on('data', (d: Buffer) => k.write(d)));
+  const a = await s2.listen(0, '127.0.0.1');
+  const k = await connect(a.port);
+  const got = new Promise<string>((res) => k.once('data', (d) => res(d.toString())));
+  k.write('fresh');
+  assert.is(await got, 'fresh');
+  k.destroy();
+  await s2.close();
+});
+
 test('a client sees the server go away', async () => {
   const { srv, port } = await serverWithConns();
   const c = await connect({ reactor, port, framing: 'u32be' });
