@@ -116,10 +116,10 @@ export class Server extends EventEmitter {
     return s;
   }
 
-  /** Starts listening; resolves with the bound address ('listening' is emitted too). */
   /**
-   * Starts accepting. Takes node:net's forms too: `listen(port[, host[, backlog]][, cb])`,
-   * `listen(path[, backlog][, cb])` (a Unix socket); the callback runs once listening.
+   * Starts accepting; resolves with the bound address ('listening' is emitted too). Takes
+   * node:net's forms too: `listen(port[, host[, backlog]][, cb])`, `listen(path[, backlog][, cb])`
+   * (a Unix socket); the callback runs once listening. A closed server may listen again.
    */
   listen(options?: ListenOptions, callback?: () => void): Promise<AddressInfo>;
   listen(port: number | string, host?: string, backlog?: number, callback?: () => void): Promise<AddressInfo>;

@@ -344,7 +344,7 @@ export class RpcClient extends EventEmitter {
   constructor(options: RpcClientOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw invalidType('options', 'an object', options);
-    if (typeof options.service !== 'object' || options.service === null || typeof options.service.methods !== 'object') {
+    if (typeof options.service !== 'object' || options.service === null || typeof options.service.methods !== 'object' || options.service.methods === null) {
       throw invalidType('options.service', 'a service description (parseIdl(...).services.Name)', options.service);
     }
     this.opts = options;
