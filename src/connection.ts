@@ -95,7 +95,6 @@ export interface ConnectionEvents {
   frame: [frame: Buffer];
   /** Data mode: what arrived, a copy that is the listener's to keep (as node:net's). */
   data: [chunk: Buffer];
-
   /** Data mode, no 'data' listener: `length` bytes wait in `reader`. */
   readable: [length: number];
   connect: [];
@@ -212,10 +211,15 @@ export class Connection extends EventEmitter {
 
   // Native code answers a drain watch once all output queued before it is in the kernel.
   private whenOut(cb: WriteCallback): void {
+    (this.extra().writeCbs ??= []).push({ watch: this.watchDrain(), cb });
+  }
+
+  /** Queues a drain watch; its number, as native code counts them (see _onDrain). */
+  private watchDrain(): number {
     const x = this.extra();
     x.watches = (x.watches + 1) | 0;
     this._r.control(this.id, CMD_WATCH_DRAIN);
-    (x.writeCbs ??= []).push({ watch: x.watches, cb });
+    return x.watches;
   }
 
   private refuse(cb: WriteCallback): void {
@@ -243,9 +247,7 @@ export class Connection extends EventEmitter {
     if (this.backlog + this.staged >= this.opts.highWaterMark) {
       if ((this.flags & F_NEED_DRAIN) === 0) {
         this.flags |= F_NEED_DRAIN;
-        const x = this.extra();
-        x.watches = (x.watches + 1) | 0;
-        this._r.control(this.id, CMD_WATCH_DRAIN);
+        this.watchDrain();
       }
       return false;
     }
@@ -267,8 +269,8 @@ export class Connection extends EventEmitter {
   /**
    * Sends pending output, then FIN, as node:net's end(): what the peer still sends is read (and
    * 'end' follows its FIN), and the connection closes once the peer closes its side, or
-   * `lingerTimeout` (default 30 s) after our FIN if it never does. (Closing at once would answer input still arriving with an
-   * RST, which can destroy our last bytes in the peer's receive queue.)
+   * `lingerTimeout` (default 30 s) after our FIN if it never does. (Closing at once would answer
+   * input still arriving with an RST, which can destroy our last bytes in the peer's receive queue.)
    */
   end(callback?: WriteCallback): this;
   /** `callback`: once everything written is in the kernel's hands (node:net's 'finish'). */

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect, createServer, Reactor, type Connection } from '../src';
-import { frame, rawClient, readFrames, until, once, openFds, seededRandom } from './helpers';
+import { frame, rawClient, readFrames, until, once, openFds, rejectsWith, seededRandom } from './helpers';
 
 const reactor = new Reactor({ loops: 3 });
 
@@ -307,7 +307,7 @@ test('ports as strings of digits are taken as node:net takes them; write() refus
     c.write(frame('still fine'));
     assert.is((await got as Buffer).subarray(4).toString(), 'still fine');
     c.destroy();
-    await assert_rejects(() => connect({ reactor, port: 'http' as never }), 'ERR_INVALID_ARG_VALUE');
+    await rejectsWith(() => connect({ reactor, port: 'http' as never }), 'ERR_INVALID_ARG_VALUE');
   } finally {
     await srv.close();
   }
@@ -351,14 +351,14 @@ test("node:net's call forms: createServer(listener), listen(port, host, cb), lis
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown) => unhandled.push(e);
     process.on('unhandledRejection', onUnhandled);
-    await assert_rejects(() => connect(1, '127.0.0.1', () => assert.unreachable('connected to port 1')), 'ECONNREFUSED');
+    await rejectsWith(() => connect(1, '127.0.0.1', () => assert.unreachable('connected to port 1')), 'ECONNREFUSED');
     await new Promise((r) => setTimeout(r, 20));
     process.off('unhandledRejection', onUnhandled);
     assert.equal(unhandled, []);
-    await assert_rejects(() => connect(undefined as never), 'ERR_INVALID_ARG_VALUE');
-    await assert_rejects(() => connect(true as never), 'ERR_INVALID_ARG_TYPE');
-    await assert_rejects(() => connect(1, 2 as never), 'ERR_INVALID_ARG_TYPE');
-    await assert_rejects(() => srv.listen({ port: 0 }, 5 as never), 'ERR_INVALID_ARG_VALUE');
+    await rejectsWith(() => connect(undefined as never), 'ERR_INVALID_ARG_VALUE');
+    await rejectsWith(() => connect(true as never), 'ERR_INVALID_ARG_TYPE');
+    await rejectsWith(() => connect(1, 2 as never), 'ERR_INVALID_ARG_TYPE');
+    await rejectsWith(() => srv.listen({ port: 0 }, 5 as never), 'ERR_INVALID_ARG_VALUE');
   } finally {
     await srv.close();
     await unixSrv.close();
@@ -385,11 +385,6 @@ test("'data' chunks are the listener's to keep, as node:net's: pushed and concat
     await srv.close();
   }
 });
-
-async function assert_rejects(f: () => Promise<unknown>, code: string): Promise<void> {
-  const e = await f().then(() => undefined, (err: NodeJS.ErrnoException) => err);
-  assert.is(e?.code, code);
-}
 
 test('a handler that throws does not lose the other connections\' frames', async () => {
   let served = 0;

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
 import { connect, createServer, Reactor, type Connection } from '../src';
-import { frame, rawClient, readFrames, until, once, openFds } from './helpers';
+import { frame, rawClient, readFrames, until, once, openFds, rejectsWith } from './helpers';
 
 const reactor = new Reactor({ loops: 2 });
 
@@ -208,7 +208,7 @@ test('a closed server can listen again (as node:net\'s), and serves; listen() wh
   srv.on('close', () => closes++);
   const held = await connect({ reactor, port });
   const closing = srv.close({ timeout: 300 });
-  await assert_rejects_code(() => srv.listen(port, '127.0.0.1'), 'ERR_SERVER_CLOSING');
+  await rejectsWith(() => srv.listen(port, '127.0.0.1'), 'ERR_SERVER_CLOSING');
   await closing;
   assert.is(closes, 1);
   await srv.listen(port, '127.0.0.1');
@@ -225,11 +225,6 @@ test('a closed server can listen again (as node:net\'s), and serves; listen() wh
   assert.is(closes, 2);
 });
 
-async function assert_rejects_code(f: () => Promise<unknown>, code: string): Promise<void> {
-  const e = await f().then(() => undefined, (err: NodeJS.ErrnoException) => err);
-  assert.is(e?.code, code);
-}
-
 test('a closed reactor refuses listen() and connect() with ERR_LINKPOLL_SHUTDOWN (it crashed the process); the default one is made again', async () => {
   const r = new Reactor({ loops: 2 });
   const srv = createServer({ reactor: r }, (c) => c.on('data', (d: Buffer) => c.write(d)));
@@ -238,8 +233,8 @@ test('a closed reactor refuses listen() and connect() with ERR_LINKPOLL_SHUTDOWN
   r.close();
   assert.ok(r.isClosed);
   assert.is((c.closeReason as NodeJS.ErrnoException)?.code, 'ERR_LINKPOLL_SHUTDOWN');
-  await assert_rejects_code(() => createServer({ reactor: r }).listen(0, '127.0.0.1'), 'ERR_LINKPOLL_SHUTDOWN');
-  await assert_rejects_code(() => connect({ reactor: r, port }), 'ERR_LINKPOLL_SHUTDOWN');
+  await rejectsWith(() => createServer({ reactor: r }).listen(0, '127.0.0.1'), 'ERR_LINKPOLL_SHUTDOWN');
+  await rejectsWith(() => connect({ reactor: r, port }), 'ERR_LINKPOLL_SHUTDOWN');
   assert.is(c.write('x'), false);
   await srv.close();
   // The process-wide reactor: closing it does not leave the process without one.

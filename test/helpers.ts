@@ -1,6 +1,7 @@
 // Shared test helpers: real sockets on loopback, no mocks.
 import * as net from 'node:net';
 import * as fs from 'node:fs';
+import * as assert from 'uvu/assert';
 import { rpc } from '../src';
 
 export function frame(body: Buffer | string): Buffer {
@@ -80,4 +81,10 @@ export function ttheaderCall(method: rpc.MethodSpec, seqid: number, args: Record
 export function seededRandom(seed: number): (n: number) => number {
   let x = seed;
   return (n: number) => { x = (x * 1103515245 + 12345) & 0x7fffffff; return x % n; };
+}
+
+/** Awaits f() and asserts it rejects with an error of this `code`. */
+export async function rejectsWith(f: () => Promise<unknown>, code: string): Promise<void> {
+  const e = await f().then(() => undefined, (err: NodeJS.ErrnoException) => err);
+  assert.is(e?.code, code);
 }
