@@ -152,6 +152,22 @@ test('every length is checked: truncations and lies give ERR_LINKPOLL_PROTOCOL, 
   }
 });
 
+test('message headers in Thrift\'s old binary format (no version word) are read, as Apache servers read them', () => {
+  // name length, name, type byte, seqid: what TBinaryProtocol(strictWrite=False) writes
+  const old = Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from('Get'), Buffer.from([1, 0, 0, 0, 42, 0])]);
+  assert.equal(new rpc.ThriftReader(old).messageBegin(), { name: 'Get', type: rpc.MessageType.CALL, seqid: 42 });
+  const badType = Buffer.from(old); badType[7] = 9;
+  assert.throws(() => new rpc.ThriftReader(badType).messageBegin(), /unknown message type 9/);
+  // A first word that is neither: a negative one with another version, or a name over 64 KiB.
+  assert.throws(() => new rpc.ThriftReader(Buffer.from([0x80, 0x02, 0, 1, 0, 0, 0, 0])).messageBegin(), /not a binary Thrift message \(first word 0x80020001\)/);
+  assert.throws(() => new rpc.ThriftReader(Buffer.from([0, 1, 0, 0, 0x41])).messageBegin(), /not a binary Thrift message/);
+  // Per connection, from the first bytes: unframed (the name follows) or framed (the name's length follows).
+  assert.is(rpc.detectTransport(old.subarray(0, 8)), 'binary');
+  assert.is(rpc.detectTransport(Buffer.concat([Buffer.from([0, 0, 0, old.length]), old]).subarray(0, 8)), 'framed');
+  assert.is(rpc.detectTransport(old.subarray(0, 6)), null); // not yet told apart
+  assert.equal(rpc.detectTransport(Buffer.from([0, 0, 0, 3, 0x10, 0x20, 0x30, 0x40])), { unsupported: 'unknown protocol (first bytes 000000031020)' });
+});
+
 test('recursive structs, negative field ids, odd field names and wrong wire types', () => {
   const t = rpc.parseIdl(`
     struct Node { 1: string label; 2: optional Node next; -3: i32 neg; 4: list<Node> kids }

@@ -470,7 +470,8 @@ test('malformed input gets a clear error, a counter, and the server keeps servin
   };
   const call = (name: string) => { const w = new rpc.ThriftWriter(Buffer.alloc(64)); w.messageBegin(name, rpc.MessageType.CALL, 9); w.byte(0); return w.buf.subarray(0, w.pos); };
   const cases: [string, Buffer, 'closed' | 'exception' | 'http400'][] = [
-    ['unknown magic', frame(Buffer.from('abcdefgh')), 'closed'],
+    ['unknown magic', frame(Buffer.from('\x12\x34cdefgh', 'latin1')), 'closed'],
+    ['an old-format message of an unknown type', Buffer.from('\0\0\0\x04echo\x09\0\0\0\x01\0', 'latin1'), 'closed'],
     ['HTTP on the RPC port', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'http400'],
     ['compact protocol', Buffer.from([0x82, 0x21, 0, 3, 0x47, 0x65, 0x74, 0]), 'closed'],
     ['Apache THeader carrying compact protocol', frame(Buffer.from([0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0, 1, 2, 0, 0, 0])), 'closed'],

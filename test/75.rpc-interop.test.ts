@@ -162,6 +162,26 @@ test('python3-thrift client (framed binary) calls our server', async () => {
   await srv.close();
 });
 
+test('python3-thrift clients writing the old binary format (strictWrite=False), framed and unframed, are served', async () => {
+  if (!python) {
+    console.log('  SKIPPED (visible): python3-thrift is not installed; .ci/run installs it with apt when it can');
+    return;
+  }
+  const { srv, port } = await ourServer();
+  try {
+    for (const framing of [[], ['--buffered']]) {
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(python, [path.join(root, 'test', 'fixtures', 'groupcache_client.py'), '--old', ...framing, String(port), 'Tom', 'Nobody', 'Sam'],
+          (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+      });
+      assert.equal(out.trim().split('\n'), ['ok 630', 'error Nobody not exist', 'ok 567'], framing.join());
+    }
+    assert.is(srv.stats().protocolErrors, 0);
+  } finally {
+    await srv.close();
+  }
+});
+
 test('python3-thrift client (Apache THeader) calls our server, string headers arrive', async () => {
   if (!python) {
     console.log('  SKIPPED (visible): python3-thrift is not installed; .ci/run installs it with apt when it can');

@@ -20,7 +20,8 @@ export interface ServiceSpec { name: string; methods: Record<string, MethodSpec>
 
 /**
  * `ttheader`: Kitex TTHeader; `theader`: Apache THeader (binary protocol, no transforms);
- * `framed`: Apache TFramedTransport; `binary`: unframed strict binary.
+ * `framed`: Apache TFramedTransport; `binary`: unframed. Messages are written strict (with the
+ * version word) and read in either binary format, as Apache's servers do.
  */
 export type Transport = 'ttheader' | 'theader' | 'framed' | 'binary';
 
@@ -119,11 +120,22 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
   if (magic === 0x8001) return 'framed';
   if (magic === APACHE_THEADER_MAGIC) return 'theader';
   if (head[4] === 0x82) return { unsupported: 'Thrift compact protocol is not supported (binary only)' };
+  // Thrift's original binary format (no version word; see readOldMessageHeader) starts with the
+  // method name's length, which is under 64 KiB: unframed, its name follows; framed, the frame's
+  // length comes first and the name's length (two zero bytes first) after it.
+  if (head[0] === 0 && head[1] === 0) {
+    if (head.length < 8) return null;
+    if (head[4] === 0 && head[5] === 0) return 'framed';
+    if (isNameByte(head[4]!)) return 'binary';
+  }
   return { unsupported: `unknown protocol (first bytes ${head.subarray(0, 6).toString('hex')})` };
 }
 
+/** A byte that may begin a method name (an IDL identifier). */
+const isNameByte = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+
 /**
- * Cuts whole messages out of an unframed strict-binary stream, where a message ends where its
+ * Cuts whole messages out of an unframed binary stream, where a message ends where its
  * struct does (Apache TBufferedTransport). A message arriving in pieces is parsed again only once
  * the bytes its last parse found missing are there (a long string, a list's declared size), not on
  * every piece; a message that declares more than `max` bytes is refused before it arrives.

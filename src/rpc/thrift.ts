@@ -235,10 +235,28 @@ export class ThriftWriter {
 // otherwise count against V8's inlining budget for the request path.
 function badMessageWord(w: number): LinkpollError {
   if ((w & 0xffff0000) !== (0x80010000 | 0)) {
-    return protocolError(`not a strict binary Thrift message (first word 0x${(w >>> 0).toString(16).padStart(8, '0')})`);
+    return protocolError(`not a binary Thrift message (first word 0x${(w >>> 0).toString(16).padStart(8, '0')})`);
   }
   return protocolError(`unknown message type ${w & 0xff}`);
 }
+
+/**
+ * A message header without the version word (Thrift's original binary format, which Apache's
+ * servers still accept by default and some old clients write): name length, name, type byte,
+ * seqid. `w` is the word already read.
+ */
+function readOldMessageHeader(r: ThriftReader, w: number): void {
+  if (w < 0 || w > MAX_OLD_NAME) throw badMessageWord(w);
+  r.pos -= 4; // string() reads the length again
+  const name = r.string();
+  const type = r.byte() as MessageType;
+  if (type < 1 || type > 4) throw protocolError(`unknown message type ${type}`);
+  r.msgName = name;
+  r.msgSeqid = r.i32();
+  r.msgType = type;
+}
+/** Longer names in the old format are taken for a stream that is not Thrift at all. */
+const MAX_OLD_NAME = 0xffff;
 
 /** Stores v (an i32 or u32) big-endian at p; the caller has checked the room. */
 export function putU32(b: Uint8Array, p: number, v: number): void {
@@ -384,7 +402,7 @@ export class ThriftReader {
   readMessageHeader(): void {
     const w = this.i32();
     const type = (w & 0xff) as MessageType;
-    if ((w & 0xffff0000) !== (0x80010000 | 0) || type < 1 || type > 4) throw badMessageWord(w);
+    if ((w & 0xffff0000) !== (0x80010000 | 0) || type < 1 || type > 4) { readOldMessageHeader(this, w); return; }
     this.msgName = this.string();
     this.msgSeqid = this.i32();
     this.msgType = type;
