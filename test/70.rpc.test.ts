@@ -46,6 +46,8 @@ for (const transport of ['ttheader', 'framed'] as const) {
       assert.instance(err, rpc.RemoteException);
       assert.is((err as rpc.RemoteException).field, 'nf');
       assert.equal((err as rpc.RemoteException).value, { what: 'the thing' });
+      assert.is((err as rpc.RemoteException).typeName, 'NotFound');
+      assert.is((err as Error).message, 'remote exception NotFound (nf): the thing');
     }
     try { await c.call('fail', { how: 2 }); assert.unreachable(); } catch (err) {
       assert.instance(err, rpc.TApplicationException);

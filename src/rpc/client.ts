@@ -165,12 +165,23 @@ function isTransportFailure(err: Error): boolean {
   return RETRYABLE.has(code) || code === 'ERR_LINKPOLL_PROTOCOL' || code === 'ERR_LINKPOLL_FRAME_TOO_LARGE';
 }
 
-/** A declared exception the server returned (its result field name and value). */
+/**
+ * A declared exception the server returned: its result field name (`nf` in `throws (1: NotFound
+ * nf)`), its value, and the exception type's name. The message reads "NotFound (nf): " and the
+ * exception's text (its `message` field, else its first string field).
+ */
 export class RemoteException extends LinkpollError {
-  constructor(readonly field: string, readonly value: unknown) {
-    super('ERR_LINKPOLL_REMOTE_EXCEPTION', `remote declared exception ${field}`);
+  constructor(readonly field: string, readonly value: unknown, readonly typeName = '') {
+    super('ERR_LINKPOLL_REMOTE_EXCEPTION', `remote exception ${typeName ? `${typeName} (${field})` : field}${describe(value)}`);
     this.name = 'RemoteException';
   }
+}
+function describe(value: unknown): string {
+  if (value === null || typeof value !== 'object') return '';
+  const v = value as Record<string, unknown>;
+  if (typeof v.message === 'string') return `: ${v.message}`;
+  for (const k in v) if (typeof v[k] === 'string') return `: ${v[k] as string}`;
+  return '';
 }
 
 /** One call in flight. */
@@ -854,7 +865,7 @@ export class RpcClient extends EventEmitter {
       const fields = p.method.result.fields;
       for (let i = 0; i < fields.length; i++) {
         const f = fields[i]!;
-        if (f.id !== 0 && result[f.name] !== undefined) { p.reject(new RemoteException(f.name, result[f.name])); return; }
+        if (f.id !== 0 && result[f.name] !== undefined) { p.reject(new RemoteException(f.name, result[f.name], typeof f.type === 'object' && 'fields' in f.type ? f.type.name : '')); return; }
       }
       if (result.success === undefined && fields.some((f) => f.id === 0)) {
         p.reject(new TApplicationException(5, `${p.method.name} returned no result`));
