@@ -205,12 +205,15 @@ export class Connection extends EventEmitter {
     if (!(b instanceof Uint8Array)) throw invalidType('data', 'a string or a Uint8Array (Buffer)', data);
     this._r.write(this.id, b);
     const ok = this._wrote(b.length);
-    if (callback !== undefined) this.whenOut(callback);
+    if (callback !== undefined) this._whenOut(callback);
     return ok;
   }
 
-  // Native code answers a drain watch once all output queued before it is in the kernel.
-  private whenOut(cb: WriteCallback): void {
+  /**
+   * @internal Calls cb once all output queued so far is in the kernel (native code answers a
+   * drain watch then), or with the reason if the connection closes first.
+   */
+  _whenOut(cb: WriteCallback): void {
     (this.extra().writeCbs ??= []).push({ watch: this.watchDrain(), cb });
   }
 
@@ -285,7 +288,7 @@ export class Connection extends EventEmitter {
       return this;
     }
     if (data !== undefined) this.write(data, encoding as BufferEncoding | undefined);
-    if (callback !== undefined) this.whenOut(callback);
+    if (callback !== undefined) this._whenOut(callback);
     this.flags |= F_ENDING;
     this._r.control(this.id, CMD_END);
     return this;
@@ -462,7 +465,7 @@ export class Connection extends EventEmitter {
 
   /** @internal */ _onEnd(): void { this.emit('end'); }
 
-  /** @internal `watch`: the drain watches native code had processed (see whenOut). */
+  /** @internal `watch`: the drain watches native code had processed (see _whenOut). */
   _onDrain(watch: number): void {
     this.backlog = 0;
     this.settleWrites(watch, null);

@@ -59,6 +59,20 @@ for (const transport of ['ttheader', 'framed'] as const) {
   });
 }
 
+test('a one-way call resolves once its message is sent: closing the client right after loses nothing', async () => {
+  const { srv, port } = await kitchen();
+  for (const transport of ['ttheader', 'framed', 'binary'] as const) {
+    for (const size of [10, 8 << 20]) { // 8 MB: more than the kernel takes at once
+      const msg = `${transport}:${size}:`.padEnd(size, 'x');
+      const c = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${port}`, transport });
+      await c.call('fire', { msg });
+      c.close();
+      await until(() => fired.includes(msg), 5000);
+    }
+  }
+  await srv.close();
+});
+
 test('random mixed traffic over every transport: 4 x 1,500 calls, each answered with its own value or its own error', async () => {
   // Handlers answer at once or after a random delay, throw, or raise the declared exception;
   // arguments and replies range from empty to 200 KB; calls arrive in random bursts over a pool.

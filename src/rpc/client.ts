@@ -634,7 +634,9 @@ export class RpcClient extends EventEmitter {
       p.reject(e as Error);
       return;
     }
-    if (m.oneway) p.resolve(undefined);
+    // A one-way call is done once its message is in the kernel: then close() (or the process
+    // ending) cannot lose it. Until then it counts as in flight, which keeps the process alive.
+    if (m.oneway) c.conn._whenOut((err) => (err ? p.reject(err) : p.resolve(undefined)));
   }
 
   /** @internal */ settle(p: Pending): void {
