@@ -90,6 +90,13 @@ export interface RpcClientOptions {
   logger?: { warn(msg: string): void } | null;
   /** 'ttheader' (default, Kitex); 'theader', 'framed' or 'binary' (Apache Thrift servers). */
   transport?: ClientTransport;
+  /**
+   * For Apache servers that host several services on one port (TMultiplexedProcessor): method
+   * names go out as "Service:method", as TMultiplexedProtocol writes them. `true` uses the
+   * service's IDL name, a string another name it is registered under. (linkpoll servers take both
+   * forms.)
+   */
+  multiplexed?: boolean | string;
   /** Per-call timeout in ms (default 1000; 0 or Infinity = none). Sent to TTHeader servers as RPCTimeout (whole ms). */
   timeout?: number;
   connectTimeout?: number;
@@ -332,6 +339,8 @@ export interface RpcClient {
 export class RpcClient extends EventEmitter {
   private readonly opts: RpcClientOptions;
   private readonly transport: ClientTransport;
+  /** Before every method name on the wire ("Service:" when multiplexed). */
+  private readonly namePrefix: string;
   private readonly endpoints = new Map<string, Endpoint>();
   private seq = 0;
   private closed = false;
@@ -360,6 +369,9 @@ export class RpcClient extends EventEmitter {
     }
     this.opts = options;
     this.transport = options.transport ?? 'ttheader';
+    const mux = options.multiplexed ?? false;
+    if (typeof mux !== 'boolean' && (typeof mux !== 'string' || mux === '')) throw invalidType('options.multiplexed', 'a boolean or a service name', mux);
+    this.namePrefix = mux === true ? `${options.service.name}:` : mux === false ? '' : `${mux}:`;
     if (!CLIENT_TRANSPORTS.includes(this.transport)) throw invalidArg(`unknown transport ${String(this.transport)}`);
     this.balancer = createBalancer(options.loadBalancer);
     this.middleware = options.middleware ?? [];
@@ -628,7 +640,7 @@ export class RpcClient extends EventEmitter {
       } else {
         const info = c.transport === 'ttheader' ? this.infoFor(m.name, p.timeout, p.headers)
           : c.transport === 'theader' ? apacheInfoBlocks(Object.entries(p.headers)) : undefined;
-        writeMessage(c.conn, c.transport, p.seqid, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
+        writeMessage(c.conn, c.transport, p.seqid, this.namePrefix + m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, m.args, args, undefined, undefined, info, FLAG_SUPPORT_OUT_OF_ORDER);
       }
     } catch (e) {
       p.reject(e as Error);
@@ -686,7 +698,7 @@ export class RpcClient extends EventEmitter {
     const key = transport === 'ttheader' ? timeout : transport === 'framed' ? -1 : transport === 'binary' ? -2 : -3;
     let pre = byKey.get(key);
     if (!pre) {
-      pre = messagePrefix(transport, m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL,
+      pre = messagePrefix(transport, this.namePrefix + m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL,
         transport === 'ttheader' ? this.infoFor(m.name, timeout) : undefined, FLAG_SUPPORT_OUT_OF_ORDER);
       if (byKey.size < 100) byKey.set(key, pre);
     }
