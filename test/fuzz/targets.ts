@@ -44,6 +44,8 @@ const sample = {
 const getArgs = { req: { group: 'scores', key: 'Tom' } };
 const call = message('Get', rpc.MessageType.CALL, 7, Get.args, getArgs);
 const reply = message('Get', rpc.MessageType.REPLY, 7, Get.result, { success: { value: Buffer.alloc(16, 1) } });
+/** The same call in Thrift's old binary format (no version word): name length, name, type, seqid. */
+const oldCall = Buffer.concat([Buffer.from([0, 0, 0, 3]), Buffer.from('Get'), Buffer.from([1, 0, 0, 0, 7]), call.subarray(call.length - encode(Get.args, getArgs).length)]);
 const kitexInts: [number, string][] = [[3, 'client'], [6, 'geecache'], [9, 'Get'], [12, '1000'], [22, '1']];
 
 /** Decodes, then checks that what was decoded encodes and decodes back to itself. */
@@ -60,7 +62,7 @@ export const thriftStruct: FuzzTarget = {
 
 export const thriftMessage: FuzzTarget = {
   name: 'thrift-message',
-  seeds: [call, reply, message('Get', rpc.MessageType.EXCEPTION, 1, rpc.TApplicationExceptionSpec, { message: 'boom', type: 6 })],
+  seeds: [call, oldCall, reply, message('Get', rpc.MessageType.EXCEPTION, 1, rpc.TApplicationExceptionSpec, { message: 'boom', type: 6 })],
   run(input) {
     const r = new rpc.ThriftReader(input);
     r.readMessageHeader();
@@ -74,7 +76,7 @@ export const thriftMessage: FuzzTarget = {
 /** The server's unframed-binary stream probe: where does one message end? */
 export const unframedProbe: FuzzTarget = {
   name: 'unframed-probe',
-  seeds: [call, Buffer.concat([call, call])],
+  seeds: [call, Buffer.concat([call, call]), Buffer.concat([oldCall, call])],
   run(input) {
     const r = new rpc.ThriftReader(input);
     r.messageBegin();
@@ -103,7 +105,7 @@ export const ttheaderFrame: FuzzTarget = {
 
 export const transportDetection: FuzzTarget = {
   name: 'detect-transport',
-  seeds: [call, ttheader(kitexInts, [], call), Buffer.from('GET / HTTP/1.1\r\n'), Buffer.from([0, 0, 0, 9, 0x80, 1, 0, 1])],
+  seeds: [call, ttheader(kitexInts, [], call), Buffer.from('GET / HTTP/1.1\r\n'), Buffer.from([0, 0, 0, 9, 0x80, 1, 0, 1]), oldCall, Buffer.concat([Buffer.from([0, 0, 0, oldCall.length]), oldCall])],
   run(input) {
     const t = rpc.detectTransport(input);
     if (t !== null && typeof t !== 'string' && typeof t.unsupported !== 'string') throw new Error('detectTransport gave an unknown answer');
