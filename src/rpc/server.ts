@@ -87,12 +87,14 @@ export interface RpcServerOptions {
   maxFrameSize?: number;
   /** Requests in flight per connection before the connection stops being read. Default 256. */
   maxInFlight?: number;
+  /** Connections open at once; one more is accepted and closed at once (counted). Default 0 = no limit. */
   maxConnections?: number;
   /**
    * ms a request may take to arrive once its first bytes have (ConnectionOptions.readTimeout):
    * a client that stalls mid-request is closed. Default 5000, Kitex's ReadWriteTimeout; 0 = off.
    */
   readTimeout?: number;
+  /** ms without any byte in either direction before a connection is closed (ConnectionOptions.idleTimeout). Default 0 = never. */
   idleTimeout?: number;
   /** TCP keepalive on accepted connections (ms, see ConnectionOptions.keepAlive). Default 15000, as Kitex (Go's net package). */
   keepAlive?: number;
