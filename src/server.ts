@@ -44,8 +44,21 @@ export interface ListenOptions {
    * with dropped SYNs and one-second retries; Node's 511 where it cannot be read.
    */
   backlog?: number;
+  /**
+   * SO_REUSEPORT: several listeners (processes or threads) on one port, the kernel spreading
+   * connections over them. Default true in a node:cluster worker (where node:net shares the port
+   * among workers), false elsewhere.
+   */
   reusePort?: boolean;
+  /** With host '::', accept IPv6 only (default: IPv4 too). */
   ipv6Only?: boolean;
+}
+
+let clusterWorker: boolean | undefined;
+function isClusterWorker(): boolean {
+  // Loaded on the first listen(), not with the library (node:cluster's primary side pulls in child_process).
+  clusterWorker ??= (require('node:cluster') as { isWorker: boolean }).isWorker;
+  return clusterWorker;
 }
 
 export interface CloseOptions {
@@ -147,27 +160,38 @@ export class Server extends EventEmitter {
     const port = o.path === undefined ? portNumber(o.port ?? 0, 0) : 0;
     const backlog = o.backlog ?? systemBacklog();
     const maxc = this.opts.maxConnections ?? 0;
-    const nat = this.reactor.native;
+    // In a node:cluster worker node:net shares the port among the workers; here each worker
+    // binds its own listener, and SO_REUSEPORT lets the kernel spread connections over them.
+    const reusePort = o.reusePort ?? isClusterWorker();
+    const bind = (host: string, ipv6Only: boolean): number => {
+      try {
+        return this.reactor.native.listen(host, port, o.path ?? '', backlog, o.path === undefined && reusePort, ipv6Only, this.encoded, maxc);
+      } catch (e) {
+        // As node:net says it: "listen EADDRINUSE: address already in use :::8000", err.address, err.port.
+        const err = e as Error & { address?: string; port?: number };
+        err.message += ` ${o.path ?? `${host}:${port}`}`;
+        err.address = o.path ?? host;
+        if (o.path === undefined) err.port = port;
+        throw err;
+      }
+    };
     let id: number;
     if (o.path !== undefined) {
-      id = nat.listen('', 0, o.path, backlog, false, false, this.encoded, maxc);
-    } else {
-      if (o.host === undefined) {
-        try {
-          id = nat.listen('::', port, '', backlog, !!o.reusePort, !!o.ipv6Only, this.encoded, maxc);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw e;
-          id = nat.listen('0.0.0.0', port, '', backlog, !!o.reusePort, false, this.encoded, maxc);
-        }
-      } else {
-        const host = net.isIP(o.host) ? o.host : (await dns.lookup(o.host)).address;
-        id = nat.listen(host, port, '', backlog, !!o.reusePort, !!o.ipv6Only, this.encoded, maxc);
+      id = bind('', false);
+    } else if (o.host === undefined) {
+      try {
+        id = bind('::', !!o.ipv6Only);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw e;
+        id = bind('0.0.0.0', false);
       }
+    } else {
+      id = bind(net.isIP(o.host) ? o.host : (await dns.lookup(o.host)).address, !!o.ipv6Only);
     }
     this.listenerId = id;
     this.reactor.servers[id] = this;
-    if (!this.refed) nat.setListenerRef(id, false);
+    if (!this.refed) this.reactor.native.setListenerRef(id, false);
     const addr = this.address()!;
     this.emit('listening', addr);
     return addr;

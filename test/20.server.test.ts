@@ -612,4 +612,40 @@ test('keepAlive turns on TCP keepalive with its idle time (server and dialer), a
   await server.close();
 });
 
+test('node:cluster workers listening on one port share it, as with node:net (reusePort by default there)', async () => {
+  const script = path.join(__dirname, '..', '..', 'test', 'fixtures', 'cluster-echo.js');
+  const run = async (args: string[], want: RegExp) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    try {
+      await until(() => want.test(out), 10000, `cluster-echo to print ${want}`);
+    } catch (e) {
+      child.kill();
+      throw e;
+    }
+    return { child, m: want.exec(out)! };
+  };
+  const { child, m } = await run([], /ready (\d+)/);
+  try {
+    const pids = new Set<string>();
+    for (let i = 0; i < 40 && pids.size < 2; i++) {
+      const s = net.connect(Number(m[1]), '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => { got += d.toString(); });
+      await once(s, 'close');
+      pids.add(got);
+    }
+    assert.is(pids.size, 2, `answers came from ${[...pids].join(', ')}`);
+  } finally {
+    child.kill();
+  }
+  // reusePort: false in a worker: node:net's error, saying where.
+  const failed = await run(['--no-reuse-port'], /error (\S+) (\S+) (\d+) (.*)/);
+  failed.child.kill();
+  assert.is(failed.m[1], 'EADDRINUSE');
+  assert.is(failed.m[2], '127.0.0.1');
+  assert.ok(failed.m[4]!.startsWith('listen EADDRINUSE') && failed.m[4]!.endsWith(`127.0.0.1:${failed.m[3]}`), failed.m[4]);
+});
+
 test.run();
