@@ -64,6 +64,7 @@ ConnOptions ParseOptions(const Napi::Value& v) {
   o.allow_half_open = num(13) != 0;
   o.keepalive_s = static_cast<uint32_t>(num(14));
   o.linger_ms = static_cast<uint32_t>(num(15));
+  o.quiet_notify_ms = static_cast<uint32_t>(num(16));
   return o;
 }
 

@@ -22,8 +22,12 @@ struct ConnOptions {
   uint32_t connect_timeout_ms = 0;
   uint32_t max_input = 8u << 20;  // unconsumed input that pauses reading (data mode)
   uint32_t keepalive_s = 0;       // TCP keepalive: idle seconds before probes (and between them); 0 = off
+  uint32_t quiet_notify_ms = 0;   // no byte in either direction for this long: tell JS once (node:net's setTimeout)
   uint8_t nodelay = 1;
   uint8_t allow_half_open = 0;
+
+  // Whether the reactor's tick must watch this connection's clocks.
+  bool HasTimers() const { return read_timeout_ms || idle_timeout_ms || write_timeout_ms || quiet_notify_ms; }
 };
 
 // Why a connection closed; JavaScript maps these to error codes.
@@ -76,6 +80,7 @@ struct Connection {
   bool unref = false;  // does not keep Node's event loop alive (counted in its loop's nunref)
 
   uint64_t last_io_ms = 0;
+  uint64_t quiet_notified_io_ms = UINT64_MAX;  // last_io_ms when 'timeout' was last sent: once per quiet spell
   // Since when unconsumed input has waited without progress (the read timeout's clock; 0 = none).
   uint64_t partial_since_ms = 0;
   uint64_t in_total = 0;       // bytes ever read: in_total - in.Len() is what has been consumed

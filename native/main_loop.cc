@@ -207,7 +207,7 @@ void Reactor::Accept(Listener* l) {
     c->opt = l->opt;
     c->last_io_ms = now_ms_;
     c->loop->Add(c, EPOLLIN | EPOLLRDHUP);
-    if (c->opt.read_timeout_ms || c->opt.idle_timeout_ms || c->opt.write_timeout_ms) ArmTick();
+    if (c->opt.HasTimers()) ArmTick();
     stats.accepted++;
     Emit(kEvAccept, c->id, l->id, 0);
   }

@@ -95,7 +95,7 @@ bool Reactor::SetOptions(int32_t id, const ConnOptions& opt) {
   bool reframe = opt.framer.kind != c->opt.framer.kind;
   ApplySocketOptions(c->fd, opt, &c->opt);
   c->opt = opt;
-  if (opt.read_timeout_ms || opt.idle_timeout_ms || opt.write_timeout_ms) ArmTick();
+  if (opt.HasTimers()) ArmTick();
   if (c->paused_cap && c->in.Len() < opt.max_input) {
     c->paused_cap = false;
     UpdateMask(c);
@@ -444,7 +444,7 @@ void Reactor::OnTick() {
       }
       continue;
     }
-    if (o.idle_timeout_ms || o.read_timeout_ms || o.write_timeout_ms || c->linger_deadline_ms) need_tick = true;
+    if (o.HasTimers() || c->linger_deadline_ms) need_tick = true;
     if (c->linger_deadline_ms && now_ms_ >= c->linger_deadline_ms) {
       Close(c, kCloseLocal, 0);
     } else if (o.idle_timeout_ms && now_ms_ - c->last_io_ms >= o.idle_timeout_ms) {
@@ -456,6 +456,10 @@ void Reactor::OnTick() {
     } else if (o.write_timeout_ms && c->out.Len() > 0 &&
                now_ms_ - c->write_stall_ms >= o.write_timeout_ms) {
       Close(c, kCloseWriteTimeout, ETIMEDOUT);
+    } else if (o.quiet_notify_ms && now_ms_ - c->last_io_ms >= o.quiet_notify_ms &&
+               c->quiet_notified_io_ms != c->last_io_ms) {
+      c->quiet_notified_io_ms = c->last_io_ms;
+      Emit(kEvTimeout, c->id, 0, 0);
     }
   }
   for (Listener* l : listeners_) {

@@ -39,6 +39,7 @@ enum EventType : int32_t {
   kEvRefused = 9,   // a = listener: connection refused by maxConnections
   kEvAcceptError = 10,  // a = listener, b = errno
   kEvFrameChecked = 11,  // as kEvFrame; the frame passed its framer's check (FramerSpec::check)
+  kEvTimeout = 12,  // conn: no byte in either direction for ConnOptions::quiet_notify_ms
 };
 
 // Control commands share the write command stream (negative length), so they keep their order

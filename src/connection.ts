@@ -101,6 +101,8 @@ export interface ConnectionEvents {
   /** The peer sent FIN. */
   end: [];
   drain: [];
+  /** No byte in either direction for the `timeout` option's ms (see setTimeout); the connection stays open. */
+  timeout: [];
   /** Emitted (before 'close') only when someone listens: the close reason. */
   error: [err: Error];
   /** `err`: why, or undefined for an orderly close. */
@@ -358,6 +360,24 @@ export class Connection extends EventEmitter {
     }
     return this;
   }
+
+  /**
+   * node:net's setTimeout(): 'timeout' is emitted after `ms` without any byte in either direction
+   * (once per quiet spell; the connection stays open). 0 turns it off. `callback` is added as a
+   * 'timeout' listener (removed again with 0). Option `timeout`.
+   */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (callback !== undefined) checkCallback(callback);
+    this.setOptions({ timeout: ms });
+    if (callback !== undefined) {
+      if (ms === 0) this.off('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    return this;
+  }
+
+  /** The `timeout` option: ms of quiet before 'timeout' (undefined or 0: off), as node:net's socket.timeout. */
+  get timeout(): number | undefined { return this.opts.timeout || undefined; }
 
   /** node:net's setNoDelay(): setOptions({ noDelay }). */
   setNoDelay(noDelay = true): this {

@@ -29,6 +29,12 @@ export interface ConnectionOptions {
   idleTimeout?: number;
   /** ms pending output may go untaken by the peer before the connection closes with ETIMEDOUT. 0 = off. */
   writeTimeout?: number;
+  /**
+   * node:net's socket timeout: ms without any byte in either direction after which 'timeout' is
+   * emitted, once per quiet spell; the connection stays open (end or destroy it in the listener).
+   * 0 = off (default). Checked every 25 ms. Connection.setTimeout(ms, cb) sets it.
+   */
+  timeout?: number;
   /** Unconsumed input (framing 'none') at which reading pauses until the reader releases. Default 8 MiB. */
   maxInput?: number;
   /** Output backlog at which write() returns false and 'drain' follows. Default 1 MiB. */
@@ -163,7 +169,8 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
     o.noDelay === false ? 0 : 1,
     o.allowHalfOpen ? 1 : 0,
     Math.ceil(int('keepAlive', o.keepAlive, 0, 32767000, 0) / 1000), // Linux caps TCP_KEEPIDLE at 32767 s
-    int('lingerTimeout', o.lingerTimeout, 0, ms, DEFAULT_LINGER)];
+    int('lingerTimeout', o.lingerTimeout, 0, ms, DEFAULT_LINGER),
+    int('timeout', o.timeout, 0, ms, 0)];
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
@@ -186,6 +193,6 @@ export function keptOptions(o: ConnectionOptions & { connectTimeout?: number }):
     framing: o.framing, frameCheck: o.frameCheck, maxFrameSize: o.maxFrameSize, readTimeout: o.readTimeout,
     idleTimeout: o.idleTimeout, writeTimeout: o.writeTimeout, connectTimeout: o.connectTimeout, maxInput: o.maxInput,
     highWaterMark: o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK, noDelay: o.noDelay, keepAlive: o.keepAlive, allowHalfOpen: o.allowHalfOpen,
-    lingerTimeout: o.lingerTimeout,
+    lingerTimeout: o.lingerTimeout, timeout: o.timeout,
   };
 }

@@ -12,7 +12,7 @@ import { view } from './view';
 import { outOfRange } from './options';
 
 export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
-  EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10, EV_FRAME_CHECKED = 11;
+  EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10, EV_FRAME_CHECKED = 11, EV_TIMEOUT = 12;
 export const CMD_END = -1, CMD_SHUTDOWN = -2, CMD_ABORT = -3, CMD_PAUSE = -4, CMD_RESUME = -5,
   CMD_DESTROY = -6, CMD_WATCH_DRAIN = -7, CMD_REF = -8, CMD_UNREF = -9;
 export const SLOT_MASK = (1 << 22) - 1;
@@ -142,6 +142,7 @@ export class Reactor {
       case EV_END: c._onEnd(); break;
       case EV_DRAIN: c._onDrain(a); break;
       case EV_BACKLOG: c._onBacklog(a); break;
+      case EV_TIMEOUT: c.emit('timeout'); break;
       case EV_CLOSE:
         this.conns[id & SLOT_MASK] = undefined;
         c._onClose(a, b);

@@ -106,6 +106,41 @@ test('idle timeout: no traffic in either direction closes with ETIMEDOUT', async
   await srv.close();
 });
 
+test('setTimeout (node:net\'s): \'timeout\' once per quiet spell, again after traffic, the connection stays open; 0 turns it off', async () => {
+  const { srv, conns, port } = await serverWithConns({ timeout: 120 }); // the server-wide option
+  const client = await connect({ reactor, port, host: '127.0.0.1', framing: 'u32be' });
+  await until(() => conns.length === 1);
+  const server = conns[0]!;
+  assert.is(server.timeout, 120);
+  let serverQuiet = 0, clientQuiet = 0, viaCallback = 0;
+  server.on('timeout', () => serverQuiet++);
+  client.on('timeout', () => clientQuiet++);
+  assert.is(client.timeout, undefined);
+  client.setTimeout(120, () => viaCallback++);
+  assert.is(client.timeout, 120);
+  await until(() => serverQuiet === 1 && clientQuiet === 1, 2000);
+  await new Promise((r) => setTimeout(r, 400)); // still quiet: no second event, nothing closed
+  assert.equal([serverQuiet, clientQuiet, viaCallback], [1, 1, 1]);
+  assert.ok(!server.destroyed && !client.destroyed);
+  // Traffic ends the quiet spell: the echo goes both ways, then quiet again: one more each.
+  const echoed = new Promise<Buffer>((r) => client.once('frame', (f: Buffer) => r(Buffer.from(f))));
+  client.write(frame('hi'));
+  assert.is((await echoed).subarray(4).toString(), 'hi'); // (a frame includes its length)
+  await until(() => serverQuiet === 2 && clientQuiet === 2, 2000);
+  assert.is(viaCallback, 1); // the callback was a once listener
+  // Traffic more often than the timeout: no event.
+  for (let i = 0; i < 8; i++) { client.write(frame('x')); await new Promise((r) => setTimeout(r, 50)); }
+  assert.equal([serverQuiet, clientQuiet], [2, 2]);
+  client.setTimeout(0);
+  server.setTimeout(0);
+  assert.is(client.timeout, undefined);
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal([serverQuiet, clientQuiet], [2, 2]);
+  assert.throws(() => client.setTimeout(-1), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE' || e.code === 'ERR_INVALID_ARG_VALUE');
+  client.destroy();
+  await srv.close();
+});
+
 test('write timeout: a peer that does not drain our output closes with ETIMEDOUT', async () => {
   const { srv, conns, port } = await serverWithConns({ writeTimeout: 150 });
   const s = await rawClient(port);
