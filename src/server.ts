@@ -75,7 +75,10 @@ export interface ServerEvents {
   close: [];
   /** A connection beyond maxConnections was accepted and closed at once. */
   drop: [];
-  /** Accepting failed (EMFILE: at most once a second while it lasts); only when someone listens. */
+  /**
+   * Accepting failed (EMFILE: at most once a second while it lasts; only when someone listens),
+   * or listen() failed when called with a callback (node:net's form).
+   */
   error: [err: Error];
 }
 
@@ -146,8 +149,16 @@ export class Server extends EventEmitter {
       return Promise.reject(e);
     }
     if (parsed.callback) this.once('listening', parsed.callback);
-    return this.listenOn(parsed.options);
+    const p = this.listenOn(parsed.options);
+    // node:net's callback form reports a failure (EADDRINUSE...) as an 'error' event, and code
+    // written for it listens there and ignores the return value: so does this form here (with
+    // nobody listening, the error is thrown, as node:net's would be). The promise still rejects.
+    if (parsed.callback) p.catch((e: Error) => this._errorTarget.emit('error', e));
+    return p;
   }
+
+  /** @internal Where 'error' events go: this server, or the RpcServer built on it. */
+  _errorTarget: EventEmitter = this;
 
   private async listenOn(o: ListenOptions): Promise<AddressInfo> {
     if (this.listenerId >= 0) throw new LinkpollError('ERR_SERVER_ALREADY_LISTEN', 'the server is already listening');
@@ -280,7 +291,7 @@ export class Server extends EventEmitter {
 
   /** @internal */ _onAcceptError(errno: number): void {
     const err = errnoError(errno, 'accept');
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+    if (this._errorTarget.listenerCount('error') > 0) this._errorTarget.emit('error', err);
   }
 }
 

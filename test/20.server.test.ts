@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
-import { connect, createServer, Reactor, type Connection } from '../src';
+import { connect, createServer, Reactor, rpc, type Connection } from '../src';
 import { frame, rawClient, readFrames, until, once, openFds, rejectsWith, seededRandom } from './helpers';
 
 const reactor = new Reactor({ loops: 3 });
@@ -646,6 +646,32 @@ test('node:cluster workers listening on one port share it, as with node:net (reu
   assert.is(failed.m[1], 'EADDRINUSE');
   assert.is(failed.m[2], '127.0.0.1');
   assert.ok(failed.m[4]!.startsWith('listen EADDRINUSE') && failed.m[4]!.endsWith(`127.0.0.1:${failed.m[3]}`), failed.m[4]);
+});
+
+test('listen(port, cb) failing is an \'error\' event, as node:net\'s (no unhandled rejection); the promise form rejects', async () => {
+  const taken = createServer();
+  const { port } = await taken.listen({ port: 0, host: '127.0.0.1' });
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    for (const make of [() => createServer(), () => new rpc.RpcServer({ logger: null })]) {
+      const srv = make();
+      const errors: NodeJS.ErrnoException[] = [];
+      srv.on('error', (e: Error) => errors.push(e));
+      srv.listen(port, '127.0.0.1', () => assert.unreachable('listening'));
+      await until(() => errors.length === 1);
+      assert.is(errors[0]!.code, 'EADDRINUSE');
+      assert.ok(errors[0]!.message.endsWith(`127.0.0.1:${port}`), errors[0]!.message);
+      await rejectsWith(() => srv.listen({ port, host: '127.0.0.1' }), 'EADDRINUSE');
+      assert.is(errors.length, 1); // the promise form reports through its promise only
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.equal(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    await taken.close();
+  }
 });
 
 test.run();

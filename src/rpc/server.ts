@@ -138,6 +138,8 @@ interface Reply { done: boolean; write: () => void }
 export interface RpcServerEvents {
   /** Bytes that are not an RPC this server understands, from `conn` (also counted and logged). */
   protocolError: [err: Error, conn: Connection];
+  /** As Server's: accepting failed (only when someone listens), or listen(..., callback) failed. */
+  error: [err: Error];
 }
 
 export interface RpcServer {
@@ -183,6 +185,7 @@ export class RpcServer extends EventEmitter {
       keepAlive: options.keepAlive ?? 15000,
       maxInput: (options.maxFrameSize ?? 16 * 1024 * 1024) + 64 * 1024,
     }, (conn) => this.accept(conn));
+    this.server._errorTarget = this;
   }
 
   /** Registers handlers for a service's methods (handlers: method name -> function). */
