@@ -5,6 +5,7 @@ import { createServer, getDefaultReactor, type Connection, type Server, type Add
 import { rpc } from '../../src';
 import type { Registry } from './geecache';
 import { BASE_PATH, groupCacheService, unescapeSegment } from './peers';
+import { parseRequestHead } from './http-head';
 
 const MAX_HEAD = 64 * 1024;
 // The first four bytes of every HTTP/1.x request method; no RPC frame starts with them (a length
@@ -77,42 +78,19 @@ export class CacheNodeServer {
         return;
       }
       while (r.length > 0 && !conn.destroyed && !broken) {
-        const head = r.peek(Math.min(r.length, MAX_HEAD + 4));
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) {
-          if (r.length > MAX_HEAD) { broken = true; queue.push({ res: text(431, 'request header too large', true) }); flush(); }
-          break;
-        }
-        const lines = head.toString('latin1', 0, end).split('\r\n');
-        const [method, target, version] = lines[0].split(' ');
-        let contentLength = 0, seenLength = false;
-        let close = version === 'HTTP/1.0';
-        let bad = !method || !target || !/^HTTP\/1\.[01]$/.test(version ?? '');
-        for (let i = 1; i < lines.length; i++) {
-          const c = lines[i].indexOf(':');
-          if (c <= 0) { bad = true; continue; }
-          const name = lines[i].slice(0, c).trim().toLowerCase();
-          const value = lines[i].slice(c + 1).trim();
-          if (name === 'content-length') {
-            // Two lengths that differ are how requests are smuggled past proxies: refused (RFC 9112 6.3).
-            const n = /^\d+$/.test(value) ? Number(value) : -1;
-            if (n < 0 || (seenLength && n !== contentLength)) bad = true;
-            contentLength = n;
-            seenLength = true;
-          }
-          else if (name === 'transfer-encoding') bad = true; // not needed by this API
-          else if (name === 'connection') close = /close/i.test(value) || (version === 'HTTP/1.0' && !/keep-alive/i.test(value));
-        }
         // A whole request must fit in the input the connection may buffer (maxInput), or reading
         // would pause before it completes.
-        if (bad || end + 4 + contentLength > MAX_HEAD) {
+        const head = parseRequestHead(r.peek(Math.min(r.length, MAX_HEAD + 4)), MAX_HEAD);
+        if (head === null) break;
+        if ('status' in head) {
           broken = true;
-          queue.push({ res: text(400, 'bad request', true) });
+          queue.push({ res: head.status === 431 ? text(431, 'request header too large', true) : text(400, 'bad request', true) });
           flush();
           break;
         }
-        if (r.length < end + 4 + contentLength) break;
-        r.skip(end + 4 + contentLength);
+        const { method, target, close } = head;
+        if (r.length < head.headLength + head.contentLength) break;
+        r.skip(head.headLength + head.contentLength);
         this.httpRequests++;
         const slot: { res?: Response } = {};
         queue.push(slot);

@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { rpc } from '../../src';
+import { parseRequestHead } from '../../examples/geecache/http-head';
+import { unescapeSegment } from '../../examples/geecache/peers';
 import type { FuzzTarget } from './mutate';
 
 const fixtures = path.join(__dirname, '..', '..', '..', 'test', 'fixtures');
@@ -113,4 +115,31 @@ export const transportDetection: FuzzTarget = {
   expected: () => false, // it must never throw
 };
 
-export const targets = [thriftStruct, thriftMessage, unframedProbe, ttheaderFrame, transportDetection];
+/** The GeeCache node's HTTP side: request heads, and the path segments it unescapes. */
+export const httpRequestHead: FuzzTarget = {
+  name: 'http-request-head',
+  seeds: [
+    Buffer.from('GET /_geecache/scores/Tom HTTP/1.1\r\nHost: a\r\n\r\n'),
+    Buffer.from('POST /x HTTP/1.0\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello'),
+    Buffer.from('GET /_geecache/a%20b/c+d%2F HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n'),
+  ],
+  run(input) {
+    const max = 256;
+    const h = parseRequestHead(input, max);
+    if (h === null) {
+      if (input.includes('\r\n\r\n') || input.length > max) throw new Error('incomplete, yet the head is there (or too large)');
+      return;
+    }
+    if ('status' in h) throw Object.assign(new Error(`refused with ${h.status}`), { code: 'HTTP_REFUSED' });
+    if (!h.method || !h.target || h.headLength > input.length || !Number.isSafeInteger(h.contentLength) || h.contentLength < 0 ||
+        h.headLength + h.contentLength > max) throw new Error(`inconsistent head ${JSON.stringify(h)}`);
+    try {
+      unescapeSegment(h.target);
+    } catch (e) {
+      if (!(e instanceof URIError)) throw e; // answered 400 by the server
+    }
+  },
+  expected: (e) => (e as { code?: string } | null)?.code === 'HTTP_REFUSED', // a 400 or 431 answer
+};
+
+export const targets = [thriftStruct, thriftMessage, unframedProbe, ttheaderFrame, transportDetection, httpRequestHead];

@@ -1,0 +1,51 @@
+// The head of an HTTP/1.x request, parsed from the bytes at the start of a connection's input:
+// the node server's HTTP side (GeeCache's HTTPPool protocol) needs nothing more. Pure, so that
+// it is fuzzed as every parser of network bytes is (test/fuzz/targets.ts).
+
+export interface RequestHead {
+  method: string;
+  target: string;
+  /** Bytes of the head, its blank line included: the body starts there. */
+  headLength: number;
+  contentLength: number;
+  /** The connection closes after the answer (HTTP/1.0 without keep-alive, or Connection: close). */
+  close: boolean;
+}
+
+/** What cannot be served: answered with this status, then the connection closes. */
+export interface HeadError { status: 400 | 431 }
+
+/**
+ * The request head at the start of `bytes` (latin1), null while it is incomplete. A request
+ * must fit in `max` bytes, its body included (the connection's input is capped); two differing
+ * Content-Lengths (request smuggling, RFC 9112 6.3) and Transfer-Encoding (not needed by this API)
+ * are refused.
+ */
+export function parseRequestHead(bytes: Buffer, max: number): RequestHead | HeadError | null {
+  const end = bytes.indexOf('\r\n\r\n');
+  if (end < 0) return bytes.length > max ? { status: 431 } : null;
+  const lines = bytes.toString('latin1', 0, end).split('\r\n');
+  const [method, target, version, extra] = lines[0]!.split(' ');
+  if (!method || !target || extra !== undefined || !/^HTTP\/1\.[01]$/.test(version ?? '')) return { status: 400 };
+  let contentLength = 0, seenLength = false;
+  let close = version === 'HTTP/1.0';
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const c = line.indexOf(':');
+    if (c <= 0) return { status: 400 };
+    const name = line.slice(0, c).trim().toLowerCase();
+    const value = line.slice(c + 1).trim();
+    if (name === 'content-length') {
+      const n = /^\d{1,15}$/.test(value) ? Number(value) : -1;
+      if (n < 0 || (seenLength && n !== contentLength)) return { status: 400 };
+      contentLength = n;
+      seenLength = true;
+    } else if (name === 'transfer-encoding') {
+      return { status: 400 };
+    } else if (name === 'connection') {
+      close = /close/i.test(value) || (version === 'HTTP/1.0' && !/keep-alive/i.test(value));
+    }
+  }
+  if (end + 4 + contentLength > max) return { status: 400 };
+  return { method, target, headLength: end + 4, contentLength, close };
+}
