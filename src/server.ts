@@ -125,6 +125,13 @@ export class Server extends EventEmitter {
   /** How many connections this server accepted are open now. */
   get connectionCount(): number { return this.open; }
 
+  /** node:net's getConnections(): connectionCount, to a callback (on the next tick). */
+  getConnections(callback: (err: Error | null, count: number) => void): this {
+    if (typeof callback !== 'function') throw invalidType('callback', 'a function', callback);
+    process.nextTick(callback, null, this.open);
+    return this;
+  }
+
   /** The connections this server accepted that are open now (a snapshot, made on each read). */
   get connections(): Set<Connection> {
     const s = new Set<Connection>();

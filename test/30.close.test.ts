@@ -175,6 +175,7 @@ test('server.close() with traffic in flight: queued output is delivered, then ev
   const clients = await Promise.all([0, 1, 2].map(() => rawClient(port)));
   await until(() => conns.length === 3);
   assert.is(srv.connectionCount, 3);
+  assert.is(await new Promise((r) => srv.getConnections((err, n) => r(err ?? n))), 3); // node:net's form
   assert.is(srv.connections.size, 3);
   const payload = Buffer.alloc(1024 * 1024, 1);
   const reads = clients.map((s) => readFrames(s, 3));
