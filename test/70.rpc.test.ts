@@ -73,6 +73,41 @@ test('a one-way call resolves once its message is sent: closing the client right
   await srv.close();
 });
 
+test('services sharing a method name: routed by "Service:method", by Kitex\'s isn header or ToService, else the first registered', async () => {
+  const two = rpc.parseIdl(`
+    service Alpha { string who(1: string x) }
+    service Beta { string who(1: string x) }
+  `).services;
+  const srv = new rpc.RpcServer({ logger: null });
+  const seen: string[] = [];
+  srv.register(two.Alpha!, { who: (a: Record<string, unknown>, ctx: rpc.CallContext) => { seen.push(`${ctx.service}.${ctx.method}`); return `alpha ${a.x}`; } });
+  srv.register(two.Beta!, { who: (a) => `beta ${a.x}` });
+  srv.register(two.Beta!, { who: (a) => `pantry ${a.x}` }, { name: 'Pantry' }); // one service under a second name
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const target = `127.0.0.1:${port}`;
+  const clients: rpc.RpcClient[] = [];
+  const call = async (opts: Partial<rpc.RpcClientOptions>, callOpts: rpc.CallOptions = {}) => {
+    const c = new rpc.RpcClient({ service: two.Beta!, targets: target, ...opts });
+    clients.push(c);
+    return c.call('who', { x: '1' }, callOpts);
+  };
+  try {
+    assert.is(await call({ transport: 'framed' }), 'alpha 1'); // the name alone: the first registered
+    assert.is(await call({ transport: 'framed', multiplexed: true }), 'beta 1');
+    assert.is(await call({ transport: 'binary', multiplexed: 'Pantry' }), 'pantry 1');
+    assert.is(await call({ transport: 'framed', multiplexed: 'Alpha' }), 'alpha 1');
+    assert.is(await call({ transport: 'ttheader' }), 'beta 1'); // our client sends ToService = its service
+    assert.is(await call({ transport: 'ttheader' }, { headers: { isn: 'Pantry' } }), 'pantry 1'); // Kitex's IDL service name wins
+    assert.equal(seen, ['Alpha.who', 'Alpha.who']); // the context names the method, not "Alpha:who"
+    const unknown = await call({ transport: 'framed', multiplexed: 'Nobody' }).then(() => undefined, (e: rpc.TApplicationException) => e);
+    assert.is(unknown?.type, 1); // UNKNOWN_METHOD
+    assert.throws(() => srv.register(two.Beta!, { who: () => '' }, { name: 'a:b' }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+  } finally {
+    for (const c of clients) c.close();
+    await srv.close();
+  }
+});
+
 test('random mixed traffic over every transport: 4 x 1,500 calls, each answered with its own value or its own error', async () => {
   // Handlers answer at once or after a random delay, throw, or raise the declared exception;
   // arguments and replies range from empty to 200 KB; calls arrive in random bursts over a pool.

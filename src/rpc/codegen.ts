@@ -79,8 +79,8 @@ export function generateTypeScript(source: string | { main: string; files: Recor
       '  close(): void { this.client.close(); }',
       '}',
       '',
-      `export function register${svc.name}(server: rpc.RpcServer, handlers: ${svc.name}Handlers): rpc.RpcServer {`,
-      `  return server.register(${svc.name}Service, handlers as unknown as Record<string, rpc.Handler>);`,
+      `export function register${svc.name}(server: rpc.RpcServer, handlers: ${svc.name}Handlers, options?: { name?: string }): rpc.RpcServer {`,
+      `  return server.register(${svc.name}Service, handlers as unknown as Record<string, rpc.Handler>, options);`,
       '}',
       '',
     );

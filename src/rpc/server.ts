@@ -112,7 +112,7 @@ export interface RpcServerStats {
   protocolErrors: number; closedForProtocolErrors: number; rateLimited: number;
 }
 
-interface Registered { service: ServiceSpec; method: MethodSpec; handler: Handler; wantsContext: boolean; metrics: MethodMetrics }
+interface Registered { service: ServiceSpec; serviceName: string; method: MethodSpec; handler: Handler; wantsContext: boolean; metrics: MethodMetrics }
 
 const NOT_HTTP = 'this port speaks Thrift RPC (Kitex TTHeader, Apache THeader, framed or unframed binary)';
 
@@ -188,22 +188,31 @@ export class RpcServer extends EventEmitter {
     this.server._errorTarget = this;
   }
 
-  /** Registers handlers for a service's methods (handlers: method name -> function). */
-  register(service: ServiceSpec, handlers: Record<string, Handler>): this {
+  /**
+   * Registers handlers for a service's methods (handlers: method name -> function). Calls name a
+   * method alone ("Get"), or with its service ("GroupCache:Get", as Apache's TMultiplexedProtocol
+   * sends it); `options.name` registers the service under another name than its IDL's (the one an
+   * Apache TMultiplexedProcessor gave it), so one service may be registered under several. When
+   * services share a method name, a call naming the method alone goes to the first registered,
+   * unless its TTHeader names the service (Kitex's "isn" string header, or ToService).
+   */
+  register(service: ServiceSpec, handlers: Record<string, Handler>, options?: { name?: string }): this {
     if (typeof service !== 'object' || service === null || typeof service.methods !== 'object' || service.methods === null) {
       throw invalidType('service', 'a service description (parseIdl(...).services.Name)', service);
     }
     optionsObject(handlers, 'handlers');
+    const serviceName = optionsObject(options, 'options').name ?? service.name;
+    if (typeof serviceName !== 'string' || serviceName === '' || serviceName.includes(':')) throw invalidType('options.name', 'a service name (without ":")', serviceName);
     this.version++; // connections' cached lookups are stale
     for (const [name, handler] of Object.entries(handlers)) {
       const method = service.methods[name];
       if (!method) throw invalidArg(`service ${service.name} has no method ${name}`);
       if (typeof handler !== 'function') throw invalidArg(`handler for ${service.name}.${name} is not a function`);
       // A handler declared with one parameter never reads its context: it is not made.
-      const reg = { service, method, handler, wantsContext: handler.length !== 1, metrics: this.metrics_.method(`${service.name}.${name}`) };
-      this.methods.set(`${service.name}:${name}`, reg);
+      const reg = { service, serviceName, method, handler, wantsContext: handler.length !== 1, metrics: this.metrics_.method(`${serviceName}.${name}`) };
+      this.methods.set(`${serviceName}:${name}`, reg);
       const prev = this.methods.get(name);
-      if (!prev || prev.service === service) this.methods.set(name, reg); // new, or a replaced handler
+      if (!prev || prev.serviceName === serviceName) this.methods.set(name, reg); // new, or a replaced handler
       else this.ambiguous.add(name);
     }
     return this;
@@ -375,8 +384,10 @@ export class RpcServer extends EventEmitter {
     // decoder hands back the same string object for a repeated short name).
     let reg = st.lastName === name && st.lastVersion === this.version ? st.lastReg : this.lookup(st, name);
     if (reg && header && this.ambiguous.size > 0 && this.ambiguous.has(name)) {
-      const toService = header.intKV.get(IntKey.ToService);
-      reg = (toService && this.methods.get(`${toService}:${name}`)) || reg;
+      // Kitex's multi-service servers tell services apart by the IDL service name ("isn");
+      // ToService is the callee's deployment name, which is often the same.
+      const named = header.strKV.get('isn') ?? header.intKV.get(IntKey.ToService);
+      reg = (named && this.methods.get(`${named}:${name}`)) || reg;
     }
     if (!reg) {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.UNKNOWN_METHOD, `unknown method ${name}`);
@@ -399,7 +410,7 @@ export class RpcServer extends EventEmitter {
     // (Read now: the scratch header is the next frame's once a handler could have run.)
     const anyOrder = header !== undefined && (header.flags & FLAG_SUPPORT_OUT_OF_ORDER) !== 0;
     const mw = this.middleware.length > 0;
-    const ctx = reg.wantsContext || mw ? new CallContext(reg.service.name, name, seqid, st.transport, header ? header.keep() : NO_HEADER, conn, args) : (undefined as unknown as CallContext);
+    const ctx = reg.wantsContext || mw ? new CallContext(reg.serviceName, reg.method.name, seqid, st.transport, header ? header.keep() : NO_HEADER, conn, args) : (undefined as unknown as CallContext);
     const mm = reg.metrics;
     const t0 = this.timing ? performance.now() : 0;
     mm.inFlight++;
