@@ -87,7 +87,7 @@ export interface RpcServerOptions {
   maxFrameSize?: number;
   /** Requests in flight per connection before the connection stops being read. Default 256. */
   maxInFlight?: number;
-  /** Connections open at once; one more is accepted and closed at once (counted). Default 0 = no limit. */
+  /** Connections open at once; one more is accepted and closed at once (reactor stats().refused). Default 0 = no limit. */
   maxConnections?: number;
   /**
    * ms a request may take to arrive once its first bytes have (ConnectionOptions.readTimeout):
