@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import * as net from 'node:net';
 import * as http from 'node:http';
+import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
 import { rpc, LinkpollError } from '../src';
@@ -425,6 +426,23 @@ test('a client pointed at an HTTP server says the peer speaks HTTP; one target m
   } finally {
     c.close();
     web.close();
+  }
+});
+
+test('a TLS client on the RPC port is told apart: logged as TLS, closed, and the server keeps serving', async () => {
+  const logs: string[] = [];
+  const { srv, port } = await kitchen({ logger: { warn: (m) => logs.push(m) } });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${port}` });
+  try {
+    const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    const err = await new Promise<Error>((r) => s.once('error', r));
+    assert.ok(err instanceof Error);
+    await until(() => logs.length === 1);
+    assert.match(logs[0]!, /a TLS handshake: the client uses TLS, this port speaks plain Thrift RPC .*connection closed/);
+    assert.equal(await c.call('echo', { e: { text: 'after' } }), { text: 'after' });
+  } finally {
+    c.close();
+    await srv.close();
   }
 });
 

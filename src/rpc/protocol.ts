@@ -113,6 +113,8 @@ export function openFrame(frame: Buffer, transport: Transport): Incoming {
 export function detectTransport(head: Buffer): Transport | 'http' | { unsupported: string } | null {
   if (head.length >= 2 && head[0] === 0x80 && head[1] === 0x01) return 'binary';
   if (head.length >= 1 && head[0] === 0x82) return { unsupported: 'Thrift compact protocol is not supported (binary only)' };
+  // A TLS record: handshake (0x16), version 3.x.
+  if (head.length >= 2 && head[0] === 0x16 && head[1] === 0x03) return { unsupported: 'a TLS handshake: the client uses TLS, this port speaks plain Thrift RPC' };
   if (head.length >= 4 && /^(GET |POST|PUT |HEAD|DELE|OPTI|PATC|PRI |CONN|TRAC)$/.test(head.toString('latin1', 0, 4))) return 'http';
   if (head.length < 6) return null;
   const magic = head.readUInt16BE(4);
