@@ -20,8 +20,9 @@ function began(head: number): string {
   const b = Buffer.alloc(4);
   b.writeInt32BE(head | 0);
   const text = /^[\x20-\x7e]{4}$/.test(b.toString('latin1')) ? ` '${b.toString('latin1')}'` : '';
-  const http = /^(HTTP|GET |POST|PUT |HEAD)/.test(b.toString('latin1')) ? ': the peer speaks HTTP' : '';
-  return `: it began ${b.toString('hex').replace(/(..)(?!$)/g, '$1 ')}${text}${http}`;
+  const peer = /^(HTTP|GET |POST|PUT |HEAD)/.test(b.toString('latin1')) ? ': the peer speaks HTTP'
+    : (b[0] === 0x16 || b[0] === 0x15) && b[1] === 0x03 ? ': the peer speaks TLS' : ''; // a handshake or alert record
+  return `: it began ${b.toString('hex').replace(/(..)(?!$)/g, '$1 ')}${text}${peer}`;
 }
 
 /** Writes into a connection's output; what is written leaves at the end of the tick, or at flush(). */

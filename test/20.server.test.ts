@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import * as dns from 'node:dns/promises';
 import { Worker } from 'node:worker_threads';
@@ -138,6 +139,11 @@ test('a frame over maxFrameSize closes that connection with a clear error; the s
   await until(() => closed.length === 1);
   assert.is((closed[0] as NodeJS.ErrnoException).code, 'ERR_LINKPOLL_FRAME_TOO_LARGE');
   assert.match(closed[0]!.message, /it began 00 00 13 88/, 'the error shows what the header began with');
+  // A TLS client (its ClientHello read as a length) is named.
+  const tlsClient = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+  tlsClient.on('error', () => {});
+  await until(() => closed.length === 2);
+  assert.match(closed[1]!.message, /it began 16 03 0\d .*: the peer speaks TLS/);
   const good = await rawClient(port);
   const r = readFrames(good, 1);
   good.write(frame('still here'));
