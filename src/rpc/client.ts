@@ -710,7 +710,11 @@ export class RpcClient extends EventEmitter {
     const ints: [number, string][] = [[IntKey.ToService, this.opts.service.name], [IntKey.ToMethod, method]];
     if (this.opts.fromService) ints.push([IntKey.FromService, this.opts.fromService]);
     if (timeout > 0 && timeout !== Infinity) ints.push([IntKey.RPCTimeout, String(Math.ceil(timeout))]); // Kitex reads whole ms
-    return infoBlocks(ints, extra ? Object.entries(extra) : undefined);
+    // The IDL service name, as Kitex clients send it: a Kitex server hosting several services
+    // finds the one meant by it when they share the method name.
+    const strs: [string, string][] = [['isn', this.opts.service.name]];
+    if (extra) for (const kv of Object.entries(extra)) if (kv[0] !== 'isn') strs.push(kv); else strs[0] = kv;
+    return infoBlocks(ints, strs);
   }
 
   /** Closes every connection; pending calls fail with ERR_LINKPOLL_CLOSED. */
