@@ -3,9 +3,10 @@
 // batch or tick.
 import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
-import { encodeOptions, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
+import { encodeOptions, invalidArg, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
@@ -77,6 +78,8 @@ class ConnExtra {
   watches = 0;
   /** write()/end() callbacks waiting for their bytes to reach the kernel, each with its watch. */
   writeCbs: { watch: number; cb: WriteCallback }[] | undefined = undefined;
+  /** setEncoding(): 'data' chunks are strings, characters split between reads kept whole. */
+  decoder: StringDecoder | undefined = undefined;
 }
 
 /** Called once the data is in the kernel's hands, or with the error that kept it from getting there. */
@@ -94,7 +97,7 @@ const F_NO_WRITE = F_ENDING | F_CLOSED | F_WRITE_SHUT;
 export interface ConnectionEvents {
   /** A whole frame (framing 'u32be' or a length field), header included; valid during the call. */
   frame: [frame: Buffer];
-  /** Data mode: what arrived, a copy that is the listener's to keep (as node:net's). */
+  /** Data mode: what arrived, a copy that is the listener's to keep (as node:net's); a string after setEncoding() (typed Buffer, as node:net's typings do). */
   data: [chunk: Buffer];
   /** Data mode, no 'data' listener: `length` bytes wait in `reader`. */
   readable: [length: number];
@@ -380,6 +383,20 @@ export class Connection extends EventEmitter {
   /** The `timeout` option: ms of quiet before 'timeout' (undefined or 0: off), as node:net's socket.timeout. */
   get timeout(): number | undefined { return this.opts.timeout || undefined; }
 
+  /**
+   * node:net's setEncoding(): 'data' chunks become strings in this encoding (a character split
+   * between two reads arrives whole, in the second); without an argument, back to Buffers.
+   */
+  setEncoding(encoding?: BufferEncoding): this {
+    if (encoding === undefined) {
+      if (this.x) this.x.decoder = undefined;
+      return this;
+    }
+    if (!Buffer.isEncoding(encoding)) throw invalidArg(`unknown encoding ${String(encoding)}`);
+    this.extra().decoder = new StringDecoder(encoding);
+    return this;
+  }
+
   /** node:net's setNoDelay(): setOptions({ noDelay }). */
   setNoDelay(noDelay = true): this {
     this.setOptions({ noDelay });
@@ -468,7 +485,12 @@ export class Connection extends EventEmitter {
       const r = this.reader;
       const chunk = r.readBinary(r.length);
       r.release();
-      this.emit('data', chunk);
+      const decoder = this.x?.decoder;
+      if (decoder === undefined) this.emit('data', chunk);
+      else {
+        const text = decoder.write(chunk);
+        if (text !== '') this.emit('data', text);
+      }
     } else {
       this.emit('readable', len);
     }

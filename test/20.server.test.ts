@@ -372,6 +372,31 @@ test("node:net's call forms: createServer(listener), listen(port, host, cb), lis
   }
 });
 
+test('setEncoding(): \'data\' chunks are strings, a character split between reads arrives whole; setEncoding() goes back to Buffers', async () => {
+  const got: unknown[] = [];
+  const conns: Connection[] = [];
+  const srv = createServer((c) => { conns.push(c); c.setEncoding('utf8'); c.on('data', (d) => got.push(d)); });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = net.connect(port, '127.0.0.1');
+  await once(s, 'connect');
+  const text = Buffer.from('h\u00e9\u2713'); // 1 + 2 + 3 bytes
+  const pieces = [text.subarray(0, 2), text.subarray(2, 4), text.subarray(4)]; // each cuts a character
+  for (const p of pieces) {
+    const before = got.length;
+    s.write(p);
+    await until(() => got.length > before || (got.join('') === 'h\u00e9\u2713'));
+  }
+  assert.is(got.join(''), 'h\u00e9\u2713');
+  assert.ok(got.every((d) => typeof d === 'string'));
+  conns[0]!.setEncoding();
+  s.write('z');
+  await until(() => got.length > 0 && Buffer.isBuffer(got[got.length - 1]));
+  assert.equal(got[got.length - 1], Buffer.from('z'));
+  assert.throws(() => conns[0]!.setEncoding('klingon' as BufferEncoding), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_VALUE');
+  s.destroy();
+  await srv.close();
+});
+
 test("'data' chunks are the listener's to keep, as node:net's: pushed and concatenated after the close, every byte is there", async () => {
   const srv = createServer({ reactor }, (c) => {
     // Many small reads (one write per turn of the event loop), so that blocks are recycled.
