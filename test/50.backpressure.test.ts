@@ -189,13 +189,16 @@ test('a writer that honours write() === false and waits for drain, to a peer tha
   await server.close();
 });
 
-
-
-test("write(data, cb) / end(cb): each callback runs once its bytes are in the kernel, in order; not before the peer has taken them; with an error if they never get there", async () => {
+/** A server recording its connections, and a raw node:net client connected to it. */
+async function serverAndRawClient() {
   const conns: Connection[] = [];
   const srv = createServer({ reactor }, (c) => conns.push(c));
   const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
-  const s = await rawClient(port);
+  return { conns, srv, s: await rawClient(port) };
+}
+
+test("write(data, cb) / end(cb): each callback runs once its bytes are in the kernel, in order; not before the peer has taken them; with an error if they never get there", async () => {
+  const { conns, srv, s } = await serverAndRawClient();
   s.pause(); // takes nothing until resumed: our output stays in user space once the kernel's buffers fill
   try {
     await until(() => conns.length === 1);
@@ -240,10 +243,7 @@ test("write(data, cb) / end(cb): each callback runs once its bytes are in the ke
 });
 
 test('end(data, cb) and write encodings as node:net: latin1, hex, base64; an unknown encoding or a callback that is not a function throws', async () => {
-  const conns: Connection[] = [];
-  const srv = createServer({ reactor }, (c) => conns.push(c));
-  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
-  const s = await rawClient(port);
+  const { conns, srv, s } = await serverAndRawClient();
   const chunks: Buffer[] = [];
   s.on('data', (d: Buffer) => chunks.push(d));
   const ended = new Promise<void>((r) => s.on('end', () => r()));
