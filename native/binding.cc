@@ -395,12 +395,19 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
   }
   Napi::Value Address(const Napi::CallbackInfo& info) {
     Connection* c = r_->Get(info[0].As<Napi::Number>().Int32Value());
-    if (!c || c->fd < 0) return info.Env().Undefined();
+    if (!c) return info.Env().Undefined();
+    const bool peer = info[1].ToBoolean();
     sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    int rc = info[1].ToBoolean() ? getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                                 : getsockname(c->fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    if (rc < 0) return info.Env().Undefined();
+    if (peer && c->peer.sa.sa_family != AF_UNSPEC) {
+      len = c->peer.sa.sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+      memcpy(&ss, &c->peer, len);
+    } else {
+      if (c->fd < 0) return info.Env().Undefined();
+      int rc = peer ? getpeername(c->fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                    : getsockname(c->fd, reinterpret_cast<sockaddr*>(&ss), &len);
+      if (rc < 0) return info.Env().Undefined();
+    }
     char buf[INET6_ADDRSTRLEN] = {0};
     if (ss.ss_family == AF_INET6) {
       auto* a = reinterpret_cast<sockaddr_in6*>(&ss);

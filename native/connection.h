@@ -3,6 +3,9 @@
 //
 // Thread: owned by its SubLoop (Node's main thread in the polled design); no locking.
 #pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cstdint>
 
 #include "framer.h"
@@ -63,6 +66,18 @@ struct Connection {
   ConnOptions opt;
   Block* big = nullptr;  // a Block of its own for a frame larger than the loop's read slab
   LinkBufferWrap* reader = nullptr;  // JS reader borrowing `in` (data mode)
+  // The peer's IP address, as accept4()/connect() had it: remoteAddress costs no syscall and is
+  // still known while JavaScript handles the close (a server logging who sent a bad frame).
+  // AF_UNSPEC for Unix sockets (getpeername answers those).
+  union {
+    sockaddr sa;
+    sockaddr_in in4;
+    sockaddr_in6 in6;
+  } peer{};
+  void KeepPeer(const sockaddr* a) {
+    if (a->sa_family == AF_INET) peer.in4 = *reinterpret_cast<const sockaddr_in*>(a);
+    else if (a->sa_family == AF_INET6) peer.in6 = *reinterpret_cast<const sockaddr_in6*>(a);
+  }
 
   uint32_t mask = 0;  // epoll events registered
   bool registered = false;

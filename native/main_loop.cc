@@ -177,7 +177,9 @@ SubLoop* Reactor::PickLoop() {
 
 void Reactor::Accept(Listener* l) {
   for (int i = 0; i < kAcceptPerWake; i++) {
-    int fd = accept4(l->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage from;
+    socklen_t from_len = sizeof(from);
+    int fd = accept4(l->fd, reinterpret_cast<sockaddr*>(&from), &from_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EINTR) return;
       if (errno == ECONNABORTED) continue;
@@ -203,6 +205,7 @@ void Reactor::Accept(Listener* l) {
     }
     ApplySocketOptions(fd, l->opt);
     Connection* c = NewConnection(fd, PickLoop());
+    c->KeepPeer(reinterpret_cast<sockaddr*>(&from));
     c->listener = l->id;
     c->opt = l->opt;
     c->last_io_ms = now_ms_;
@@ -231,6 +234,7 @@ int32_t Reactor::Connect(const std::string& host, int port, const std::string& p
   }
   UpdateNow();
   Connection* c = NewConnection(fd, PickLoop());
+  c->KeepPeer(sa);
   c->opt = opt;
   c->connecting = true;
   c->last_io_ms = now_ms_;

@@ -572,6 +572,8 @@ test('malformed input gets a clear error, a counter, and the server keeps servin
     assert.equal(await c.call('echo', { e: { text: what } }), { text: what });
   }
   assert.ok(logs.length >= 6 && logs.every((l) => l.startsWith('linkpoll rpc: ')), logs.join('\n'));
+  // Each line names the peer, the frame over the cap too (its connection is closed by then).
+  assert.ok(logs.every((l) => /\(from 127\.0\.0\.1:\d+\)/.test(l)), logs.join('\n'));
   // HTTP with a 20 MB body (past the kernel's buffers): the 400, then a clean close once it is sent.
   const s = net.connect(port, '127.0.0.1');
   let got = '';
@@ -587,6 +589,25 @@ test('malformed input gets a clear error, a counter, and the server keeps servin
   assert.ok(Date.now() - t0 < 10000, `closed after ${Date.now() - t0} ms`);
   c.close();
   await srv.close();
+});
+
+test('a request over the server\'s maxFrameSize: the call fails saying which target reset it, the server logs who sent it, and serves the next call', async () => {
+  const logs: string[] = [];
+  const { srv, port } = await kitchen({ logger: { warn: (m) => logs.push(m) }, maxFrameSize: 64 << 10 });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${port}`, timeout: 5000 });
+  try {
+    // Past the kernel's socket buffers: the server closes with the rest unread, which resets.
+    const err = await c.call('echo', { e: { text: 'x'.repeat(8 << 20) } }).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+    assert.ok(err, 'the call failed');
+    assert.is(err!.code, 'ECONNRESET');
+    assert.match(err!.message, new RegExp(`^the server reset the connection \\(127\\.0\\.0\\.1:${port}, 1 call in flight\\)$`));
+    await until(() => logs.length === 1);
+    assert.match(logs[0]!, /a frame exceeded maxFrameSize \(65536 bytes\).*\(from 127\.0\.0\.1:\d+\)/);
+    assert.equal(await c.call('echo', { e: { text: 'after' } }), { text: 'after' });
+  } finally {
+    c.close();
+    await srv.close();
+  }
 });
 
 test('unframed strict binary clients are served too', async () => {

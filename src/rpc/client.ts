@@ -826,8 +826,10 @@ export class RpcClient extends EventEmitter {
     conn.on('close', (err) => {
       const i = ep.conns.indexOf(pc);
       if (i >= 0) ep.conns.splice(i, 1);
-      const reason = err ?? new LinkpollError('ECONNRESET', 'the server closed the connection');
-      if (pc.inFlight > 0) for (const p of this.pending.all()) if (p.conn === pc) p.reject(reason);
+      if (pc.inFlight > 0) {
+        const reason = connectionLost(ep.address, pc.inFlight, err);
+        for (const p of this.pending.all()) if (p.conn === pc) p.reject(reason);
+      }
     });
     if (this.closed) { conn.destroy(); throw new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client is closed'); }
     ep.conns.push(pc);
@@ -926,4 +928,19 @@ export function createRpcClient(options: RpcClientOptions): RpcClient { return n
 
 function circuitOpen(what: string): LinkpollError {
   return new LinkpollError('ERR_LINKPOLL_CIRCUIT_OPEN', `circuit open for ${what}: recent calls failed`);
+}
+
+/**
+ * Why calls in flight on a connection failed: its close reason (code, errno, timeout kind kept),
+ * saying which target and how many calls it took with it. A reset often means the server refused
+ * a request (over its maxFrameSize, say) and closed with the rest of it unread.
+ */
+function connectionLost(target: string, calls: number, err: Error | undefined): LinkpollError {
+  const e = err as LinkpollError | undefined;
+  const code = e?.code ?? 'ECONNRESET';
+  const what = e === undefined ? 'the server closed the connection'
+    : code === 'ECONNRESET' && e.syscall !== undefined ? 'the server reset the connection'
+      : e.message;
+  return new LinkpollError(code, `${what} (${target}, ${calls} call${calls === 1 ? '' : 's'} in flight)`,
+    { errno: e?.errno, syscall: e?.syscall, timeout: e?.timeout, cause: err });
 }
