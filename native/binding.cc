@@ -287,6 +287,7 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
                         InstanceMethod<&ReactorWrap::Flush>("flush"),
                         InstanceMethod<&ReactorWrap::NewStaging>("newStaging"),
                         InstanceMethod<&ReactorWrap::Address>("address"),
+                        InstanceMethod<&ReactorWrap::Counters>("counters"),
                         InstanceMethod<&ReactorWrap::Reader>("reader"),
                         InstanceMethod<&ReactorWrap::Stats>("stats"),
                         InstanceMethod<&ReactorWrap::Shutdown>("shutdown")});
@@ -422,6 +423,15 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
     auto* u = reinterpret_cast<sockaddr_un*>(&ss);
     size_t n = len > offsetof(sockaddr_un, sun_path) ? strnlen(u->sun_path, len - offsetof(sockaddr_un, sun_path)) : 0;
     return AddressArray(info.Env(), AF_UNIX, std::string(u->sun_path, n), 0);
+  }
+  // [bytes read, bytes queued for output] (undefined once the connection is gone).
+  Napi::Value Counters(const Napi::CallbackInfo& info) {
+    Connection* c = r_->Get(info[0].As<Napi::Number>().Int32Value());
+    if (!c) return info.Env().Undefined();
+    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    a.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(c->in_total)));
+    a.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(c->out_total)));
+    return a;
   }
   Napi::Value Reader(const Napi::CallbackInfo& info) {
     Connection* c = r_->Get(info[0].As<Napi::Number>().Int32Value());

@@ -99,6 +99,7 @@ struct Connection {
   // Since when unconsumed input has waited without progress (the read timeout's clock; 0 = none).
   uint64_t partial_since_ms = 0;
   uint64_t in_total = 0;       // bytes ever read: in_total - in.Len() is what has been consumed
+  uint64_t out_total = 0;      // bytes ever queued for output (node:net's bytesWritten)
   uint64_t consumed_mark = 0;  // consumed as of the last release (data mode's progress)
   uint64_t write_stall_ms = 0;
   uint64_t connect_deadline_ms = 0;

@@ -254,6 +254,7 @@ void Reactor::ProcessCommands(uint32_t n) {
       }
       it.p = data;
     }
+    c->out_total += static_cast<uint32_t>(len);
     int32_t idx = static_cast<int32_t>(items_.size());
     items_.push_back(it);
     if (c->first_item < 0) {

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
-import { encodeOptions, invalidArg, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
+import { checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
@@ -80,16 +80,15 @@ class ConnExtra {
   writeCbs: { watch: number; cb: WriteCallback }[] | undefined = undefined;
   /** setEncoding(): 'data' chunks are strings, characters split between reads kept whole. */
   decoder: StringDecoder | undefined = undefined;
+  /** bytesRead and bytesWritten as they were when the connection closed. */
+  counters: [number, number] | undefined = undefined;
 }
 
 /** Called once the data is in the kernel's hands, or with the error that kept it from getting there. */
 export type WriteCallback = (err?: Error | null) => void;
 
-function checkCallback(cb: unknown): void {
-  if (typeof cb !== 'function') throw invalidType('callback', 'a function', cb);
-}
 
-const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64, F_WRITE_SHUT = 128;
+const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64, F_WRITE_SHUT = 128, F_READ_ENDED = 256;
 /** No more writes: end(), shutdownWrite() or closed. */
 const F_NO_WRITE = F_ENDING | F_CLOSED | F_WRITE_SHUT;
 
@@ -190,6 +189,22 @@ export class Connection extends EventEmitter {
   get writableNeedDrain(): boolean { return (this.flags & F_NEED_DRAIN) !== 0; }
   /** end() or shutdownWrite() was called, or the connection is closed: writes are refused (node:net's writableEnded, and after a close). */
   get writableEnded(): boolean { return (this.flags & F_NO_WRITE) !== 0; }
+  /** As node:net's: 'opening' while connecting, 'open', 'readOnly' after end(), 'writeOnly' after the peer's FIN, 'closed'. */
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    const f = this.flags;
+    if ((f & F_CONNECTING) !== 0) return 'opening';
+    const readable = (f & (F_READ_ENDED | F_CLOSED)) === 0, writable = (f & F_NO_WRITE) === 0;
+    return readable ? (writable ? 'open' : 'readOnly') : writable ? 'writeOnly' : 'closed';
+  }
+  /** Not connected yet (node:net's pending). */
+  get pending(): boolean { return (this.flags & F_CONNECTING) !== 0; }
+  /** Bytes received, as node:net's bytesRead (kept after the close). */
+  get bytesRead(): number { return this.counters()[0]; }
+  /** Bytes written so far, those still queued included, as node:net's bytesWritten (kept after the close). */
+  get bytesWritten(): number { return this.counters()[1] + this.staged; }
+  private counters(): [number, number] {
+    return this.x?.counters ?? this._r.native.counters(this.id) ?? [0, 0];
+  }
 
   /**
    * Queues data; false when the backlog is at or over the high-water mark (wait for 'drain'). After
@@ -506,7 +521,10 @@ export class Connection extends EventEmitter {
     this.emit('connect');
   }
 
-  /** @internal */ _onEnd(): void { this.emit('end'); }
+  /** @internal */ _onEnd(): void {
+    this.flags |= F_READ_ENDED;
+    this.emit('end');
+  }
 
   /** @internal `watch`: the drain watches native code had processed (see _whenOut). */
   _onDrain(watch: number): void {
@@ -535,8 +553,10 @@ export class Connection extends EventEmitter {
       case 10: err = new LinkpollError('ERR_LINKPOLL_BAD_FRAME', `a frame length field was smaller than its header${began(errno)}; the connection was closed`); break;
       default: err = this.x?.destroyError;
     }
-    if (err !== undefined) this.extra().closeReason = err;
-    if (this.x) this.x.reader = undefined;
+    const x = this.extra();
+    if (err !== undefined) x.closeReason = err;
+    x.reader = undefined;
+    x.counters = this._r.native.counters(this.id) ?? [0, 0]; // the native side forgets them after this batch
     this.staged = 0;
     this._owner?._connClosed(this);
     this.settleWrites(0, err ?? closedError());

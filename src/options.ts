@@ -70,6 +70,10 @@ function int(name: string, v: unknown, min: number, max: number, dflt: number): 
 }
 
 /** A TypeError with Node's code for an argument of the wrong type. */
+export function checkCallback(cb: unknown): void {
+  if (typeof cb !== 'function') throw invalidType('callback', 'a function', cb);
+}
+
 export function invalidType(name: string, want: string, got: unknown): TypeError {
   const e = new TypeError(`${name} must be ${want}, got ${got === null ? 'null' : typeof got}`);
   (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Connection, type AddressInfo } from './connection';
 import { LinkpollError, errnoError } from './errors';
-import { addressArgs, encodeOptions, invalidArg, invalidType, keptOptions, optionsObject, portNumber, type ConnectionOptions, type KeptOptions } from './options';
+import { addressArgs, checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, optionsObject, portNumber, type ConnectionOptions, type KeptOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
 export interface ServerOptions extends ConnectionOptions {
@@ -211,8 +211,12 @@ export class Server extends EventEmitter {
     this.reactor.servers[id] = this;
     if (!this.refed) this.reactor.native.setListenerRef(id, false);
     const addr = this.address()!;
-    this.emit('listening', addr);
-    return addr;
+    // On the next tick, as node:net does: `server.listen(port); server.on('listening', f)` works.
+    // The promise settles after it, so awaiting listen() finds the callback run.
+    return new Promise((resolve) => process.nextTick(() => {
+      if (this.listenerId === id) this.emit('listening', addr);
+      resolve(addr);
+    }));
   }
 
   address(): AddressInfo | null {
@@ -225,7 +229,22 @@ export class Server extends EventEmitter {
    * Stops accepting, lets every connection send what it has queued and close, and resets those
    * still open after `timeout` ms. Resolves when all are closed ('close' is emitted).
    */
-  close(options: CloseOptions = {}): Promise<void> {
+  close(options?: CloseOptions, callback?: (err?: Error) => void): Promise<void>;
+  /** node:net's form: `callback` once closed, with ERR_SERVER_NOT_RUNNING if it was not listening. */
+  close(callback: (err?: Error) => void): Promise<void>;
+  close(options?: CloseOptions | ((err?: Error) => void), callback?: (err?: Error) => void): Promise<void> {
+    if (typeof options === 'function') { callback = options; options = undefined; }
+    const o = optionsObject(options, 'options');
+    if (callback !== undefined) {
+      checkCallback(callback);
+      const cb = callback;
+      if (this.listenerId < 0) this.once('close', () => cb(new LinkpollError('ERR_SERVER_NOT_RUNNING', 'Server is not running.')));
+      else this.once('close', () => cb());
+    }
+    return this.closeOnce(o);
+  }
+
+  private closeOnce(options: CloseOptions): Promise<void> {
     if (this.closing) return this.closing;
     const timeout = options.timeout ?? 5000;
     this.stopListening();

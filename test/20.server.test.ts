@@ -705,4 +705,51 @@ test('listen(port, cb) failing is an \'error\' event, as node:net\'s (no unhandl
   }
 });
 
+test("node:net's life cycle: 'listening' on the next tick, close(cb), readyState, pending, bytesRead and bytesWritten (kept after the close)", async () => {
+  let serverSide: Connection | undefined;
+  const srv = createServer({ allowHalfOpen: true }, (c) => {
+    serverSide = c;
+    c.on('data', (d: Buffer) => c.write(d));
+  });
+  const states: string[] = [];
+  try {
+    srv.listen(0, '127.0.0.1');
+    // Attached after listen() returned, as node:net code does.
+    await once(srv, 'listening');
+    const c = await connect(srv.address()!.port, '127.0.0.1');
+    assert.is(c.pending, false);
+    assert.is(c.readyState, 'open');
+    const echoed = new Promise<void>((resolve) => { let n = 0; c.on('data', (d: Buffer) => { if ((n += d.length) === 8) resolve(); }); });
+    c.write('abc');
+    c.write(Buffer.from('defgh'));
+    assert.is(c.bytesWritten, 8, 'queued bytes count at once');
+    await echoed;
+    assert.is(c.bytesRead, 8);
+    await until(() => serverSide !== undefined && serverSide.bytesRead === 8 && serverSide.bytesWritten === 8);
+    const s = serverSide!;
+    const serverEnded = once(s, 'end');
+    c.end();
+    assert.is(c.readyState, 'readOnly', 'after end(): reading goes on');
+    await serverEnded;
+    assert.is(s.readyState, 'writeOnly', "after the peer's FIN (allowHalfOpen): writing goes on");
+    const closed = once(c, 'close');
+    s.end('bye');
+    await closed;
+    states.push(c.readyState, s.readyState);
+    await until(() => s.destroyed);
+    assert.equal([c.readyState, s.readyState], ['closed', 'closed']);
+    assert.equal([c.bytesRead, c.bytesWritten], [11, 8], 'the client\'s counts stay after the close');
+    assert.equal([s.bytesRead, s.bytesWritten], [8, 11], 'the server side\'s too');
+  } finally {
+    let err: Error | undefined | null = null;
+    await srv.close((e) => { err = e; });
+    assert.is(err, undefined, 'close(cb): called once closed, without an error');
+  }
+  // node:net's callback form on a server that is not listening.
+  const idle = createServer();
+  const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => { void idle.close(resolve); });
+  assert.is(err?.code, 'ERR_SERVER_NOT_RUNNING');
+  assert.throws(() => srv.close(5 as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+});
+
 test.run();
