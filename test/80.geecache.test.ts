@@ -184,7 +184,7 @@ test('a node keeps serving while 300 connections send it garbage, oversize and m
   }
 });
 
-test('a request that arrives a few bytes at a time is still told HTTP and answered (HEAD, GET); conflicting lengths are refused', async () => {
+test('a request that arrives a few bytes at a time is still told HTTP and answered (HEAD, GET, bare-LF lines); conflicting lengths and bare CRs are refused', async () => {
   const [port] = await freePorts(1);
   const node = await startNode(port, `127.0.0.1:${port}`, ['--rpc']);
   try {
@@ -211,6 +211,9 @@ test('a request that arrives a few bytes at a time is still told HTTP and answer
     const two = await slowly(['GET /_geecache/scores/Tom HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nhello']);
     assert.match(two, /^HTTP\/1\.1 400 [^]*Connection: close\r\n/);
     assert.match(await slowly(['GET /_geecache/scores/Tom HTTP/1.1\r\nContent-Length: 0x1\r\n\r\nh']), /^HTTP\/1\.1 400 /);
+    // Bare LF line ends (`printf ... | nc`), split after the first LF of the blank line; a bare CR is refused.
+    assert.match(await slowly(['GET /_geecache/scores/Jack HTTP/1.1\nHost: x\n', '\n']), /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\n589$/);
+    assert.match(await slowly(['GET /_geecache/scores/Jack HTTP/1.1\r\nHost: x\ry: z\r\n\r\n']), /^HTTP\/1\.1 400 /);
   } finally {
     await stop([node]);
   }

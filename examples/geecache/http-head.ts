@@ -22,9 +22,17 @@ export interface HeadError { status: 400 | 431 }
  * are refused.
  */
 export function parseRequestHead(bytes: Buffer, max: number): RequestHead | HeadError | null {
-  const end = bytes.indexOf('\r\n\r\n');
-  if (end < 0) return bytes.length > max ? { status: 431 } : null;
-  const lines = bytes.toString('latin1', 0, end).split('\r\n');
+  const headLength = headEnd(bytes);
+  if (headLength < 0) return bytes.length > max ? { status: 431 } : null;
+  // Lines end in CRLF, or a bare LF, which RFC 9112 (2.2) lets a server accept (`printf | nc` sends
+  // them; Go's and Node's servers accept them). A bare CR is not a line end.
+  const lines = bytes.toString('latin1', 0, headLength).split('\n');
+  lines.length -= 2; // the blank line and what follows its LF
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.endsWith('\r')) lines[i] = l.slice(0, -1);
+    if (lines[i]!.includes('\r')) return { status: 400 };
+  }
   const [method, target, version, extra] = lines[0]!.split(' ');
   if (!method || !target || extra !== undefined || !/^HTTP\/1\.[01]$/.test(version ?? '')) return { status: 400 };
   let contentLength = 0, seenLength = false;
@@ -46,6 +54,15 @@ export function parseRequestHead(bytes: Buffer, max: number): RequestHead | Head
       close = /close/i.test(value) || (version === 'HTTP/1.0' && !/keep-alive/i.test(value));
     }
   }
-  if (end + 4 + contentLength > max) return { status: 400 };
-  return { method, target, headLength: end + 4, contentLength, close };
+  if (headLength + contentLength > max) return { status: 400 };
+  return { method, target, headLength, contentLength, close };
+}
+
+/** Where the head ends (after its blank line: LF LF or LF CR LF), or -1 while it has not arrived. */
+export function headEnd(bytes: Buffer): number {
+  for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) {
+    if (bytes[i + 1] === 10) return i + 2;
+    if (bytes[i + 1] === 13 && bytes[i + 2] === 10) return i + 3;
+  }
+  return -1;
 }

@@ -122,12 +122,13 @@ export const httpRequestHead: FuzzTarget = {
     Buffer.from('GET /_geecache/scores/Tom HTTP/1.1\r\nHost: a\r\n\r\n'),
     Buffer.from('POST /x HTTP/1.0\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello'),
     Buffer.from('GET /_geecache/a%20b/c+d%2F HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n'),
+    Buffer.from('GET /_geecache/scores/Sam HTTP/1.1\nHost: a\r\nContent-Length: 2\n\nhi'),
   ],
   run(input) {
     const max = 256;
     const h = parseRequestHead(input, max);
     if (h === null) {
-      if (input.includes('\r\n\r\n') || input.length > max) throw new Error('incomplete, yet the head is there (or too large)');
+      if (input.includes('\n\n') || input.includes('\n\r\n') || input.length > max) throw new Error('incomplete, yet the head is there (or too large)');
       return;
     }
     if ('status' in h) throw Object.assign(new Error(`refused with ${h.status}`), { code: 'HTTP_REFUSED' });
