@@ -6,13 +6,17 @@ import { EventEmitter } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { LinkBuffer } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
-import { checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
+import { DEFAULT_MAX_FRAME, checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
 export interface AddressInfo { family: string; address: string; port: number }
 
-function frameTooLarge(max: number, head: number): LinkpollError {
-  return new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', `a frame exceeded maxFrameSize (${max} bytes)${began(head)}; the connection was closed`);
+// `u32be`: the header is the length, so the message can say how large the frame was (unless the
+// peer speaks another protocol, which began() names).
+function frameTooLarge(max: number, head: number, u32be: boolean): LinkpollError {
+  const tail = began(head);
+  const size = u32be && !tail.includes('the peer speaks') ? ` of ${(head >>> 0) + 4} bytes` : '';
+  return new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', `a frame${size} exceeded maxFrameSize (${max} bytes)${tail}; the connection was closed`);
 }
 
 // What a refused frame's header began with (native code passes its first 4 bytes): a peer that
@@ -548,7 +552,7 @@ export class Connection extends EventEmitter {
       case 4: err = timeoutError('idle', this.opts.idleTimeout); break;
       case 5: err = timeoutError('write', this.opts.writeTimeout); break;
       case 6: err = timeoutError('connect', this.opts.connectTimeout); break;
-      case 7: err = frameTooLarge(this.opts.maxFrameSize ?? 64 * 1024 * 1024, errno); break;
+      case 7: err = frameTooLarge(this.opts.maxFrameSize ?? DEFAULT_MAX_FRAME, errno, this.opts.framing === 'u32be'); break;
       case 9: err = new LinkpollError('ERR_LINKPOLL_SHUTDOWN', 'the reactor was closed'); break;
       case 10: err = new LinkpollError('ERR_LINKPOLL_BAD_FRAME', `a frame length field was smaller than its header${began(errno)}; the connection was closed`); break;
       default: err = this.x?.destroyError;

@@ -59,7 +59,7 @@ export interface ConnectionOptions {
   lingerTimeout?: number;
 }
 
-const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
+export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024;
 
 function int(name: string, v: unknown, min: number, max: number, dflt: number): number {
   if (v === undefined) return dflt;

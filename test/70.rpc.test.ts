@@ -602,8 +602,18 @@ test('a request over the server\'s maxFrameSize: the call fails saying which tar
     assert.is(err!.code, 'ECONNRESET');
     assert.match(err!.message, new RegExp(`^the server reset the connection \\(127\\.0\\.0\\.1:${port}, 1 call in flight\\)$`));
     await until(() => logs.length === 1);
-    assert.match(logs[0]!, /a frame exceeded maxFrameSize \(65536 bytes\).*\(from 127\.0\.0\.1:\d+\)/);
+    const size = Number(/a frame of (\d+) bytes exceeded maxFrameSize \(65536 bytes\).*\(from 127\.0\.0\.1:\d+\)/.exec(logs[0]!)?.[1]);
+    assert.ok(size > 8 << 20 && size < (8 << 20) + 200, logs[0]);
     assert.equal(await c.call('echo', { e: { text: 'after' } }), { text: 'after' });
+    // And a reply over the client's own cap says so.
+    const small = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${port}`, maxFrameSize: 1024 });
+    try {
+      const big = await small.call('echo', { e: { text: 'y'.repeat(1000) } }).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+      assert.is(big?.code, 'ERR_LINKPOLL_FRAME_TOO_LARGE');
+      assert.match(big!.message, new RegExp(`^a reply over the client's maxFrameSize option: a frame of 10\\d\\d bytes exceeded maxFrameSize \\(1024 bytes\\).*\\(127\\.0\\.0\\.1:${port}, 1 call in flight\\)$`));
+    } finally {
+      small.close();
+    }
   } finally {
     c.close();
     await srv.close();

@@ -940,7 +940,8 @@ function connectionLost(target: string, calls: number, err: Error | undefined): 
   const code = e?.code ?? 'ECONNRESET';
   const what = e === undefined ? 'the server closed the connection'
     : code === 'ECONNRESET' && e.syscall !== undefined ? 'the server reset the connection'
-      : e.message;
+      : code === 'ERR_LINKPOLL_FRAME_TOO_LARGE' ? `a reply over the client's maxFrameSize option: ${e.message}`
+        : e.message;
   return new LinkpollError(code, `${what} (${target}, ${calls} call${calls === 1 ? '' : 's'} in flight)`,
     { errno: e?.errno, syscall: e?.syscall, timeout: e?.timeout, cause: err });
 }
