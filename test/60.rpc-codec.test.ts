@@ -37,6 +37,14 @@ test('IDL: enums, typedefs, containers, exceptions, oneway and void are understo
   assert.is(E.fields.find((f) => f.name === 'color')!.type, 'i32');
 });
 
+test('IDL number literals as Apache\'s compiler reads them: hex (enum values, field ids, consts), signs, .5', () => {
+  const t = rpc.parseIdl('enum E { A = 0x10, B, C = -0x2, D = +3 }\nstruct S { 0x1: i32 a = 0xff; +2: i64 b = -0x7fffffffffffffff; 3: double c = .5 }\nconst double X = -1.5e3');
+  assert.equal(t.enums.E, { A: 16, B: 17, C: -2, D: 3 });
+  assert.equal(t.structs.S!.fields.map((f) => [f.id, f.default]), [[1, 255], [2, -0x7fffffffffffffffn], [3, 0.5]]);
+  assert.is(t.consts.X, -1500);
+  assert.throws(() => rpc.parseIdl('enum E { 5 }'), /enum E: expected a value name, got 5/);
+});
+
 test('IDL mistakes are refused with ERR_LINKPOLL_IDL and where they are (file:line:column)', () => {
   const err = (src: string) => { try { rpc.parseIdl(src); } catch (e) { return `${(e as NodeJS.ErrnoException).code} ${(e as Error).message}`; } return 'accepted'; };
   assert.is(err('struct A {\n  1: i32 a\n  2: Missing b\n}'), 'ERR_LINKPOLL_IDL IDL <idl>:3:6: unknown type Missing');

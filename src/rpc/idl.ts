@@ -34,9 +34,16 @@ function location(file: string, src: string, at: number): string {
 }
 
 /** The tokens of `src`; `offsets` (when given) receives where each starts. */
+// Integer literals as Apache's compiler reads them: decimal or 0x hex, either with a sign.
+const INT_LITERAL = /^[+-]?(\d+|0x[0-9a-fA-F]+)$/;
+function intLiteral(v: string): number {
+  const n = Number(v.replace(/^[+-]/, ''));
+  return v.startsWith('-') ? -n : n;
+}
+
 function tokenize(src: string, offsets?: number[], file = ''): Tok[] {
   const out: Tok[] = [];
-  const re = /\s+|\/\/[^\n]*|#[^\n]*|\/\*[\s\S]*?\*\/|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|([A-Za-z_][\w.]*)|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|0x[0-9a-fA-F]+)|([{}()<>,;:=\[\]*])/y;
+  const re = /\s+|\/\/[^\n]*|#[^\n]*|\/\*[\s\S]*?\*\/|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|([A-Za-z_][\w.]*)|([+-]?0x[0-9a-fA-F]+|[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)|([{}()<>,;:=\[\]*])/y;
   let m: RegExpExecArray | null;
   let pos = 0;
   while (pos < src.length) {
@@ -222,8 +229,8 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     while (peek() !== close) {
       const start = i;
       let id: number;
-      if (/^-?\d+$/.test(peek()) || /^0x/.test(peek())) {
-        id = Number(next());
+      if (INT_LITERAL.test(peek())) {
+        id = intLiteral(next());
         expect(':');
       } else {
         id = -(fields.length + 1); // implicit ids, as the Apache compiler assigns them
@@ -274,10 +281,11 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       let v = 0;
       while (peek() !== '}') {
         const k = next();
+        if (!/^[A-Za-z_]\w*$/.test(k)) throw idlError(`enum ${name}: expected a value name, got ${k}`, at(i - 1));
         if (values[k] !== undefined) throw idlError(`enum ${name}: ${k} is defined twice`, at(i - 1));
         if (peek() === '=') {
           i++;
-          v = Number(next());
+          v = INT_LITERAL.test(peek()) ? intLiteral(next()) : (i++, NaN);
           if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw idlError(`enum ${name}: ${k} = ${t[i - 1]} is not an i32`, at(i - 1));
         }
         values[k] = v++;
@@ -394,14 +402,14 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
         return ty === 'binary' ? Buffer.from(unquote(v)) : unquote(v); // binary decodes as a Buffer: so is its value
       }
       if (ty === 'bool') return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : bad(`expected a bool, got ${v}`);
-      if (!/^-?(0x[0-9a-fA-F]+|\d)/.test(v)) return bad(`expected a number, got ${v}`);
-      if (ty === 'double') return Number(v);
+      if (!/^[+-]?(0x[0-9a-fA-F]|\.?\d)/.test(v)) return bad(`expected a number, got ${v}`);
+      if (ty === 'double') return INT_LITERAL.test(v) ? intLiteral(v) : Number(v);
       if (ty === 'i64') {
-        if (!/^-?(\d+|0x[0-9a-fA-F]+)$/.test(v)) return bad(`expected an integer, got ${v}`);
-        const n = v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v);
+        if (!INT_LITERAL.test(v)) return bad(`expected an integer, got ${v}`);
+        const n = v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v.replace(/^\+/, ''));
         return n >= -(2n ** 63n) && n < 2n ** 63n ? n : bad(`${v} is not an i64`);
       }
-      const n = Number(v);
+      const n = INT_LITERAL.test(v) ? intLiteral(v) : NaN;
       const bits = ty === 'byte' ? 8 : ty === 'i16' ? 16 : 32;
       return Number.isInteger(n) && n >= -(2 ** (bits - 1)) && n < 2 ** (bits - 1) ? n : bad(`${v} is not ${a}`);
     }
