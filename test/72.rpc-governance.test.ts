@@ -238,7 +238,8 @@ test('server middleware: order, rewriting args, refusing a call; metrics and Pro
   const text = srv.prometheus();
   assert.match(text, /linkpoll_rpc_server_calls_total\{service="Kitchen",method="slow"\} 3/);
   assert.match(text, /linkpoll_rpc_server_latency_seconds_count\{service="Kitchen",method="slow"\} 3/);
-  assert.match(text, /linkpoll_rpc_server_requests 3/);
+  assert.match(text, /\n# TYPE linkpoll_rpc_server_requests_total counter\nlinkpoll_rpc_server_requests_total 3\n/);
+  assert.match(text, /\n# TYPE linkpoll_rpc_server_connections gauge\nlinkpoll_rpc_server_connections \d+\n/);
   // Without latencyMetrics the server counts calls but shows no (empty) latency histogram.
   const plain = new rpc.RpcServer({ logger: null });
   plain.register(Kitchen, { slow: () => 'x' });

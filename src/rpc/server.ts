@@ -232,8 +232,10 @@ export class RpcServer extends EventEmitter {
   prometheus(): string {
     const lines = [this.metrics_.prometheus('linkpoll_rpc_server', '*').replace(/service="\*",method="([^".]*)\.([^"]*)"/g, 'service="$1",method="$2"')];
     for (const [k, v] of Object.entries(this.stats())) {
-      const name = `linkpoll_rpc_server_${k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())}`;
-      lines.push(`# TYPE ${name} ${k === 'connections' ? 'gauge' : 'counter'}`, `${name} ${v}`);
+      // Counters end in _total, as Prometheus names them (and the per-method ones above do).
+      const gauge = k === 'connections';
+      const name = `linkpoll_rpc_server_${k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())}${gauge ? '' : '_total'}`;
+      lines.push(`# TYPE ${name} ${gauge ? 'gauge' : 'counter'}`, `${name} ${v}`);
     }
     return lines.join('\n') + '\n';
   }
