@@ -81,6 +81,7 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
                         InstanceMethod<&LinkBufferWrap::PendingLen>("pending"),
                         InstanceMethod<&LinkBufferWrap::Peek>("peek"),
                         InstanceMethod<&LinkBufferWrap::Next>("next"),
+                        InstanceMethod<&LinkBufferWrap::Window>("window"),
                         InstanceMethod<&LinkBufferWrap::Skip>("skip"),
                         InstanceMethod<&LinkBufferWrap::IndexOf>("indexOf"),
                         InstanceMethod<&LinkBufferWrap::CopyOut>("copy"),
@@ -170,6 +171,22 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
     lb->Skip(n);
     return v;
   }
+  // window(consumed): skips the `consumed` bytes JavaScript read from its last window, then
+  // returns the read cursor's Block with scratch[0] = the cursor's offset in it, scratch[1] = the
+  // bytes readable there without a copy, scratch[2] = all readable bytes (capped at 2^31-1);
+  // null when nothing is readable. JavaScript serves reads inside it without calling in here.
+  Napi::Value Window(const Napi::CallbackInfo& info) {
+    LinkBuffer* lb = Lb(info);
+    size_t consumed = info[0].As<Napi::Number>().Uint32Value();
+    if (consumed && !lb->Skip(consumed)) throw Napi::RangeError::New(info.Env(), "window: consumed more than was readable");
+    size_t len = lb->Len();
+    scratch_[2] = static_cast<int32_t>(len > 0x7fffffff ? 0x7fffffff : len);
+    if (len == 0) return info.Env().Null();
+    Node* node = lb->Contiguous(1);  // the node at the cursor, past any emptied ones
+    size_t run = node->size();
+    scratch_[1] = static_cast<int32_t>(run > 0x7fffffff ? 0x7fffffff : run);
+    return View(info.Env(), node);
+  }
   Napi::Value Skip(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), Lb(info)->Skip(info[0].As<Napi::Number>().Uint32Value()));
   }
@@ -200,8 +217,10 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
     lb->SliceInto(n, w->lb_);
     return o;
   }
-  Napi::Value Release(const Napi::CallbackInfo& info) {
+  Napi::Value Release(const Napi::CallbackInfo& info) {  // release([consumed]): see Window
     if (lb_) {
+      size_t consumed = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 0;
+      if (consumed && !lb_->Skip(consumed)) throw Napi::RangeError::New(info.Env(), "release: consumed more than was readable");
       lb_->Release();
       if (conn_) reactor_->AfterReaderRelease(conn_);
     }

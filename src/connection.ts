@@ -4,7 +4,7 @@
 import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
-import { LinkBuffer } from './link-buffer';
+import { LinkBuffer, bumpIoEpoch } from './link-buffer';
 import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
 import { DEFAULT_MAX_FRAME, checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
@@ -433,7 +433,11 @@ export class Connection extends EventEmitter {
     const merged = { ...this.opts, ...opts };
     const encoded = encodeOptions(merged);
     this.opts = keptOptions(merged);
-    if ((this.flags & F_CLOSED) === 0) this._r.native.setOptions(this.id, encoded);
+    if ((this.flags & F_CLOSED) === 0) {
+      this.x?.reader?.settle(); // native framing starts from what the reader has not consumed
+      this._r.native.setOptions(this.id, encoded);
+      bumpIoEpoch();
+    }
   }
 
   /** The input as a LinkBuffer (framing 'none'): read with next/peek/until, then release(). */

@@ -25,38 +25,112 @@ function checkCount(n: number, what: string): void {
 
 const EMPTY = Buffer.alloc(0);
 
+// Bumped whenever native code may have changed a connection's input (a reactor's dispatch, flush
+// or close): read windows taken before are stale then (see LinkBuffer).
+let ioEpoch = 0;
+/** @internal */
+export function bumpIoEpoch(): void { ioEpoch++; }
+
+// Searching a window in JavaScript scans its Block from the cursor; past this it asks native code.
+const MAX_JS_SCAN = 64 * 1024;
+
 export class LinkBuffer {
   /** @internal */ readonly h: NativeLinkBuffer;
+  // The read window: the bytes readable without a copy at the read cursor (one node of the native
+  // chain), as native code last reported them. Reads inside it are answered here, without a call
+  // into native code (one per peek/next otherwise: most of the cost of reading small frames).
+  // `taken` bytes of it were consumed here and native code has not skipped them yet; it does so
+  // first thing in the next call that reads or frees (window, release, or settle()).
+  private w: ArrayBuffer | null = null;
+  private wu8: Uint8Array | null = null;
+  private wpos = 0;
+  private wend = 0;
+  private wlen = 0;
+  private wepoch = -1;
+  private taken = 0;
 
   constructor(handle?: NativeLinkBuffer) {
     this.h = handle ?? new native.LinkBuffer();
   }
 
   /** Readable bytes. */
-  get length(): number { return this.h.len(); }
+  get length(): number {
+    if (this.wepoch === ioEpoch && this.wlen < 0x7fffffff) return this.wlen;
+    return this.h.len() - this.taken;
+  }
   /** Bytes reserved by malloc() and not yet flushed. */
   get pendingLength(): number { return this.h.pending(); }
 
+  // A fresh window (false: nothing is readable).
+  private refill(): boolean {
+    const ab = this.h.window(this.taken);
+    this.taken = 0;
+    this.wepoch = ioEpoch;
+    this.wlen = scratch[2]!;
+    if (ab === null) {
+      this.w = this.wu8 = null;
+      this.wpos = this.wend = 0;
+      return false;
+    }
+    if (ab !== this.w) { this.w = ab; this.wu8 = null; }
+    this.wpos = scratch[0]!;
+    this.wend = this.wpos + scratch[1]!;
+    return true;
+  }
+
+  /** @internal Tells native code what was consumed here; the window is taken again when next needed. */
+  settle(): void {
+    if (this.taken > 0) {
+      const n = this.taken;
+      this.taken = 0;
+      this.h.skip(n);
+    }
+    this.wepoch = -1;
+  }
+
+  // Room in a fresh window (refilled if stale); 0 when nothing is readable.
+  private room(): number {
+    if (this.wepoch !== ioEpoch && !this.refill()) return 0;
+    return this.wend - this.wpos;
+  }
+
   /** The next n bytes without consuming them: a view when contiguous, else copied once. */
   peek(n: number): Buffer {
+    if (this.wepoch === ioEpoch && n > 0 && n <= this.wend - this.wpos) return view(this.w!, this.wpos, n);
     checkCount(n, 'peek');
     if (n === 0) return EMPTY;
+    if (n <= this.room()) return view(this.w!, this.wpos, n);
+    this.settle();
     const ab = this.h.peek(n);
     if (ab === null) throw outOfRange('peek', n, this.h.len());
-    return view(ab, scratch[0], n);
+    return view(ab, scratch[0]!, n);
   }
 
   /** The next n bytes, consumed; valid until release(). */
   next(n: number): Buffer {
+    if (this.wepoch === ioEpoch && n > 0 && n <= this.wend - this.wpos) return this.take(n);
     checkCount(n, 'next');
     if (n === 0) return EMPTY;
+    if (n <= this.room()) return this.take(n);
+    this.settle();
     const ab = this.h.next(n);
     if (ab === null) throw outOfRange('next', n, this.h.len());
-    return view(ab, scratch[0], n);
+    return view(ab, scratch[0]!, n);
+  }
+
+  private take(n: number): Buffer {
+    const v = view(this.w!, this.wpos, n);
+    this.wpos += n;
+    this.wlen -= n;
+    this.taken += n;
+    return v;
   }
 
   skip(n: number): void {
     checkCount(n, 'skip');
+    if (n === 0) return;
+    if (n <= this.room()) { this.wpos += n; this.wlen -= n; this.taken += n; return; }
+    this.settle();
     if (!this.h.skip(n)) throw outOfRange('skip', n, this.h.len());
   }
 
@@ -66,16 +140,28 @@ export class LinkBuffer {
     if (!Number.isInteger(d) || (d as number) < 0 || (d as number) > 255) {
       throw invalidArg(`delimiter must be one byte (a number 0-255 or a one-character string), got ${shown(delimiter)}`);
     }
-    const i = this.h.indexOf(d as number);
+    const i = this.indexOf(d as number);
     return i < 0 ? null : this.next(i + 1);
   }
 
   /** Index of the first `byte` among the readable bytes, or -1. */
-  indexOf(byte: number): number { return this.h.indexOf(byte); }
+  indexOf(byte: number): number {
+    const room = this.room();
+    if (room > 0 && this.w!.byteLength - this.wpos <= MAX_JS_SCAN) {
+      const u8 = this.wu8 ??= new Uint8Array(this.w!);
+      const i = u8.indexOf(byte, this.wpos);
+      if (i >= 0 && i < this.wend) return i - this.wpos;
+      if (room === this.wlen) return -1; // the window is all there is
+    }
+    this.settle();
+    return this.h.indexOf(byte);
+  }
 
   /** A copy of the next n bytes, consumed. */
   readBinary(n: number): Buffer {
     checkCount(n, 'readBinary');
+    if (n > 0 && n <= this.room()) return Buffer.from(this.take(n));
+    this.settle();
     const out = Buffer.allocUnsafe(n);
     if (!this.h.copy(out, n)) throw outOfRange('readBinary', n, this.h.len());
     this.h.skip(n);
@@ -86,7 +172,7 @@ export class LinkBuffer {
     return this.next(n).toString(encoding);
   }
 
-  readUInt8(): number { return this.next(1)[0]; }
+  readUInt8(): number { return this.next(1)[0]!; }
   readUInt16BE(): number { return this.next(2).readUInt16BE(0); }
   readUInt32BE(): number { return this.next(4).readUInt32BE(0); }
   readInt32BE(): number { return this.next(4).readInt32BE(0); }
@@ -96,13 +182,19 @@ export class LinkBuffer {
   /** The next n bytes as a LinkBuffer sharing the same native nodes (no copy), consumed. */
   slice(n: number): LinkBuffer {
     checkCount(n, 'slice');
+    this.settle();
     const h = this.h.slice(n);
     if (h === null) throw outOfRange('slice', n, this.h.len());
     return new LinkBuffer(h);
   }
 
   /** Frees what has been read; views into it may be recycled (and are then detached). */
-  release(): void { this.h.release(); }
+  release(): void {
+    const n = this.taken;
+    this.taken = 0;
+    this.wepoch = -1;
+    this.h.release(n);
+  }
 
   /** n writable bytes of native memory, readable after flush(). Fill them before flush(). */
   malloc(n: number): Buffer {
@@ -121,21 +213,21 @@ export class LinkBuffer {
   /** Copies small data; links large data (16 KiB and up) without copying - do not modify it after. */
   writeBinary(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) throw invalidType('data', 'a Uint8Array (Buffer)', data);
-    if (data.length) this.h.writeBinary(data);
+    if (data.length) { this.wepoch = -1; this.h.writeBinary(data); }
   }
 
   /** Copies data in; readable at once. */
   write(data: Uint8Array | string): void {
     const b = typeof data === 'string' ? Buffer.from(data) : data;
     if (!(b instanceof Uint8Array)) throw invalidType('data', 'a string or a Uint8Array (Buffer)', data);
-    if (b.length) this.h.append(b);
+    if (b.length) { this.wepoch = -1; this.h.append(b); }
   }
 
   /** Makes what malloc() reserved readable. */
-  flush(): void { this.h.flush(); }
+  flush(): void { this.wepoch = -1; this.h.flush(); }
 
   /** Drops every byte and node now. */
-  dispose(): void { this.h.dispose(); }
+  dispose(): void { this.taken = 0; this.wepoch = -1; this.h.dispose(); }
 }
 
 /** Memory held by standalone LinkBuffers' pool (for tests and monitoring). */

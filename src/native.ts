@@ -30,11 +30,12 @@ export interface NativeLinkBuffer {
   pending(): number;
   peek(n: number): ArrayBuffer | null;
   next(n: number): ArrayBuffer | null;
+  window(consumed: number): ArrayBuffer | null;
   skip(n: number): boolean;
   indexOf(byte: number): number;
   copy(target: Buffer, n: number): boolean;
   slice(n: number): NativeLinkBuffer | null;
-  release(): void;
+  release(consumed?: number): void;
   malloc(n: number): ArrayBuffer;
   mallocAck(n: number): boolean;
   flush(): void;

@@ -10,6 +10,7 @@ import type { Server } from './server';
 import { performance } from 'node:perf_hooks';
 import { view } from './view';
 import { outOfRange } from './options';
+import { bumpIoEpoch } from './link-buffer';
 
 export const EV_ACCEPT = 1, EV_CONNECT = 2, EV_FRAME = 3, EV_DATA = 4, EV_END = 5, EV_CLOSE = 6,
   EV_DRAIN = 7, EV_BACKLOG = 8, EV_REFUSED = 9, EV_ACCEPT_ERROR = 10, EV_FRAME_CHECKED = 11, EV_TIMEOUT = 12;
@@ -79,6 +80,7 @@ export class Reactor {
   }
 
   private onBatch(n: number): number {
+    bumpIoEpoch(); // native code has read since: readers' windows are stale (and again below)
     this.dispatching = true;
     inBatch = true;
     batchClock = -1;
@@ -105,6 +107,7 @@ export class Reactor {
     }
     this.dispatching = false;
     inBatch = false;
+    bumpIoEpoch(); // native code frees released input after this returns
     this.cmd[COMMAND_RECORDS * 4] = this.ncmd;
     this.ncmd = 0;
     this.handedOver();
@@ -251,6 +254,7 @@ export class Reactor {
     this.ncmd = 0;
     this.handedOver();
     this.native.flush(n);
+    bumpIoEpoch();
   }
 
   stats(): ReactorStats { return this.native.stats(); }
@@ -261,6 +265,7 @@ export class Reactor {
     this.flush();
     this.closed = true;
     this.native.shutdown();
+    bumpIoEpoch();
     for (const c of this.conns) if (c) c._onClose(9, 0);
     this.conns.length = 0;
   }

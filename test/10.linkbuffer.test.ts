@@ -181,7 +181,7 @@ function modelCheck(start: number): void {
   const bytes = (n: number) => filled(n, rnd(256));
   const len = () => model.length;
   for (let step = 0; step < 20000; step++) {
-    const op = rnd(13);
+    const op = rnd(15);
     const n = rnd(8) === 0 ? rnd(70000) : rnd(300);
     try {
       switch (op) {
@@ -240,6 +240,23 @@ function modelCheck(start: number): void {
         }
         case 11: { const k = len() + 1 + rnd(10); assert.throws(() => lb.next(k), (e: NodeJS.ErrnoException) => e.code === 'ERR_BUFFER_OUT_OF_BOUNDS'); break; }
         case 12: { const k = rnd(len() + 1); assert.ok(lb.readBinary(k).equals(model.subarray(0, k)), `readBinary ${k}`); model = model.subarray(k); break; }
+        // Small reads and searches, as a parser makes them: mostly answered from the read window.
+        case 13: {
+          for (let j = rnd(20); j > 0 && len() > 0; j--) {
+            const k = Math.min(len(), 1 + rnd(8));
+            if (rnd(2) === 0) { assert.ok(lb.peek(k).equals(model.subarray(0, k)), `small peek ${k}`); continue; }
+            const v = lb.next(k);
+            assert.ok(v.equals(model.subarray(0, k)), `small next ${k}`);
+            kept.push({ view: v, copy: Buffer.from(v) });
+            model = model.subarray(k);
+          }
+          break;
+        }
+        case 14: {
+          const d = model.length && rnd(4) > 0 ? model[rnd(model.length)]! : rnd(256);
+          assert.is(lb.indexOf(d), model.indexOf(d), `indexOf ${d}`);
+          break;
+        }
       }
     } catch (e) {
       throw new Error(`seed ${start} step ${step} op ${op} n ${n} len ${len()}: ${(e as Error).message}`);
