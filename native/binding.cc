@@ -88,6 +88,7 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
                         InstanceMethod<&LinkBufferWrap::Slice>("slice"),
                         InstanceMethod<&LinkBufferWrap::Release>("release"),
                         InstanceMethod<&LinkBufferWrap::Malloc>("malloc"),
+                        InstanceMethod<&LinkBufferWrap::MallocWindow>("mallocWindow"),
                         InstanceMethod<&LinkBufferWrap::MallocAck>("mallocAck"),
                         InstanceMethod<&LinkBufferWrap::Flush>("flush"),
                         InstanceMethod<&LinkBufferWrap::Append>("append"),
@@ -236,11 +237,40 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
     scratch_[0] = static_cast<int32_t>(p - b->data);
     return Napi::Value(info.Env(), ab);
   }
-  Napi::Value MallocAck(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), Lb(info)->MallocAck(info[0].As<Napi::Number>().Uint32Value()));
+  // mallocWindow(reserved, min): reserves the `reserved` bytes JavaScript handed out of its last
+  // write window, then returns the Block of the write node with room for at least `min` bytes:
+  // scratch[0] = where its free bytes start, scratch[1] = how many (capped at 2^31-1).
+  Napi::Value MallocWindow(const Napi::CallbackInfo& info) {
+    LinkBuffer* lb = Lb(info);
+    Reserve(lb, info[0]);
+    Node* t = lb->WriteRoom(info[1].As<Napi::Number>().Uint32Value());
+    napi_value ab = js_->ArrayBufferOf(t->blk);
+    if (!ab) throw Napi::Error::New(info.Env(), "cannot expose native memory as an ArrayBuffer");
+    uint32_t room = t->blk->room();
+    scratch_[0] = static_cast<int32_t>(t->end);
+    scratch_[1] = static_cast<int32_t>(room > 0x7fffffff ? 0x7fffffff : room);
+    return Napi::Value(info.Env(), ab);
   }
-  Napi::Value Flush(const Napi::CallbackInfo& info) {
-    Lb(info)->Flush();
+  // The bytes JavaScript reserved in its write window (within the room mallocWindow reported, so
+  // Malloc places them exactly there).
+  static void Reserve(LinkBuffer* lb, const Napi::Value& v) {
+    if (!v.IsNumber()) return;
+    size_t n = v.As<Napi::Number>().Uint32Value();
+    if (!n) return;
+    Node* t = lb->malloc_tail();
+    if (!t || t->end != t->blk->used || t->blk->room() < n || t->blk->refs != 1)
+      throw Napi::Error::New(v.Env(), "LinkBuffer: the write window is out of step with native memory");
+    lb->Malloc(n);
+  }
+  Napi::Value MallocAck(const Napi::CallbackInfo& info) {  // mallocAck(n[, reserved])
+    LinkBuffer* lb = Lb(info);
+    Reserve(lb, info[1]);
+    return Napi::Boolean::New(info.Env(), lb->MallocAck(info[0].As<Napi::Number>().Uint32Value()));
+  }
+  Napi::Value Flush(const Napi::CallbackInfo& info) {  // flush([reserved])
+    LinkBuffer* lb = Lb(info);
+    Reserve(lb, info[0]);
+    lb->Flush();
     return info.Env().Undefined();
   }
   Napi::Value Append(const Napi::CallbackInfo& info) {

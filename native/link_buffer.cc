@@ -201,9 +201,14 @@ Node* LinkBuffer::AllocWriteNode(size_t n) {
   return node;
 }
 
-char* LinkBuffer::Malloc(size_t n) {
+Node* LinkBuffer::WriteRoom(size_t n) {
   Node* t = wq_tail_;
   if (!t || t->end != t->blk->used || t->blk->room() < n || t->blk->refs != 1) t = AllocWriteNode(n);
+  return t;
+}
+
+char* LinkBuffer::Malloc(size_t n) {
+  Node* t = WriteRoom(n);
   char* p = t->blk->data + t->end;
   t->end += n;
   t->blk->used += n;

@@ -44,6 +44,10 @@ class LinkBuffer {
 
   // ---- writing ----
   char* Malloc(size_t n);      // n writable bytes in place; readable after Flush()
+  // The write node the next Malloc(n) fills, ready for at least n bytes (none reserved): its
+  // free bytes start at blk->data + end, blk->room() of them. Malloc(k) for k up to that room
+  // then reserves exactly those bytes (JavaScript fills them first and reserves after).
+  Node* WriteRoom(size_t n);
   bool MallocAck(size_t n);    // keeps the first n bytes of what was malloc'd since Flush
   void Flush();
   void Append(const char* p, size_t n);            // copy, readable at once

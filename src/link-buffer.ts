@@ -48,6 +48,13 @@ export class LinkBuffer {
   private wlen = 0;
   private wepoch = -1;
   private taken = 0;
+  // The write window: free bytes of the node malloc() fills, at [mpos, mend) of `mw`; `reserved`
+  // bytes were handed out since native code last heard (it reserves them at the next
+  // mallocWindow, mallocAck or flush, exactly where they are).
+  private mw: ArrayBuffer | null = null;
+  private mpos = 0;
+  private mend = 0;
+  private reserved = 0;
 
   constructor(handle?: NativeLinkBuffer) {
     this.h = handle ?? new native.LinkBuffer();
@@ -59,7 +66,7 @@ export class LinkBuffer {
     return this.h.len() - this.taken;
   }
   /** Bytes reserved by malloc() and not yet flushed. */
-  get pendingLength(): number { return this.h.pending(); }
+  get pendingLength(): number { return this.h.pending() + this.reserved; }
 
   // A fresh window (false: nothing is readable).
   private refill(): boolean {
@@ -198,16 +205,37 @@ export class LinkBuffer {
 
   /** n writable bytes of native memory, readable after flush(). Fill them before flush(). */
   malloc(n: number): Buffer {
+    if (n > 0 && n <= this.mend - this.mpos) return this.reserve(n);
     checkCount(n, 'malloc');
     if (n === 0) return EMPTY;
-    const ab = this.h.malloc(n);
-    return view(ab, scratch[0], n);
+    this.mw = this.h.mallocWindow(this.reserved, n);
+    this.reserved = 0;
+    this.mpos = scratch[0]!;
+    this.mend = this.mpos + scratch[1]!;
+    return this.reserve(n);
+  }
+
+  private reserve(n: number): Buffer {
+    const v = view(this.mw!, this.mpos, n);
+    this.mpos += n;
+    this.reserved += n;
+    return v;
+  }
+
+  // Native code reserves what was handed out; the next malloc() takes a fresh window.
+  private dropWriteWindow(): number {
+    const n = this.reserved;
+    this.reserved = 0;
+    this.mw = null;
+    this.mpos = this.mend = 0;
+    return n;
   }
 
   /** Keeps only the first n bytes reserved by malloc() since the last flush(). */
   mallocAck(n: number): void {
     checkCount(n, 'mallocAck');
-    if (!this.h.mallocAck(n)) throw outOfRange('mallocAck', n, this.h.pending());
+    const reserved = this.dropWriteWindow();
+    if (!this.h.mallocAck(n, reserved)) throw outOfRange('mallocAck', n, this.h.pending());
   }
 
   /** Copies small data; links large data (16 KiB and up) without copying - do not modify it after. */
@@ -224,10 +252,10 @@ export class LinkBuffer {
   }
 
   /** Makes what malloc() reserved readable. */
-  flush(): void { this.wepoch = -1; this.h.flush(); }
+  flush(): void { this.wepoch = -1; this.h.flush(this.dropWriteWindow()); }
 
   /** Drops every byte and node now. */
-  dispose(): void { this.taken = 0; this.wepoch = -1; this.h.dispose(); }
+  dispose(): void { this.taken = 0; this.wepoch = -1; this.dropWriteWindow(); this.h.dispose(); }
 }
 
 /** Memory held by standalone LinkBuffers' pool (for tests and monitoring). */

@@ -37,8 +37,9 @@ export interface NativeLinkBuffer {
   slice(n: number): NativeLinkBuffer | null;
   release(consumed?: number): void;
   malloc(n: number): ArrayBuffer;
-  mallocAck(n: number): boolean;
-  flush(): void;
+  mallocWindow(reserved: number, min: number): ArrayBuffer;
+  mallocAck(n: number, reserved?: number): boolean;
+  flush(reserved?: number): void;
   append(data: Uint8Array): void;
   writeBinary(data: Uint8Array): void;
   valid(): boolean;

@@ -175,8 +175,7 @@ function modelCheck(start: number): void {
   const rnd = seededRandom(start);
   const lb = new LinkBuffer();
   let model = Buffer.alloc(0);
-  let pending: Buffer | undefined; // malloc()ed, not flushed
-  let pendingKeep = 0;
+  let pending: Buffer | undefined; // malloc()ed (as filled), not flushed
   const kept: { view: Buffer; copy: Buffer }[] = []; // views taken since the last release()
   const bytes = (n: number) => filled(n, rnd(256));
   const len = () => model.length;
@@ -188,16 +187,25 @@ function modelCheck(start: number): void {
         case 0: { const b = bytes(n); lb.write(b); model = Buffer.concat([model, b]); break; }
         case 1: { const b = bytes(n); lb.writeBinary(b); model = Buffer.concat([model, b]); break; } // large: linked
         case 2: {
-          if (pending) break;
-          pending = lb.malloc(n);
-          pending.set(bytes(n));
-          pendingKeep = rnd(n + 1);
-          lb.mallocAck(pendingKeep);
+          // Several mallocs before a flush (small ones share a write window), sometimes trimmed.
+          for (let j = 1 + rnd(4); j > 0; j--) {
+            const k = rnd(3) === 0 ? n : rnd(80);
+            const m = lb.malloc(k);
+            m.set(bytes(k));
+            pending = Buffer.concat([pending ?? Buffer.alloc(0), Buffer.from(m)]);
+          }
+          if (rnd(3) === 0) {
+            const keep = rnd(pending!.length + 1);
+            lb.mallocAck(keep);
+            pending = pending!.subarray(0, keep);
+          }
+          assert.is(lb.pendingLength, pending!.length, 'pendingLength');
           break;
         }
         case 3: {
-          if (pending) { model = Buffer.concat([model, Buffer.from(pending.subarray(0, pendingKeep))]); pending = undefined; }
+          if (pending) { model = Buffer.concat([model, pending]); pending = undefined; }
           lb.flush();
+          assert.is(lb.pendingLength, 0);
           break;
         }
         case 4: { const k = rnd(len() + 1); const v = lb.peek(k); assert.ok(v.equals(model.subarray(0, k)), `peek ${k}`); break; }
