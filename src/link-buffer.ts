@@ -103,7 +103,7 @@ export class LinkBuffer {
 
   /** The next n bytes without consuming them: a view when contiguous, else copied once. */
   peek(n: number): Buffer {
-    if (this.wepoch === ioEpoch && n > 0 && n <= this.wend - this.wpos) return view(this.w!, this.wpos, n);
+    if (this.wepoch === ioEpoch && (n | 0) === n && n > 0 && n <= this.wend - this.wpos) return view(this.w!, this.wpos, n);
     checkCount(n, 'peek');
     if (n === 0) return EMPTY;
     if (n <= this.room()) return view(this.w!, this.wpos, n);
@@ -115,7 +115,7 @@ export class LinkBuffer {
 
   /** The next n bytes, consumed; valid until release(). */
   next(n: number): Buffer {
-    if (this.wepoch === ioEpoch && n > 0 && n <= this.wend - this.wpos) return this.take(n);
+    if (this.wepoch === ioEpoch && (n | 0) === n && n > 0 && n <= this.wend - this.wpos) return this.take(n);
     checkCount(n, 'next');
     if (n === 0) return EMPTY;
     if (n <= this.room()) return this.take(n);
@@ -205,7 +205,7 @@ export class LinkBuffer {
 
   /** n writable bytes of native memory, readable after flush(). Fill them before flush(). */
   malloc(n: number): Buffer {
-    if (n > 0 && n <= this.mend - this.mpos) return this.reserve(n);
+    if ((n | 0) === n && n > 0 && n <= this.mend - this.mpos) return this.reserve(n);
     checkCount(n, 'malloc');
     if (n === 0) return EMPTY;
     this.mw = this.h.mallocWindow(this.reserved, n);

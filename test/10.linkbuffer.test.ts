@@ -84,6 +84,18 @@ test('empty and out-of-range reads give clear errors, not garbage', () => {
   for (const bad of ['', 'ab', 256, -1, 1.5]) {
     assert.throws(() => lb.until(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_VALUE', String(bad));
   }
+  // The same with a read window in hand (the fast path checks its argument too).
+  assert.is(lb.peek(1).toString(), 'a');
+  for (const bad of ['2', 1.5, NaN, true]) {
+    for (const op of ['peek', 'next', 'skip', 'readBinary'] as const) {
+      assert.throws(() => lb[op](bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE', `${op}(${String(bad)})`);
+    }
+    assert.throws(() => lb.malloc(bad as never), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE', `malloc(${String(bad)})`);
+  }
+  lb.malloc(2); // a write window in hand
+  assert.throws(() => lb.malloc(0.5), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE');
+  assert.is(lb.pendingLength, 2);
+  lb.mallocAck(0);
   assert.is(lb.length, 3);
   assert.is(lb.readString(3), 'abc');
   // Zero-length reads of a buffer holding no node (never written, or read and released) crashed
