@@ -91,7 +91,6 @@ class ConnExtra {
 /** Called once the data is in the kernel's hands, or with the error that kept it from getting there. */
 export type WriteCallback = (err?: Error | null) => void;
 
-
 const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64, F_WRITE_SHUT = 128, F_READ_ENDED = 256;
 /** No more writes: end(), shutdownWrite() or closed. */
 const F_NO_WRITE = F_ENDING | F_CLOSED | F_WRITE_SHUT;

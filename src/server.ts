@@ -238,7 +238,9 @@ export class Server extends EventEmitter {
     if (callback !== undefined) {
       checkCallback(callback);
       const cb = callback;
-      if (this.listenerId < 0) this.once('close', () => cb(new LinkpollError('ERR_SERVER_NOT_RUNNING', 'Server is not running.')));
+      const notRunning = () => cb(new LinkpollError('ERR_SERVER_NOT_RUNNING', 'Server is not running.'));
+      if (this.closed) process.nextTick(notRunning); // closed already: no 'close' comes
+      else if (this.listenerId < 0) this.once('close', notRunning);
       else this.once('close', () => cb());
     }
     return this.closeOnce(o);

@@ -745,6 +745,9 @@ test("node:net's life cycle: 'listening' on the next tick, close(cb), readyState
     await srv.close((e) => { err = e; });
     assert.is(err, undefined, 'close(cb): called once closed, without an error');
   }
+  // Closed already: the callback still hears, with node:net's error.
+  const again = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => { void srv.close(resolve); });
+  assert.is(again?.code, 'ERR_SERVER_NOT_RUNNING');
   // node:net's callback form on a server that is not listening.
   const idle = createServer();
   const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => { void idle.close(resolve); });
