@@ -87,7 +87,6 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
                         InstanceMethod<&LinkBufferWrap::CopyOut>("copy"),
                         InstanceMethod<&LinkBufferWrap::Slice>("slice"),
                         InstanceMethod<&LinkBufferWrap::Release>("release"),
-                        InstanceMethod<&LinkBufferWrap::Malloc>("malloc"),
                         InstanceMethod<&LinkBufferWrap::MallocWindow>("mallocWindow"),
                         InstanceMethod<&LinkBufferWrap::MallocAck>("mallocAck"),
                         InstanceMethod<&LinkBufferWrap::Flush>("flush"),
@@ -226,16 +225,6 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
       if (conn_) reactor_->AfterReaderRelease(conn_);
     }
     return info.Env().Undefined();
-  }
-  Napi::Value Malloc(const Napi::CallbackInfo& info) {
-    size_t n = info[0].As<Napi::Number>().Uint32Value();  // JS passes n >= 1
-    LinkBuffer* lb = Lb(info);
-    char* p = lb->Malloc(n);
-    Block* b = lb->malloc_tail()->blk;
-    napi_value ab = js_->ArrayBufferOf(b);
-    if (!ab) throw Napi::Error::New(info.Env(), "cannot expose native memory as an ArrayBuffer");
-    scratch_[0] = static_cast<int32_t>(p - b->data);
-    return Napi::Value(info.Env(), ab);
   }
   // mallocWindow(reserved, min): reserves the `reserved` bytes JavaScript handed out of its last
   // write window, then returns the Block of the write node with room for at least `min` bytes:

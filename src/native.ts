@@ -36,7 +36,6 @@ export interface NativeLinkBuffer {
   copy(target: Buffer, n: number): boolean;
   slice(n: number): NativeLinkBuffer | null;
   release(consumed?: number): void;
-  malloc(n: number): ArrayBuffer;
   mallocWindow(reserved: number, min: number): ArrayBuffer;
   mallocAck(n: number, reserved?: number): boolean;
   flush(reserved?: number): void;
