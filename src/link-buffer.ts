@@ -127,16 +127,21 @@ export class LinkBuffer {
 
   private take(n: number): Buffer {
     const v = view(this.w!, this.wpos, n);
+    this.advance(n);
+    return v;
+  }
+
+  // Consumes n bytes of the window (native code hears of them later: see `taken`).
+  private advance(n: number): void {
     this.wpos += n;
     this.wlen -= n;
     this.taken += n;
-    return v;
   }
 
   skip(n: number): void {
     checkCount(n, 'skip');
     if (n === 0) return;
-    if (n <= this.room()) { this.wpos += n; this.wlen -= n; this.taken += n; return; }
+    if (n <= this.room()) { this.advance(n); return; }
     this.settle();
     if (!this.h.skip(n)) throw outOfRange('skip', n, this.h.len());
   }

@@ -69,11 +69,12 @@ function int(name: string, v: unknown, min: number, max: number, dflt: number): 
   return v;
 }
 
-/** A TypeError with Node's code for an argument of the wrong type. */
+/** Throws ERR_INVALID_ARG_TYPE unless `cb` is a function. */
 export function checkCallback(cb: unknown): void {
   if (typeof cb !== 'function') throw invalidType('callback', 'a function', cb);
 }
 
+/** A TypeError with Node's code for an argument of the wrong type. */
 export function invalidType(name: string, want: string, got: unknown): TypeError {
   const e = new TypeError(`${name} must be ${want}, got ${got === null ? 'null' : typeof got}`);
   (e as NodeJS.ErrnoException).code = 'ERR_INVALID_ARG_TYPE';
