@@ -205,6 +205,27 @@ test('short strings are reused across messages, and slot collisions never return
     for (const wd of words) assert.is(new rpc.ThriftReader(encode(S, { s: wd })).struct(S).s, wd);
   }
   for (const wd of ['é', 'ünï', 'ab\u00ff', '\u0000x']) assert.is(new rpc.ThriftReader(encode(S, { s: wd })).struct(S).s, wd);
+  // Strings are matched by their bytes packed into words: ones that pack alike but for their
+  // length (NULs), or that differ only in a word's last byte, stay apart.
+  const tricky: string[] = [];
+  for (let n = 0; n <= 17; n++) tricky.push('\u0000'.repeat(n), 'abcdefghijklmnopq'.slice(0, n), `${'abcdefghijklmnopq'.slice(0, n - 1)}\u0000`, `\u0000${'abcdefghijklmnopq'.slice(0, n - 1)}`);
+  for (let round = 0; round < 2; round++) {
+    for (const wd of tricky) assert.is(new rpc.ThriftReader(encode(S, { s: wd })).struct(S).s, wd);
+  }
+  // A NUL that starts the last, partial word packs to the same words as the string without it;
+  // strings that differ in one 4-byte word only.
+  for (let i = 0; i < 4000; i++) {
+    const wd = `w${i.toString(36)}`.repeat(4).slice(0, 1 + (i % 15));
+    if (wd.length % 4 === 0) continue;
+    const at = wd.length & ~3;
+    for (const v of [wd, `${wd.slice(0, at)}\u0000${wd.slice(at)}`]) assert.is(new rpc.ThriftReader(encode(S, { s: v })).struct(S).s, v);
+  }
+  for (let j = 0; j < 4; j++) {
+    for (let i = 0; i < 3000; i++) {
+      const v = `abcdefghijklmnop`.slice(0, j * 4) + (i + 1000).toString(36).padStart(4, '0') + 'abcdefghijklmnop'.slice(j * 4 + 4);
+      assert.is(new rpc.ThriftReader(encode(S, { s: v })).struct(S).s, v);
+    }
+  }
 });
 
 test('integers out of their type\'s range are refused before anything is written', () => {

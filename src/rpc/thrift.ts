@@ -294,8 +294,13 @@ export interface MessageHeader { name: string; type: MessageType; seqid: number 
 const SMALL_COPY = 256, SLAB_SIZE = 16 * 1024;
 let slab = new ArrayBuffer(SLAB_SIZE), slabU8 = new Uint8Array(slab), slabPos = 0;
 
-const INTERN_SLOTS = 1024;
-const interned: (string | undefined)[] = new Array(INTERN_SLOTS).fill(undefined);
+// Short ASCII strings seen lately, by slot: their bytes as four big-endian words and a length,
+// and the string (see ThriftReader.string).
+const INTERN_BITS = 10, INTERN_SLOTS = 1 << INTERN_BITS;
+const internW0 = new Int32Array(INTERN_SLOTS), internW1 = new Int32Array(INTERN_SLOTS);
+const internW2 = new Int32Array(INTERN_SLOTS), internW3 = new Int32Array(INTERN_SLOTS);
+const internLen = new Int32Array(INTERN_SLOTS).fill(-1);
+const internStr: string[] = new Array<string>(INTERN_SLOTS).fill('');
 
 function internalize(s: string): string {
   const o: Record<string, number> = { [s]: 0 };
@@ -331,35 +336,35 @@ export class ThriftReader {
   string(): string {
     const n = this.len();
     const b = this.buf;
-    const start = this.pos;
-    this.pos += n;
+    const start = this.pos, end = start + n;
+    this.pos = end;
     if (n <= 16) {
       // Short ASCII strings (method names, group names, keys) repeat from request to request:
-      // the last one seen per hash slot is reused when its bytes match, so a repeat costs two
-      // passes over a few bytes and no allocation, and the string comes with V8's hash already
-      // computed for the Map lookups that follow (a method table, a cache).
-      if (n === 0) return '';
-      // The slot from the length and three bytes (no pass over the string), then one compare.
-      const slot = (n * 0x9e37 + b[start]! * 0x3b + b[start + n - 1]! * 0x2f1 + b[start + (n >> 1)]! * 0x61) & (INTERN_SLOTS - 1);
-      const seen = interned[slot];
-      if (seen !== undefined && seen.length === n) {
-        let i = 0;
-        while (i < n && seen.charCodeAt(i) === b[start + i]) i++;
-        if (i === n) return seen;
+      // the last one seen per slot is reused when its bytes match, so a repeat costs one pass
+      // over its bytes and no allocation, and the string comes with V8's hash already computed
+      // for the Map lookups that follow (a method table, a cache). The bytes are compared as
+      // four words (a character loop cost twice as much).
+      let w0 = 0, w1 = 0, w2 = 0, w3 = 0, i = start;
+      for (let k = 0; k < 4 && i < end; k++) w0 = (w0 << 8) | b[i++]!;
+      for (let k = 0; k < 4 && i < end; k++) w1 = (w1 << 8) | b[i++]!;
+      for (let k = 0; k < 4 && i < end; k++) w2 = (w2 << 8) | b[i++]!;
+      for (let k = 0; k < 4 && i < end; k++) w3 = (w3 << 8) | b[i++]!;
+      // (The length is left out of the slot: strings that pack alike, "ab" and "\0ab", meet in one.)
+      const slot = Math.imul(w0 ^ Math.imul(w1 ^ Math.imul(w2 ^ Math.imul(w3, 0x27d4eb2f), 0x165667b1), 0x85ebca6b), 0x9e3779b1) >>> (32 - INTERN_BITS);
+      if (internLen[slot] === n && internW0[slot] === w0 && internW1[slot] === w1 && internW2[slot] === w2 && internW3[slot] === w3) {
+        return internStr[slot]!;
       }
+      if (((w0 | w1 | w2 | w3) & 0x80808080) !== 0) return (b as RawBuffer).utf8Slice(start, end);
       let s = '';
-      for (let i = start; i < start + n; i++) {
-        const c = b[i]!;
-        if (c > 0x7f) return (b as RawBuffer).utf8Slice(start, start + n);
-        s += String.fromCharCode(c);
-      }
+      for (let j = start; j < end; j++) s += String.fromCharCode(b[j]!);
       // Internalized (as V8 does for property names): then comparing it with a literal, or
       // finding it in a Map, is a pointer comparison instead of one over its characters.
       s = internalize(s);
-      interned[slot] = s;
+      internW0[slot] = w0; internW1[slot] = w1; internW2[slot] = w2; internW3[slot] = w3;
+      internLen[slot] = n; internStr[slot] = s;
       return s;
     }
-    return (b as RawBuffer).utf8Slice(start, start + n);
+    return (b as RawBuffer).utf8Slice(start, end);
   }
   /** A copy: it outlives the frame. */
   binary(): Buffer {
