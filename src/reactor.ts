@@ -45,6 +45,9 @@ export function loopNow(): number {
   return batchClock;
 }
 
+/** Where protocol code encodes output in place: the staging block, as bytes and as words. */
+export interface StageInfo { buf: Buffer; view: DataView; pos: number }
+
 export class Reactor {
   /** @internal */ readonly native: NativeReactor;
   /** @internal */ readonly conns: (Connection | undefined)[] = [];
@@ -64,7 +67,8 @@ export class Reactor {
   private stagingAb: ArrayBuffer = new ArrayBuffer(0);
   private stagingU8 = new Uint8Array(0);
   private stagingBuf: Buffer = Buffer.alloc(0);
-  private readonly stageInfo: { buf: Buffer; pos: number } = { buf: Buffer.alloc(0), pos: 0 };
+  private stagingView = new DataView(new ArrayBuffer(0));
+  private readonly stageInfo: StageInfo = { buf: Buffer.alloc(0), view: new DataView(new ArrayBuffer(0)), pos: 0 };
   private stagingPos = 0;
   private flushQueued = false;
   private dispatching = false;
@@ -191,10 +195,11 @@ export class Reactor {
   }
 
   /** @internal The staging block (whole) and the next free offset, with at least `min` bytes of room. */
-  stage(min: number): { buf: Buffer; pos: number } {
+  stage(min: number): StageInfo {
     if (this.stagingPos + min > this.stagingU8.length) this.newStaging(min);
     const st = this.stageInfo;
     st.buf = this.stagingBuf;
+    st.view = this.stagingView;
     st.pos = this.stagingPos;
     return st;
   }
@@ -230,6 +235,7 @@ export class Reactor {
     this.stagingAb = this.blocks[this.stagingId]!;
     this.stagingU8 = new Uint8Array(this.stagingAb);
     this.stagingBuf = Buffer.from(this.stagingAb);
+    this.stagingView = new DataView(this.stagingAb);
     this.stagingPos = 0;
   }
 

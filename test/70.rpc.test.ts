@@ -227,6 +227,18 @@ test('a handler may read its call\'s TTHeader metadata after awaiting, while oth
   await srv.close();
 });
 
+test('requests whose TTHeader is larger than the writer\'s first room (a long fromService) arrive whole, back to back', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, { echo: (a, ctx) => ({ text: `${ctx.fromService!.length}:${(a.e as { text: string }).text}` }) });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const from = 'f'.repeat(700);
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], fromService: from, timeout: 5000 });
+  const got = await Promise.all(Array.from({ length: 50 }, (_, i) => c.call('echo', { e: { text: `n${i}` } })));
+  assert.equal(got.map((r) => (r as { text: string }).text), Array.from({ length: 50 }, (_, i) => `700:n${i}`));
+  c.close();
+  await srv.close();
+});
+
 test('ctx.deadline is the caller\'s timeout counted from when the request arrived, the same whenever it is read', async () => {
   const srv = new rpc.RpcServer({ logger: null });
   const seen: number[] = [];
