@@ -426,6 +426,25 @@ test("RpcServer and RpcClient refuse options, services and handlers that are not
   }
 });
 
+test('a client pointed at an echo server says it got a call back, not a reply, on every transport', async () => {
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  try {
+    for (const transport of ['ttheader', 'framed', 'binary'] as const) {
+      const c = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${(echo.address() as AddressInfo).port}`, transport, timeout: 2000 });
+      try {
+        const err = await c.call('echo', { e: { text: 'x' } }).then(() => undefined, (e: Error) => e);
+        assert.is((err as NodeJS.ErrnoException)?.code, 'ERR_LINKPOLL_PROTOCOL', transport);
+        assert.match(err!.message, /unexpected message type 1 in a reply: the target sent a call, not a reply/, transport);
+      } finally {
+        c.close();
+      }
+    }
+  } finally {
+    echo.close();
+  }
+});
+
 test('a client pointed at an HTTP server says the peer speaks HTTP; one target may be given as a string', async () => {
   const web = http.createServer((_q, r) => r.end('hello'));
   await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
@@ -433,7 +452,7 @@ test('a client pointed at an HTTP server says the peer speaks HTTP; one target m
   try {
     const err = await c.call('slow', { ms: 0 }).then(() => undefined, (e: Error) => e);
     assert.is((err as NodeJS.ErrnoException)?.code, 'ERR_LINKPOLL_FRAME_TOO_LARGE');
-    assert.match(err!.message, /began 48 54 54 50 'HTTP': the peer speaks HTTP/);
+    assert.match(err!.message, /^the target is not a Thrift server: .*began 48 54 54 50 'HTTP': the peer speaks HTTP/);
     assert.throws(() => c.setTargets([5 as never]), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
   } finally {
     c.close();

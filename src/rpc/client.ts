@@ -871,7 +871,10 @@ export class RpcClient extends EventEmitter {
         p.reject(new TApplicationException(Number(ex.type ?? 0), String(ex.message ?? 'remote exception')));
         return;
       }
-      if (type !== MessageType.REPLY) throw new LinkpollError('ERR_LINKPOLL_PROTOCOL', `unexpected message type ${type} in a reply`);
+      if (type !== MessageType.REPLY) {
+        const sentBack = type === MessageType.CALL || type === MessageType.ONEWAY ? ': the target sent a call, not a reply (an echo server?)' : '';
+        throw new LinkpollError('ERR_LINKPOLL_PROTOCOL', `unexpected message type ${type} in a reply${sentBack}`);
+      }
       const result = reader.struct(p.method.result);
       const biz = header?.strKV.get('biz-status');
       if (biz && biz !== '0') {
@@ -940,7 +943,9 @@ function connectionLost(target: string, calls: number, err: Error | undefined): 
   const code = e?.code ?? 'ECONNRESET';
   const what = e === undefined ? 'the server closed the connection'
     : code === 'ECONNRESET' && e.syscall !== undefined ? 'the server reset the connection'
-      : code === 'ERR_LINKPOLL_FRAME_TOO_LARGE' ? `a reply over the client's maxFrameSize option: ${e.message}`
+      // A "frame" that is another protocol's bytes is no reply at all: say that first.
+      : code === 'ERR_LINKPOLL_FRAME_TOO_LARGE' ? (e.message.includes('the peer speaks') ? `the target is not a Thrift server: ${e.message}`
+        : `a reply over the client's maxFrameSize option: ${e.message}`)
         : e.message;
   return new LinkpollError(code, `${what} (${target}, ${calls} call${calls === 1 ? '' : 's'} in flight)`,
     { errno: e?.errno, syscall: e?.syscall, timeout: e?.timeout, cause: err });
