@@ -574,6 +574,8 @@ test('malformed input gets a clear error, a counter, and the server keeps servin
     ['an old-format message of an unknown type', Buffer.from('\0\0\0\x04echo\x09\0\0\0\x01\0', 'latin1'), 'closed'],
     ['HTTP on the RPC port', Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 'http400'],
     ['compact protocol', Buffer.from([0x82, 0x21, 0, 3, 0x47, 0x65, 0x74, 0]), 'closed'],
+    ['JSON protocol (TJSONProtocol, unframed)', Buffer.from('[1,"echo",1,1,{}]'), 'closed'],
+    ['JSON protocol, framed', frame(Buffer.from('[1,"echo",1,1,{}]')), 'closed'],
     ['Apache THeader carrying compact protocol', frame(Buffer.from([0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0, 1, 2, 0, 0, 0])), 'closed'],
     ['an Apache THeader transform (zlib)', frame(Buffer.from([0x0f, 0xff, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 1, 0])), 'closed'],
     ['a transform', ttheader(Buffer.from([0, 1, 1]), call('nothing')), 'closed'],
@@ -603,6 +605,7 @@ test('malformed input gets a clear error, a counter, and the server keeps servin
     assert.equal(await c.call('echo', { e: { text: what } }), { text: what });
   }
   assert.ok(logs.length >= 6 && logs.every((l) => l.startsWith('linkpoll rpc: ')), logs.join('\n'));
+  assert.is(logs.filter((l) => l.includes('Thrift JSON protocol is not supported')).length, 2, logs.join('\n'));
   // Each line names the peer, the frame over the cap too (its connection is closed by then).
   assert.ok(logs.every((l) => /\(from 127\.0\.0\.1:\d+\)/.test(l)), logs.join('\n'));
   // HTTP with a 20 MB body (past the kernel's buffers): the 400, then a clean close once it is sent.

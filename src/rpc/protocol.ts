@@ -129,7 +129,10 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
   // A TLS record: handshake (0x16), version 3.x.
   if (head.length >= 2 && head[0] === 0x16 && head[1] === 0x03) return { unsupported: 'a TLS handshake: the client uses TLS, this port speaks plain Thrift RPC' };
   if (head.length >= 4 && /^(GET |POST|PUT |HEAD|DELE|OPTI|PATC|PRI |CONN|TRAC)$/.test(head.toString('latin1', 0, 4))) return 'http';
+  // TJSONProtocol's messages begin with '[1,' (version 1), unframed or after a frame's length.
+  if (head.length >= 2 && head[0] === 0x5b && head[1] === 0x31) return { unsupported: JSON_PROTOCOL };
   if (head.length < 6) return null;
+  if (head[4] === 0x5b && head[5] === 0x31) return { unsupported: JSON_PROTOCOL };
   const magic = head.readUInt16BE(4);
   if (magic === TTHEADER_MAGIC) return 'ttheader';
   if (magic === 0x8001) return 'framed';
@@ -145,6 +148,8 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
   }
   return { unsupported: `unknown protocol (first bytes ${head.subarray(0, 6).toString('hex')})` };
 }
+
+const JSON_PROTOCOL = 'Thrift JSON protocol is not supported (binary only)';
 
 /** A byte that may begin a method name (an IDL identifier). */
 const isNameByte = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
