@@ -35,7 +35,7 @@ function startApiServer(port: number, host: string, registry: Registry): Http.Se
     }
   });
   server.keepAliveTimeout = 60000;
-  server.listen(port, host, () => console.log(`fontend server is running at http://${host === '127.0.0.1' ? 'localhost' : host}:${port}`));
+  server.listen(port, host, () => console.log(`frontend server is running at http://${host === '127.0.0.1' ? 'localhost' : host}:${port}`));
   return server;
 }
 
