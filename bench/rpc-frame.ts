@@ -32,7 +32,7 @@ function frame(mode: Mode, key: string, seqid: number): Buffer {
 // What the server touches of a connection on this path, writing into one scratch block.
 const out = Buffer.alloc(1 << 20);
 let outPos = 0;
-const stageInfo = { buf: out, view: new DataView(out.buffer, out.byteOffset, out.length), pos: 0 };
+const stageInfo = { buf: out, pos: 0 };
 const conn = {
   destroyed: false,
   _r: { stage(min: number) { if (outPos + min > out.length) outPos = 0; stageInfo.pos = outPos; return stageInfo; } },

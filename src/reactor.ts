@@ -45,9 +45,6 @@ export function loopNow(): number {
   return batchClock;
 }
 
-/** Where protocol code encodes output in place: the staging block, as bytes and as words. */
-export interface StageInfo { buf: Buffer; view: DataView; pos: number }
-
 export class Reactor {
   /** @internal */ readonly native: NativeReactor;
   /** @internal */ readonly conns: (Connection | undefined)[] = [];
@@ -67,8 +64,7 @@ export class Reactor {
   private stagingAb: ArrayBuffer = new ArrayBuffer(0);
   private stagingU8 = new Uint8Array(0);
   private stagingBuf: Buffer = Buffer.alloc(0);
-  private stagingView = new DataView(new ArrayBuffer(0));
-  private readonly stageInfo: StageInfo = { buf: Buffer.alloc(0), view: new DataView(new ArrayBuffer(0)), pos: 0 };
+  private readonly stageInfo: { buf: Buffer; pos: number } = { buf: Buffer.alloc(0), pos: 0 };
   private stagingPos = 0;
   private flushQueued = false;
   private dispatching = false;
@@ -195,11 +191,10 @@ export class Reactor {
   }
 
   /** @internal The staging block (whole) and the next free offset, with at least `min` bytes of room. */
-  stage(min: number): StageInfo {
+  stage(min: number): { buf: Buffer; pos: number } {
     if (this.stagingPos + min > this.stagingU8.length) this.newStaging(min);
     const st = this.stageInfo;
     st.buf = this.stagingBuf;
-    st.view = this.stagingView;
     st.pos = this.stagingPos;
     return st;
   }
@@ -235,7 +230,6 @@ export class Reactor {
     this.stagingAb = this.blocks[this.stagingId]!;
     this.stagingU8 = new Uint8Array(this.stagingAb);
     this.stagingBuf = Buffer.from(this.stagingAb);
-    this.stagingView = new DataView(this.stagingAb);
     this.stagingPos = 0;
   }
 
