@@ -62,7 +62,6 @@ export class Reactor {
   private nstaged = 0;
   private stagingId = -1;
   private stagingAb: ArrayBuffer = new ArrayBuffer(0);
-  private stagingU8 = new Uint8Array(0);
   private stagingBuf: Buffer = Buffer.alloc(0);
   private readonly stageInfo: { buf: Buffer; pos: number } = { buf: Buffer.alloc(0), pos: 0 };
   private stagingPos = 0;
@@ -177,14 +176,14 @@ export class Reactor {
       this.push(id, -1, this.ext.push(data) - 1, n);
       return;
     }
-    if (this.stagingPos + n > this.stagingU8.length) this.newStaging(n);
-    this.stagingU8.set(data, this.stagingPos);
+    if (this.stagingPos + n > this.stagingBuf.length) this.newStaging(n);
+    this.stagingBuf.set(data, this.stagingPos);
     this.pushStaged(id, n);
   }
 
   /** @internal Native memory for n bytes of connection `id`'s output; sent with the next flush. */
   malloc(id: number, n: number): Buffer {
-    if (this.stagingPos + n > this.stagingU8.length) this.newStaging(n);
+    if (this.stagingPos + n > this.stagingBuf.length) this.newStaging(n);
     const v = view(this.stagingAb, this.stagingPos, n);
     this.pushStaged(id, n);
     return v;
@@ -192,7 +191,7 @@ export class Reactor {
 
   /** @internal The staging block (whole) and the next free offset, with at least `min` bytes of room. */
   stage(min: number): { buf: Buffer; pos: number } {
-    if (this.stagingPos + min > this.stagingU8.length) this.newStaging(min);
+    if (this.stagingPos + min > this.stagingBuf.length) this.newStaging(min);
     const st = this.stageInfo;
     st.buf = this.stagingBuf;
     st.pos = this.stagingPos;
@@ -228,8 +227,10 @@ export class Reactor {
   private newStaging(min: number): void {
     this.stagingId = this.native.newStaging(min);
     this.stagingAb = this.blocks[this.stagingId]!;
-    this.stagingU8 = new Uint8Array(this.stagingAb);
-    this.stagingBuf = Buffer.from(this.stagingAb);
+    // The pool hands the same blocks back: their Buffers are kept (blockBuf), not made anew for
+    // every 64 KiB of output. A new one is a young object, and every reply stored it into old
+    // ones (the writer, stage()'s answer), each store a write barrier's slow path.
+    this.stagingBuf = this.blockBuf(this.stagingId);
     this.stagingPos = 0;
   }
 
