@@ -4,7 +4,7 @@ import { Buffer } from 'node:buffer';
 import type { Connection } from '../connection';
 import { LinkpollError } from '../errors';
 import type { LinkBuffer } from '../link-buffer';
-import { APACHE_THEADER_MAGIC, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from './ttheader';
+import { APACHE_THEADER_MAGIC, COMPACT_PROTOCOL, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from './ttheader';
 import { bytesNeeded, isTruncated, MessageType, putU32, ThriftReader, ThriftWriter, TType, type StructSpec } from './thrift';
 
 export interface MethodSpec {
@@ -85,9 +85,7 @@ export function writePrefixed(conn: Connection, p: MessagePrefix, seqid: number,
   const src = p.bytes, n = src.length;
   w.ensure(n);
   const b = w.buf, at = w.pos;
-  // (A byte loop was slower, even for 20 bytes: 25 ns per reply. Words through a DataView of the
-  // staging block won in a loop over one JS-owned buffer but lost ~4 % on the rig: reverted.)
-  b.set(src, at);
+  b.set(src, at); // (faster on the rig than a byte loop or words through a DataView: bench/RESULTS.md)
   if (p.headerSeqAt >= 0) putU32(b, at + p.headerSeqAt, seqid);
   putU32(b, at + p.seqAt, seqid);
   w.pos = at + n;
@@ -114,7 +112,7 @@ export function openFrame(frame: Buffer, transport: Transport): Incoming {
 /** Which transport a stream speaks, from its first bytes; null = need more bytes. */
 export function detectTransport(head: Buffer): Transport | 'http' | { unsupported: string } | null {
   if (head.length >= 2 && head[0] === 0x80 && head[1] === 0x01) return 'binary';
-  if (head.length >= 1 && head[0] === 0x82) return { unsupported: 'Thrift compact protocol is not supported (binary only)' };
+  if (head.length >= 1 && head[0] === 0x82) return { unsupported: COMPACT_PROTOCOL };
   // A TLS record: handshake (0x16), version 3.x.
   if (head.length >= 2 && head[0] === 0x16 && head[1] === 0x03) return { unsupported: 'a TLS handshake: the client uses TLS, this port speaks plain Thrift RPC' };
   if (head.length >= 4 && /^(GET |POST|PUT |HEAD|DELE|OPTI|PATC|PRI |CONN|TRAC)$/.test(head.toString('latin1', 0, 4))) return 'http';
@@ -126,7 +124,7 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
   if (magic === TTHEADER_MAGIC) return 'ttheader';
   if (magic === 0x8001) return 'framed';
   if (magic === APACHE_THEADER_MAGIC) return 'theader';
-  if (head[4] === 0x82) return { unsupported: 'Thrift compact protocol is not supported (binary only)' };
+  if (head[4] === 0x82) return { unsupported: COMPACT_PROTOCOL };
   // Thrift's original binary format (no version word; see readOldMessageHeader) starts with the
   // method name's length, which is under 64 KiB: unframed, its name follows; framed, the frame's
   // length comes first and the name's length (two zero bytes first) after it.

@@ -11,6 +11,9 @@
 import { Buffer } from 'node:buffer';
 import { getI32, protocolError, putU32, ThriftWriter } from './thrift';
 
+/** @internal What a peer speaking Thrift's compact protocol is told (here, and by transport detection). */
+export const COMPACT_PROTOCOL = 'Thrift compact protocol is not supported (binary only)';
+
 export const TTHEADER_MAGIC = 0x1000;
 /** FLAGS bit a Kitex client sets when it accepts replies in any order (matched by seqid). */
 export const FLAG_SUPPORT_OUT_OF_ORDER = 0x01;
@@ -199,7 +202,7 @@ export function parseTTHeader(f: Buffer, start = 0, end = f.length, into?: Heade
   // Protocol id and transform count: one byte each in TTHeader; varints in Apache's, where the
   // only accepted values (0 and 0) are the same single byte.
   const proto = f[start + 14];
-  if (proto !== 0) throw protocolError(proto === 2 ? 'Thrift compact protocol is not supported (binary only)' : `unknown TTHeader protocol id ${proto}`);
+  if (proto !== 0) throw protocolError(proto === 2 ? COMPACT_PROTOCOL : `unknown TTHeader protocol id ${proto}`);
   const ntrans = f[start + 15];
   if (ntrans !== 0) throw protocolError(`TTHeader transforms (${ntrans}) are not supported`);
   if (apache) walkApacheInfo(f, start + 16, hend);
