@@ -65,6 +65,7 @@ ConnOptions ParseOptions(const Napi::Value& v) {
   o.keepalive_s = static_cast<uint32_t>(num(14));
   o.linger_ms = static_cast<uint32_t>(num(15));
   o.quiet_notify_ms = static_cast<uint32_t>(num(16));
+  o.pause_output = static_cast<uint32_t>(num(17));
   return o;
 }
 
@@ -462,13 +463,16 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
     size_t n = len > offsetof(sockaddr_un, sun_path) ? strnlen(u->sun_path, len - offsetof(sockaddr_un, sun_path)) : 0;
     return AddressArray(info.Env(), AF_UNIX, std::string(u->sun_path, n), 0);
   }
-  // [bytes read, bytes queued for output] (undefined once the connection is gone).
+  // [bytes read, bytes queued for output, input not yet consumed (an incomplete frame), output
+  // the kernel has not taken] (undefined once the connection is gone).
   Napi::Value Counters(const Napi::CallbackInfo& info) {
     Connection* c = r_->Get(info[0].As<Napi::Number>().Int32Value());
     if (!c) return info.Env().Undefined();
-    Napi::Array a = Napi::Array::New(info.Env(), 2);
+    Napi::Array a = Napi::Array::New(info.Env(), 4);
     a.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(c->in_total)));
     a.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(c->out_total)));
+    a.Set(2u, Napi::Number::New(info.Env(), static_cast<double>(c->closed ? 0 : c->in.Len())));
+    a.Set(3u, Napi::Number::New(info.Env(), static_cast<double>(c->closed ? 0 : c->out.Len())));
     return a;
   }
   Napi::Value Reader(const Napi::CallbackInfo& info) {

@@ -26,6 +26,9 @@ struct ConnOptions {
   uint32_t max_input = 8u << 20;  // unconsumed input that pauses reading (data mode)
   uint32_t keepalive_s = 0;       // TCP keepalive: idle seconds before probes (and between them); 0 = off
   uint32_t quiet_notify_ms = 0;   // no byte in either direction for this long: tell JS once (node:net's setTimeout)
+  // Unsent output at which reading stops until it falls under half of it (0 = never): a peer that
+  // sends requests and never reads the replies is slowed by TCP, not buffered for without end.
+  uint32_t pause_output = 0;
   uint8_t nodelay = 1;
   uint8_t allow_half_open = 0;
 
@@ -85,6 +88,9 @@ struct Connection {
   bool connecting = false;
   bool paused_user = false;
   bool paused_cap = false;
+  bool paused_out = false;    // output backlog at opt.pause_output: not reading until it drains
+  bool hup_deferred = false;  // paused, the peer hung up behind unread input: seen when resumed
+  bool Reading() const { return !paused_user && !paused_cap && !paused_out && !read_eof; }
   bool read_eof = false;      // peer sent FIN (read returned 0)
   bool ending = false;        // end(): FIN once output is flushed, close at the peer's FIN
   bool shut_wr_pending = false;

@@ -100,6 +100,10 @@ bool Reactor::SetOptions(int32_t id, const ConnOptions& opt) {
     c->paused_cap = false;
     UpdateMask(c);
   }
+  if (c->paused_out && (!opt.pause_output || c->out.Len() < opt.pause_output / 2)) {
+    c->paused_out = false;
+    UpdateMask(c);
+  }
   // Switching to native framing (after protocol detection): frame what is already buffered.
   if (reframe && opt.framer.kind == FramerSpec::kLength && c->in.Len() > 0) {
     Deframe(c);
@@ -450,7 +454,7 @@ void Reactor::OnTick() {
       Close(c, kCloseLocal, 0);
     } else if (o.idle_timeout_ms && now_ms_ - c->last_io_ms >= o.idle_timeout_ms) {
       Close(c, kCloseIdleTimeout, ETIMEDOUT);
-    } else if (o.read_timeout_ms && c->partial_since_ms && !c->paused_user && !c->paused_cap &&
+    } else if (o.read_timeout_ms && c->partial_since_ms && !c->paused_user && !c->paused_cap && !c->paused_out &&
                now_ms_ - c->partial_since_ms >= o.read_timeout_ms) {
       // (Not while we stopped reading: the rest of the frame waits in the kernel on our account.)
       Close(c, kCloseReadTimeout, ETIMEDOUT);

@@ -187,6 +187,7 @@ class Reactor {
   void WriteItems(Connection* c);
   void ProcessCommands(uint32_t n);
   void OnEof(Connection* c);
+  void PausedHangup(Connection* c);
   void AfterOutput(Connection* c);
   void FinishEnding(Connection* c);
   void Close(Connection* c, int32_t reason, int32_t err, bool rst = false);

@@ -8,6 +8,7 @@
 // Block of its own and is read straight into it.
 //
 // Thread: Node's main thread.
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,7 +189,12 @@ void Reactor::UpdateMask(Connection* c) {
   if (c->connecting) {
     want = EPOLLOUT;
   } else {
-    if (!c->paused_user && !c->paused_cap && !c->read_eof) want |= EPOLLIN | EPOLLRDHUP;
+    if (c->Reading()) {
+      want |= EPOLLIN | EPOLLRDHUP;
+      c->hup_deferred = false;
+    } else if (!c->read_eof && !c->hup_deferred) {
+      want |= EPOLLRDHUP;  // a hang-up is seen whatever the read state (see PausedHangup)
+    }
     if (c->out.Len() > 0) want |= EPOLLOUT;
   }
   if (want != c->mask || c->parked) c->loop->SetMask(c, want);
@@ -217,9 +223,31 @@ void Reactor::HandleEvent(SubLoop* loop, Connection* c, uint32_t events) {
       epoll_ctl(loop->epfd, EPOLL_CTL_DEL, c->fd, nullptr);
       c->parked = true;
       return;
+    } else if (events & EPOLLRDHUP) {
+      PausedHangup(c);
+      if (c->closed) return;
     }
   }
   if (!c->closed && (events & EPOLLOUT)) HandleWritable(c);
+}
+
+// The peer's FIN while we are not reading. With nothing unread before it, it is the end of the
+// input now (read() would return 0): seen at once, so a paused connection whose peer left is
+// closed (or ended) like any other. With input still unread the FIN waits behind it: nothing is
+// lost by reading on first, so the hang-up is dropped from the mask (level-triggered, it would
+// repeat) until reading resumes.
+void Reactor::PausedHangup(Connection* c) {
+  int unread = 0;
+  if (ioctl(c->fd, FIONREAD, &unread) == 0 && unread == 0) {
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) {
+      OnEof(c);
+      return;
+    }
+  }
+  c->hup_deferred = true;
+  UpdateMask(c);
 }
 
 bool Reactor::EnsureReadSpace(Connection* c, Block** out) {
@@ -424,6 +452,15 @@ void Reactor::HandleWritable(Connection* c) {
 
 void Reactor::AfterOutput(Connection* c) {
   if (c->closed) return;
+  uint32_t cap = c->opt.pause_output;
+  if (c->paused_out && c->out.Len() < cap / 2) {
+    c->paused_out = false;
+    if (c->partial_since_ms) c->partial_since_ms = now_ms_;  // the read timeout's wait starts over
+    UpdateMask(c);
+  } else if (cap && !c->paused_out && c->out.Len() >= cap) {
+    c->paused_out = true;  // resumed here once the kernel has taken half of it
+    UpdateMask(c);
+  }
   if (c->out.Len() > 0) {
     if (!(c->mask & EPOLLOUT)) {
       c->write_stall_ms = now_ms_;

@@ -5,7 +5,7 @@ import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { StringDecoder } from 'node:string_decoder';
 import { LinkBuffer, bumpIoEpoch } from './link-buffer';
-import { LinkpollError, closedError, errnoError, timeoutError } from './errors';
+import { LinkpollError, closedError, destroyedError, errnoError, timeoutError } from './errors';
 import { DEFAULT_MAX_FRAME, checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
@@ -39,6 +39,7 @@ export class Writer {
   malloc(n: number): Buffer {
     if (!Number.isInteger(n) || n < 0) throw outOfRange('malloc: n must be a non-negative integer');
     this.lastMalloc = n;
+    if (this.conn.destroyed) throw destroyedError('malloc'); // its bytes could never be sent
     if (n === 0 || this.conn.writableEnded) return Buffer.alloc(n); // (as write() after end(): nothing is sent)
     this.conn._wrote(n);
     return this.conn._r.malloc(this.conn.id, n);
@@ -85,15 +86,16 @@ class ConnExtra {
   /** setEncoding(): 'data' chunks are strings, characters split between reads kept whole. */
   decoder: StringDecoder | undefined = undefined;
   /** bytesRead and bytesWritten as they were when the connection closed. */
-  counters: [number, number] | undefined = undefined;
+  counters: number[] | undefined = undefined;
 }
 
 /** Called once the data is in the kernel's hands, or with the error that kept it from getting there. */
 export type WriteCallback = (err?: Error | null) => void;
 
-const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64, F_WRITE_SHUT = 128, F_READ_ENDED = 256;
-/** No more writes: end(), shutdownWrite() or closed. */
-const F_NO_WRITE = F_ENDING | F_CLOSED | F_WRITE_SHUT;
+const F_NEED_DRAIN = 1, F_ENDING = 2, F_CLOSED = 4, F_CONNECTING = 8, F_PAUSED = 16, F_CONNECT_FAILED = 32, F_UNREF = 64, F_WRITE_SHUT = 128, F_READ_ENDED = 256,
+  F_DESTROYED = 512, F_END_DEFERRED = 1024;
+/** No more writes: end(), shutdownWrite(), destroy() or closed. */
+const F_NO_WRITE = F_ENDING | F_CLOSED | F_WRITE_SHUT | F_DESTROYED;
 
 /** The events a Connection emits and their arguments (any other name works as on any EventEmitter). */
 export interface ConnectionEvents {
@@ -133,6 +135,11 @@ export class Connection extends EventEmitter {
    * whole block, with no view made per frame. The same lifetime rule; never handed to users.
    */
   _frameAt: ((buf: Buffer, start: number, end: number, checked: boolean) => void) | undefined;
+  /**
+   * @internal Set by the protocol serving this connection: whether requests it has read are not
+   * answered yet (a closing server waits for them; see Server.close).
+   */
+  _busy: (() => boolean) | undefined;
   /** @internal Told when this connection closes, before its 'close' listeners (its server). */
   _owner: { _connClosed(c: Connection): void } | undefined;
   private opts: KeptOptions;
@@ -185,7 +192,8 @@ export class Connection extends EventEmitter {
     const self = this as unknown as { _events: object | undefined; _eventsCount: number };
     if (self._events === undefined) { self._events = new (Listeners as unknown as new () => object)(); self._eventsCount = 0; }
   }
-  get destroyed(): boolean { return (this.flags & F_CLOSED) !== 0; }
+  /** destroy() or resetAndDestroy() was called, or the connection closed. */
+  get destroyed(): boolean { return (this.flags & (F_CLOSED | F_DESTROYED)) !== 0; }
   get connecting(): boolean { return (this.flags & F_CONNECTING) !== 0; }
   /** Bytes written and not yet taken by the kernel. */
   get writableLength(): number { return this.backlog + this.staged; }
@@ -205,7 +213,7 @@ export class Connection extends EventEmitter {
   get bytesRead(): number { return this.counters()[0]; }
   /** Bytes written so far, those still queued included, as node:net's bytesWritten (kept after the close). */
   get bytesWritten(): number { return this.counters()[1] + this.staged; }
-  private counters(): [number, number] {
+  private counters(): number[] {
     return this.x?.counters ?? this._r.native.counters(this.id) ?? [0, 0];
   }
 
@@ -250,7 +258,8 @@ export class Connection extends EventEmitter {
   }
 
   private refuse(cb: WriteCallback): void {
-    const err = (this.flags & F_CLOSED) !== 0 ? closedError() : new LinkpollError('ERR_STREAM_WRITE_AFTER_END', 'write after end');
+    const f = this.flags;
+    const err = (f & F_DESTROYED) !== 0 ? destroyedError('write') : (f & F_CLOSED) !== 0 ? closedError() : new LinkpollError('ERR_STREAM_WRITE_AFTER_END', 'write after end');
     process.nextTick(cb, err);
   }
 
@@ -327,7 +336,8 @@ export class Connection extends EventEmitter {
 
   /** Closes now; pending output is dropped. `err` becomes the close reason. */
   destroy(err?: Error): this {
-    if ((this.flags & F_CLOSED) !== 0) return this;
+    if ((this.flags & (F_CLOSED | F_DESTROYED)) !== 0) return this;
+    this.flags |= F_DESTROYED; // writes from now on are refused at once (the close event comes later)
     if (err !== undefined) this.extra().destroyError = err;
     this._r.control(this.id, CMD_DESTROY);
     this._r.flush();
@@ -336,7 +346,8 @@ export class Connection extends EventEmitter {
 
   /** Abortive close: RST to the peer, pending output dropped. */
   resetAndDestroy(): this {
-    if ((this.flags & F_CLOSED) !== 0) return this;
+    if ((this.flags & (F_CLOSED | F_DESTROYED)) !== 0) return this;
+    this.flags |= F_DESTROYED;
     this._r.control(this.id, CMD_ABORT);
     this._r.flush();
     return this;
@@ -360,7 +371,19 @@ export class Connection extends EventEmitter {
       this.x!.queued = undefined;
       for (const f of q) this._onFrame(f);
     }
+    if ((this.flags & F_END_DEFERRED) !== 0 && (this.flags & F_PAUSED) === 0) {
+      this.flags &= ~F_END_DEFERRED;
+      this.emit('end');
+    }
     return this;
+  }
+
+  /**
+   * @internal Stops reading from the socket for good (a closing server): unlike pause(), frames
+   * already read are still delivered, so the requests they carry are answered.
+   */
+  _stopReading(): void {
+    if ((this.flags & F_CLOSED) === 0) this._r.control(this.id, CMD_PAUSE);
   }
 
   get isPausedReading(): boolean { return (this.flags & F_PAUSED) !== 0; }
@@ -530,8 +553,13 @@ export class Connection extends EventEmitter {
 
   /** @internal */ _onEnd(): void {
     this.flags |= F_READ_ENDED;
-    this.emit('end');
+    // Frames that arrived while paused come first: 'end' follows them on resume().
+    if (this.x?.queued !== undefined) this.flags |= F_END_DEFERRED;
+    else this.emit('end');
   }
+
+  /** @internal Input native code holds that no event has handed over yet (an incomplete frame). */
+  _unconsumedInput(): number { return this._r.native.counters(this.id)?.[2] ?? 0; }
 
   /** @internal `watch`: the drain watches native code had processed (see _whenOut). */
   _onDrain(watch: number): void {
@@ -563,7 +591,7 @@ export class Connection extends EventEmitter {
     const x = this.extra();
     if (err !== undefined) x.closeReason = err;
     x.reader = undefined;
-    x.counters = this._r.native.counters(this.id) ?? [0, 0]; // the native side forgets them after this batch
+    x.counters = this._r.native.counters(this.id)?.slice(0, 2) ?? [0, 0]; // the native side forgets them after this batch
     this.staged = 0;
     this._owner?._connClosed(this);
     this.settleWrites(0, err ?? closedError());

@@ -40,3 +40,8 @@ export function timeoutError(kind: TimeoutKind, ms?: number): LinkpollError {
 export function closedError(): LinkpollError {
   return new LinkpollError('ERR_LINKPOLL_CLOSED', 'the connection is closed');
 }
+
+/** `what` ('write', 'malloc') after destroy(), as node:net reports a write to a destroyed socket. */
+export function destroyedError(what: string): LinkpollError {
+  return new LinkpollError('ERR_STREAM_DESTROYED', `Cannot call ${what} after a stream was destroyed`);
+}

@@ -13,7 +13,7 @@ export interface NativeReactor {
   flush(commands: number): void;
   newStaging(minBytes: number): number;
   address(id: number, peer: boolean): [string, string, number] | undefined;
-  counters(id: number): [bytesRead: number, bytesWritten: number] | undefined;
+  counters(id: number): [bytesRead: number, bytesWritten: number, unconsumedInput: number, unsentOutput: number] | undefined;
   reader(id: number): NativeLinkBuffer | null;
   stats(): ReactorStats;
   shutdown(): void;

@@ -37,8 +37,18 @@ export interface ConnectionOptions {
   timeout?: number;
   /** Unconsumed input (framing 'none') at which reading pauses until the reader releases. Default 8 MiB. */
   maxInput?: number;
-  /** Output backlog at which write() returns false and 'drain' follows. Default 1 MiB. */
+  /** Output backlog at which write() returns false and 'drain' follows (and see readPauseOnBacklog). Default 1 MiB. */
   highWaterMark?: number;
+  /**
+   * Stop reading while the output the kernel has not taken is at or over highWaterMark, until it
+   * falls under half of it. A peer that sends requests and never reads the replies is then held
+   * back by TCP flow control, and what a connection buffers for it stays under about
+   * highWaterMark plus one read's replies (plus, for asynchronous handlers, the replies of the
+   * requests in flight). Default true on a server's connections (as node:http pauses a socket
+   * whose responses back up), false on connect()'s: a client must go on reading replies
+   * whatever it has queued, or both sides could wait for each other.
+   */
+  readPauseOnBacklog?: boolean;
   /** TCP_NODELAY; default true. */
   noDelay?: boolean;
   /**
@@ -164,7 +174,8 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
   } else throw invalidArg(`framing must be 'none', 'u32be' or a length-field description, got ${shown(framing)}`);
   f.push(o.frameCheck === 'ttheader' ? 1 : 0);
   const ms = 0x7fffffff;
-  int('highWaterMark', o.highWaterMark, 1, 0x7fffffff, DEFAULT_HIGH_WATER_MARK); // read by Connection (JS side only)
+  const hwm = int('highWaterMark', o.highWaterMark, 1, 0x7fffffff, DEFAULT_HIGH_WATER_MARK);
+  if (o.readPauseOnBacklog !== undefined && typeof o.readPauseOnBacklog !== 'boolean') throw invalidType('option readPauseOnBacklog', 'a boolean', o.readPauseOnBacklog);
   return [...f,
     int('readTimeout', o.readTimeout, 0, ms, 0),
     int('idleTimeout', o.idleTimeout, 0, ms, 0),
@@ -175,7 +186,8 @@ export function encodeOptions(o: ConnectionOptions & { connectTimeout?: number }
     o.allowHalfOpen ? 1 : 0,
     Math.ceil(int('keepAlive', o.keepAlive, 0, 32767000, 0) / 1000), // Linux caps TCP_KEEPIDLE at 32767 s
     int('lingerTimeout', o.lingerTimeout, 0, ms, DEFAULT_LINGER),
-    int('timeout', o.timeout, 0, ms, 0)];
+    int('timeout', o.timeout, 0, ms, 0),
+    o.readPauseOnBacklog ? hwm : 0];
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
@@ -198,6 +210,6 @@ export function keptOptions(o: ConnectionOptions & { connectTimeout?: number }):
     framing: o.framing, frameCheck: o.frameCheck, maxFrameSize: o.maxFrameSize, readTimeout: o.readTimeout,
     idleTimeout: o.idleTimeout, writeTimeout: o.writeTimeout, connectTimeout: o.connectTimeout, maxInput: o.maxInput,
     highWaterMark: o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK, noDelay: o.noDelay, keepAlive: o.keepAlive, allowHalfOpen: o.allowHalfOpen,
-    lingerTimeout: o.lingerTimeout, timeout: o.timeout,
+    lingerTimeout: o.lingerTimeout, timeout: o.timeout, readPauseOnBacklog: o.readPauseOnBacklog,
   };
 }

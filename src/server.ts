@@ -18,6 +18,9 @@ export interface ServerOptions extends ConnectionOptions {
   reactor?: Reactor;
 }
 
+/** A connection that has read nothing for this long while its server closes is quiet (see CloseOptions). */
+const QUIET_MS = 100;
+
 let somaxconn: number | undefined;
 function systemBacklog(): number {
   if (somaxconn === undefined) {
@@ -62,7 +65,12 @@ function isClusterWorker(): boolean {
 }
 
 export interface CloseOptions {
-  /** ms to let pending output drain before connections are reset. Default 5000. */
+  /**
+   * ms the close may take. Connections go on being served and each is ended (FIN after its
+   * output) once it is quiet: nothing read for 100 ms and nothing half-read, unsent or in flight.
+   * At 3/4 of this every connection still open is ended (its protocol first answers the requests
+   * it has read); at this, those left are reset. Default 5000.
+   */
   timeout?: number;
   signal?: AbortSignal;
 }
@@ -111,7 +119,7 @@ export class Server extends EventEmitter {
     if (typeof options === 'function') { onConnection = options; options = undefined; }
     if (onConnection !== undefined && typeof onConnection !== 'function') throw invalidType('onConnection', 'a function', onConnection);
     options = optionsObject(options, 'options');
-    this.opts = { ...options };
+    this.opts = { ...options, readPauseOnBacklog: options.readPauseOnBacklog ?? true };
     this.encoded = encodeOptions(this.opts);
     this.connOpts = keptOptions(this.opts);
     this.reactor = options.reactor ?? getDefaultReactor();
@@ -226,8 +234,9 @@ export class Server extends EventEmitter {
   }
 
   /**
-   * Stops accepting, lets every connection send what it has queued and close, and resets those
-   * still open after `timeout` ms. Resolves when all are closed ('close' is emitted).
+   * Stops accepting, serves the open connections until each is quiet, ends them, and resets those
+   * still open after `timeout` ms (see CloseOptions). Resolves when all are closed ('close' is
+   * emitted).
    */
   close(options?: CloseOptions, callback?: (err?: Error) => void): Promise<void>;
   /** node:net's form: `callback` once closed, with ERR_SERVER_NOT_RUNNING if it was not listening. */
@@ -251,9 +260,13 @@ export class Server extends EventEmitter {
     const timeout = options.timeout ?? 5000;
     this.stopListening();
     this.closing = new Promise<void>((resolve) => {
+      const t0 = Date.now();
+      // Each connection's bytes read when last looked at, and since when they have not changed.
+      const seen = new Map<Connection, { read: number; since: number }>();
       const done = () => {
         if (this.open > 0) return;
         clearTimeout(timer);
+        clearInterval(sweeper);
         options.signal?.removeEventListener('abort', abort);
         this.off('_connectionClosed', done);
         this.closed = true;
@@ -261,13 +274,36 @@ export class Server extends EventEmitter {
         this.emit('close');
       };
       const abort = () => { for (const c of this.connections) c.resetAndDestroy(); };
+      // Requests keep being answered while clients finish: a connection is ended once it is quiet
+      // (nothing read for QUIET_MS, nothing half-read, unsent or in flight); at 3/4 of the timeout
+      // every one is (reading stops, what was read is answered first); at the timeout, reset.
+      const sweep = () => {
+        const now = Date.now();
+        const late = now - t0 >= timeout * 0.75;
+        for (const c of this.connections) {
+          if (c.writableEnded) continue;
+          const n = this.reactor.native.counters(c.id);
+          if (n === undefined) continue;
+          const busy = c._busy?.() ?? false;
+          if (late) {
+            if (busy) c._stopReading(); // ended by its protocol once its requests are answered
+            else c.end();
+            continue;
+          }
+          let s = seen.get(c);
+          if (s === undefined || s.read !== n[0]) seen.set(c, (s = { read: n[0]!, since: now }));
+          if (now - s.since >= QUIET_MS && n[2] === 0 && n[3] === 0 && c.writableLength === 0 && !busy) c.end();
+        }
+        this.reactor.flush();
+      };
       const timer = setTimeout(abort, timeout);
       timer.unref?.();
+      const sweeper = setInterval(sweep, QUIET_MS / 2);
+      sweeper.unref?.();
       if (options.signal?.aborted) abort();
       else options.signal?.addEventListener('abort', abort, { once: true });
       this.on('_connectionClosed', done);
-      for (const c of this.connections) c.end();
-      this.reactor.flush();
+      sweep();
       done();
     });
     return this.closing;

@@ -110,7 +110,7 @@ export function openFrame(frame: Buffer, transport: Transport): Incoming {
 }
 
 /** Which transport a stream speaks, from its first bytes; null = need more bytes. */
-export function detectTransport(head: Buffer): Transport | 'http' | { unsupported: string } | null {
+export function detectTransport(head: Buffer, maxFrameSize = 0x7fffffff): Transport | 'http' | { unsupported: string } | null {
   if (head.length >= 2 && head[0] === 0x80 && head[1] === 0x01) return 'binary';
   if (head.length >= 1 && head[0] === 0x82) return { unsupported: COMPACT_PROTOCOL };
   // A TLS record: handshake (0x16), version 3.x.
@@ -118,6 +118,13 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
   if (head.length >= 4 && /^(GET |POST|PUT |HEAD|DELE|OPTI|PATC|PRI |CONN|TRAC)$/.test(head.toString('latin1', 0, 4))) return 'http';
   // TJSONProtocol's messages begin with '[1,' (version 1), unframed or after a frame's length.
   if (head.length >= 2 && head[0] === 0x5b && head[1] === 0x31) return { unsupported: JSON_PROTOCOL };
+  // From here on the first word is a frame's length (or old-style binary's name length): what no
+  // request can be is refused now, not left to wait for bytes that will not make it one.
+  if (head.length >= 4) {
+    const len = head.readUInt32BE(0);
+    if (len === 0) return { unsupported: 'an empty frame (length 0)' };
+    if (len + 4 > maxFrameSize) return { unsupported: `a frame of ${len + 4} bytes exceeded maxFrameSize (${maxFrameSize} bytes): it began ${head.subarray(0, Math.min(head.length, 6)).toString('hex')}` };
+  }
   if (head.length < 6) return null;
   if (head[4] === 0x5b && head[5] === 0x31) return { unsupported: JSON_PROTOCOL };
   const magic = head.readUInt16BE(4);
@@ -127,11 +134,15 @@ export function detectTransport(head: Buffer): Transport | 'http' | { unsupporte
   if (head[4] === 0x82) return { unsupported: COMPACT_PROTOCOL };
   // Thrift's original binary format (no version word; see readOldMessageHeader) starts with the
   // method name's length, which is under 64 KiB: unframed, its name follows; framed, the frame's
-  // length comes first and the name's length (two zero bytes first) after it.
+  // length comes first and the name's length (two zero bytes first) after it. A frame whose body
+  // is neither (compressed bytes, say) must not pass for a name: every name byte seen must be one.
   if (head[0] === 0 && head[1] === 0) {
     if (head.length < 8) return null;
     if (head[4] === 0 && head[5] === 0) return 'framed';
-    if (isNameByte(head[4]!)) return 'binary';
+    const nameLen = head.readUInt32BE(0);
+    let name = isNameByte(head[4]!);
+    for (let i = 5; name && i < Math.min(head.length, 4 + nameLen); i++) name = isNameByte(head[i]!) || isNameTail(head[i]!);
+    if (name) return 'binary';
   }
   return { unsupported: `unknown protocol (first bytes ${head.subarray(0, 6).toString('hex')})` };
 }
@@ -140,6 +151,8 @@ const JSON_PROTOCOL = 'Thrift JSON protocol is not supported (binary only)';
 
 /** A byte that may begin a method name (an IDL identifier). */
 const isNameByte = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f;
+/** Bytes that may follow in a name: digits, '.' and TMultiplexedProtocol's ':' besides. */
+const isNameTail = (c: number): boolean => (c >= 0x30 && c <= 0x3a) || c === 0x2e;
 
 /**
  * Cuts whole messages out of an unframed binary stream, where a message ends where its

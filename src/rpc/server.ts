@@ -16,7 +16,7 @@ import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from './
 import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
-import { invalidArg, invalidType, optionsObject } from '../options';
+import { invalidArg, invalidType, optionsObject, type ConnectionOptions } from '../options';
 
 /** What a handler knows about its call. */
 export class CallContext {
@@ -96,6 +96,13 @@ export interface RpcServerOptions {
   readTimeout?: number;
   /** ms without any byte in either direction before a connection is closed (ConnectionOptions.idleTimeout). Default 0 = never. */
   idleTimeout?: number;
+  /**
+   * ms replies may wait for a client that takes none of them before it is closed
+   * (ConnectionOptions.writeTimeout; Kitex/Netpoll's write deadline). Default 5000; 0 = off.
+   * Reading stops while a connection's unsent replies are over 1 MiB (readPauseOnBacklog), so a
+   * client that pipelines without reading holds at most about that, plus maxInFlight replies.
+   */
+  writeTimeout?: number;
   /** TCP keepalive on accepted connections (ms, see ConnectionOptions.keepAlive). Default 15000, as Kitex (Go's net package). */
   keepAlive?: number;
   reactor?: Reactor;
@@ -118,6 +125,8 @@ const NOT_HTTP = 'this port speaks Thrift RPC (Kitex TTHeader, Apache THeader, f
 
 interface ConnState {
   transport: Transport;
+  /** The peer sent FIN: the connection ends once what it sent before is answered. */
+  peerEnded: boolean;
   inFlight: number;
   // In-order replies: requests after an unfinished one wait their turn.
   queue: (Reply | undefined)[];
@@ -159,6 +168,8 @@ export class RpcServer extends EventEmitter {
   private readonly reader = new ThriftReader(Buffer.alloc(0));
   private readonly header = new HeaderInfo(0, 0, 0, 0, undefined, 0, 0); // the frame's, parsed in place
   private readonly opts: RpcServerOptions;
+  /** The limits every connection it serves gets, its own or one handed to accept(). */
+  private readonly connOptions: ConnectionOptions;
   private readonly maxInFlight: number;
   private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0, rateLimited: 0 };
   private readonly middleware: ServerMiddleware[] = [];
@@ -175,15 +186,22 @@ export class RpcServer extends EventEmitter {
     this.maxInFlight = options.maxInFlight ?? 256;
     this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit) : undefined;
     this.timing = options.latencyMetrics ?? false;
+    this.connOptions = {
+      maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
+      readTimeout: options.readTimeout ?? 5000,
+      writeTimeout: options.writeTimeout ?? 5000,
+      idleTimeout: options.idleTimeout,
+      maxInput: (options.maxFrameSize ?? 16 * 1024 * 1024) + 64 * 1024,
+      // A FIN ends only the client's requests: those sent before it are still answered (see accept).
+      allowHalfOpen: true,
+      readPauseOnBacklog: true,
+    };
     this.server = createServer({
       reactor: options.reactor,
       framing: 'none',
-      maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
       maxConnections: options.maxConnections,
-      readTimeout: options.readTimeout ?? 5000,
-      idleTimeout: options.idleTimeout,
       keepAlive: options.keepAlive ?? 15000,
-      maxInput: (options.maxFrameSize ?? 16 * 1024 * 1024) + 64 * 1024,
+      ...this.connOptions,
     }, (conn) => this.accept(conn));
     this.server._errorTarget = this;
   }
@@ -256,19 +274,17 @@ export class RpcServer extends EventEmitter {
   }
   address(): AddressInfo | null { return this.server.address(); }
   /**
-   * Graceful close, as Kitex does it: stops accepting, lets the requests in flight finish (see
-   * drain()), then closes the connections; those still open after `timeout` ms (default 5000)
-   * are reset.
+   * Graceful close, as Kitex does it: stops accepting; replies from now on carry Kitex's `crrst`
+   * (clients, Kitex's and ours, send no more on that connection); every request read is answered;
+   * each connection is closed once its client has closed it or it has gone quiet, and at the
+   * latest at 3/4 of `timeout` (default 5000 ms): reading stops, the requests read are answered,
+   * then FIN. Those still open at `timeout` are reset (see CloseOptions).
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.closed) return this.closed;
     this.closedDone = false;
-    this.server.stopListening();
-    const timeout = options.timeout ?? 5000;
-    const t0 = Date.now();
-    this.closed = this.drain(options)
-      .then(() => this.server.close({ ...options, timeout: Math.max(0, timeout - (Date.now() - t0)) }))
-      .then(() => { this.closedDone = true; });
+    this.closing = true;
+    this.closed = this.server.close(options).then(() => { this.closedDone = true; });
     return this.closed;
   }
   private closedDone = false;
@@ -304,10 +320,20 @@ export class RpcServer extends EventEmitter {
    */
   accept(conn: Connection): void {
     this.open++;
+    // A connection from another server (one port, several protocols) gets this server's limits:
+    // frame size, read and write deadlines, half-close handling.
+    if (conn._owner !== this.server) conn.setOptions(this.connOptions);
+    let st: ConnState | undefined;
+    conn._busy = () => st !== undefined && (st.inFlight > 0 || st.queue.length > st.queueHead);
+    conn.on('end', () => {
+      if (st === undefined) { conn.end(); return; } // nothing was asked
+      st.peerEnded = true;
+      this.endIfAnswered(conn, st);
+    });
     const detect = () => {
       const r = conn.reader;
       const head = r.peek(Math.min(r.length, 8));
-      const t = detectTransport(head);
+      const t = detectTransport(head, this.connOptions.maxFrameSize);
       if (t === null) return;
       conn.off('readable', detect);
       if (t === 'http') {
@@ -324,13 +350,14 @@ export class RpcServer extends EventEmitter {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
         return;
       }
-      const st: ConnState = { transport: t, inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1, prefixOf: undefined, prefix: undefined };
+      st = { transport: t, peerEnded: false, inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1, prefixOf: undefined, prefix: undefined };
+      const s = st;
       if (t === 'binary') {
-        const onData = () => this.readUnframed(conn, st);
+        const onData = () => this.readUnframed(conn, s);
         conn.on('readable', onData);
         onData();
       } else {
-        conn._frameAt = (buf, start, end, checked) => this.onFrame(conn, st, buf, start, end, checked);
+        conn._frameAt = (buf, start, end, checked) => this.onFrame(conn, s, buf, start, end, checked);
         // Frames what is buffered already, too. Kitex TTHeaders are checked as they are cut.
         conn.setOptions({ framing: 'u32be', frameCheck: t === 'ttheader' ? 'ttheader' : undefined });
       }
@@ -341,6 +368,12 @@ export class RpcServer extends EventEmitter {
     });
     conn.on('readable', detect);
     if (conn.reader.length > 0) detect();
+  }
+
+  // After the client's FIN: FIN back once every request it sent is answered (as node:http ends a
+  // half-closed connection after its responses).
+  private endIfAnswered(conn: Connection, st: ConnState): void {
+    if (st.peerEnded && st.inFlight === 0 && st.queue.length === st.queueHead && !conn.writableEnded) conn.end();
   }
 
   private readUnframed(conn: Connection, st: ConnState): void {
@@ -441,8 +474,8 @@ export class RpcServer extends EventEmitter {
           if (st.paused && st.inFlight < this.maxInFlight / 2) { st.paused = false; conn.resume(); }
         };
         (out as Promise<unknown>).then(
-          (v) => { settled(); this.measured(mm, t0, false); this.reply(conn, st, hseq, seqid, reg.method, v); },
-          (e) => { settled(); this.measured(mm, t0, true, e); this.failed(conn, st, hseq, seqid, reg.method, e); },
+          (v) => { settled(); this.measured(mm, t0, false); this.reply(conn, st, hseq, seqid, reg.method, v); this.endIfAnswered(conn, st); },
+          (e) => { settled(); this.measured(mm, t0, true, e); this.failed(conn, st, hseq, seqid, reg.method, e); this.endIfAnswered(conn, st); },
         );
         return;
       }
@@ -455,6 +488,7 @@ export class RpcServer extends EventEmitter {
         st.inFlight--;
         if (st.paused && st.inFlight < this.maxInFlight / 2) { st.paused = false; conn.resume(); }
         this.drainQueue(st);
+        this.endIfAnswered(conn, st);
       };
       (out as Promise<unknown>).then(
         (v) => { this.measured(mm, t0, false); slot.write = () => this.reply(conn, st, hseq, seqid, reg.method, v); settle(); },

@@ -313,12 +313,14 @@ export class ThriftReader {
   pos: number;
   end: number;
   private depth = 0;
+  /** Where the message begins in buf: error offsets count from here (the buffer may be shared). */
+  private start: number;
 
-  constructor(buf: Buffer, pos = 0, end = buf.length) { this.buf = buf; this.pos = pos; this.end = end; }
+  constructor(buf: Buffer, pos = 0, end = buf.length) { this.buf = buf; this.pos = pos; this.end = end; this.start = pos; }
 
   private need(n: number): void {
     if (n < 0 || this.pos + n > this.end) {
-      throw Object.assign(protocolError(`truncated message: need ${n} bytes at ${this.pos}, have ${this.end - this.pos}`), { truncated: true, needed: this.pos + n });
+      throw Object.assign(protocolError(`truncated message: need ${n} bytes at ${this.pos - this.start}, have ${this.end - this.pos}`), { truncated: true, needed: this.pos + n });
     }
   }
   byte(): number { this.need(1); return this.buf[this.pos++]; }
@@ -389,6 +391,7 @@ export class ThriftReader {
   reset(buf: Buffer, pos = 0, end = buf.length): this {
     this.buf = buf;
     this.pos = pos;
+    this.start = pos;
     this.end = end;
     this.depth = 0;
     return this;

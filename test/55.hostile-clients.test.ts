@@ -1,0 +1,125 @@
+// Servers no client can break: peers that never read, hang up while we are not reading, close
+// their write side early, or call after a connection was destroyed. Real sockets, node:net peers.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import * as net from 'node:net';
+import { createServer, Reactor, type Connection } from '../src';
+import { frame, rawClient, until } from './helpers';
+
+const reactor = new Reactor();
+const MiB = 1024 * 1024;
+
+/** Writes `total` bytes of u32be frames of `size` as fast as the socket takes them, never reading. */
+function flood(s: net.Socket, total: number, size: number): { sent: () => number } {
+  const f = frame(Buffer.alloc(size - 4, 7));
+  let sent = 0;
+  const pump = () => {
+    while (sent < total && !s.destroyed) {
+      sent += f.length;
+      if (!s.write(f)) { s.once('drain', pump); return; }
+    }
+  };
+  pump();
+  return { sent: () => sent };
+}
+
+test('a client that pipelines and never reads: the server stops reading it, its backlog stays near highWaterMark', async () => {
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor, framing: 'u32be', onFrame: (f, c) => { c.write(f); } }, (c) => conns.push(c));
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  s.pause(); // reads nothing: the replies fill its receive buffer, then ours
+  const fl = flood(s, 96 * MiB, 16 * 1024);
+  await until(() => conns.length === 1);
+  const c = conns[0]!;
+  // Wait until the flood has stalled (the server no longer reads), or everything was sent.
+  let last = -1;
+  await until(() => { const r = c.bytesRead; const still = r === last; last = r; return still && r > 0; }, 20000, 'reading to stop');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(c.bytesRead === last, 'the server is not reading');
+  assert.ok(c.bytesRead < 48 * MiB, `the server read ${c.bytesRead} bytes of a client that reads nothing`);
+  // Default highWaterMark 1 MiB: the backlog is under it plus one read's replies.
+  assert.ok(c.writableLength < 2 * MiB, `backlog ${c.writableLength}`);
+  assert.ok(fl.sent() > c.bytesRead, 'the client was held back by TCP');
+  // The client starts reading: everything it sent is answered, byte for byte.
+  let got = 0;
+  s.on('data', (d: Buffer) => { got += d.length; });
+  s.resume();
+  await until(() => fl.sent() >= 96 * MiB && got === fl.sent(), 30000, 'every frame echoed');
+  s.destroy();
+  await srv.close();
+});
+
+test('readPauseOnBacklog: false keeps reading (the old behaviour, for a server that wants it)', async () => {
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor, framing: 'u32be', readPauseOnBacklog: false, onFrame: (f, c) => { c.write(f); } }, (c) => conns.push(c));
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  s.pause();
+  flood(s, 24 * MiB, 16 * 1024);
+  await until(() => conns.length === 1);
+  await until(() => conns[0]!.writableLength > 8 * MiB, 20000, 'a backlog past highWaterMark');
+  s.destroy();
+  await srv.close();
+});
+
+test('a paused connection sees its peer hang up (pause(), and the backlog pause)', async () => {
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor, framing: 'u32be' }, (c) => { conns.push(c); c.pause(); });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  await until(() => conns.length === 1);
+  const c = conns[0]!;
+  const ended = new Promise<void>((r) => c.once('end', () => r()));
+  const closed = c.closed();
+  s.end(); // FIN, nothing unread before it
+  await ended;
+  await closed;
+  assert.ok(c.destroyed);
+  await srv.close();
+});
+
+test('a paused connection with unread input before the FIN: nothing is lost, the end comes after it', async () => {
+  const frames: string[] = [];
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor, framing: 'u32be', onFrame: (f) => { frames.push(f.subarray(4).toString()); } }, (c) => { conns.push(c); c.pause(); });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  await until(() => conns.length === 1);
+  const c = conns[0]!;
+  let ended = false;
+  c.on('end', () => { ended = true; });
+  s.end(Buffer.concat([frame('a'), frame('b')]));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.is(ended, false, 'no end before the frames that precede it');
+  c.resume();
+  await until(() => ended, 2000, 'end');
+  assert.equal(frames, ['a', 'b']);
+  await srv.close();
+});
+
+test('write() after destroy() returns false and reports ERR_STREAM_DESTROYED; malloc() throws', async () => {
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor, framing: 'u32be' }, (c) => conns.push(c));
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  await until(() => conns.length === 1);
+  const c = conns[0]!;
+  c.destroy();
+  assert.ok(c.destroyed);
+  let cbErr: NodeJS.ErrnoException | undefined;
+  assert.is(c.write(frame('late'), (e) => { cbErr = e ?? undefined; }), false);
+  await until(() => cbErr !== undefined, 1000, 'the callback');
+  assert.is(cbErr!.code, 'ERR_STREAM_DESTROYED');
+  try {
+    c.writer.malloc(8);
+    assert.unreachable('malloc on a destroyed connection');
+  } catch (e) {
+    assert.is((e as NodeJS.ErrnoException).code, 'ERR_STREAM_DESTROYED');
+  }
+  s.destroy();
+  await srv.close();
+});
+
+test.after(() => reactor.close());
+test.run();
