@@ -11,7 +11,9 @@ import { HashRing, crc32 } from '../examples/geecache/consistenthash';
 import { Registry } from '../examples/geecache/geecache';
 import { ByteView } from '../examples/geecache/byteview';
 import { queryHttp, queryRpc } from '../examples/geecache/client';
-import { until, seededRandom } from './helpers';
+import { until, seededRandom, rawClient, readFrames, ttheaderCall } from './helpers';
+import { rpc } from '../src';
+import { groupCacheService } from '../examples/geecache/peers';
 
 test('LRU evicts by bytes (key + value length), oldest first, and calls back', () => {
   const evicted: string[] = [];
@@ -314,5 +316,115 @@ function queryStats(port: number): Promise<Buffer> {
     }).on('error', reject);
   });
 }
+
+// ---- a node against clients that misbehave ----
+
+/** Resolves with how long (ms) the node took to close a connection that sent `bytes` (and stays open). */
+async function closedAfter(port: number, bytes: Buffer): Promise<number> {
+  const s = await rawClient(port);
+  s.on('error', () => {});
+  const t0 = Date.now();
+  s.write(bytes);
+  await new Promise((r) => s.once('close', r));
+  return Date.now() - t0;
+}
+
+test('a node: slow heads and partial requests meet the read deadline; what cannot be a request is refused at once', async () => {
+  const [port] = await freePorts(1);
+  const node = await startNode(port!, `127.0.0.1:${port}`, ['--read-timeout-ms', '600']);
+  try {
+    // 20 clients trickling an HTTP head, a byte every 100 ms (an idle timer would restart each time).
+    const trickle = await Promise.all(Array.from({ length: 20 }, async () => {
+      const s = await rawClient(port!);
+      s.on('error', () => {});
+      const t0 = Date.now();
+      const head = Buffer.from('GET /_geecache/scores/Tom HTTP/1.1\r\nHost: x\r\n');
+      let i = 0;
+      const timer = setInterval(() => { if (i < head.length && !s.destroyed) s.write(head.subarray(i, ++i)); }, 100);
+      await new Promise((r) => s.once('close', r));
+      clearInterval(timer);
+      return Date.now() - t0;
+    }));
+    for (const t of trickle) assert.ok(t >= 500 && t < 2500, `a trickling head was closed after ${t} ms`);
+    // A partial RPC frame is held no longer either.
+    const partial = await closedAfter(port!, Buffer.from([0, 0, 0x10, 0, 0x10, 0, 0, 0]));
+    assert.ok(partial >= 500 && partial < 2500, `partial frame: ${partial} ms`);
+    for (const [what, bytes] of [
+      ['a lone zero-length frame', Buffer.from([0, 0, 0, 0])],
+      ['a frame header over the size cap', Buffer.from([0x7f, 0xff, 0xff, 0xff, 0, 0])],
+      ['random bytes', Buffer.from('8f3a61c2d94e07b5a1', 'hex')],
+    ] as const) {
+      const t = await closedAfter(port!, bytes);
+      assert.ok(t < 400, `${what}: closed after ${t} ms`);
+    }
+    // The node still serves.
+    assert.is((await queryHttp(`127.0.0.1:${port}`, 'scores', 'Tom')).toString(), '630');
+  } finally {
+    await stop([node]);
+  }
+});
+
+test('a node: an unframed RPC message over 64 KiB is answered; requests before a FIN are answered (HTTP and RPC)', async () => {
+  const [port] = await freePorts(1);
+  const node = await startNode(port!, `127.0.0.1:${port}`, []);
+  try {
+    const Get = groupCacheService().methods.Get!;
+    // Unframed binary (Apache TBufferedTransport): a 100 KB key, an answer (the loader's error).
+    const w = new rpc.ThriftWriter(Buffer.alloc(0));
+    w.messageBegin('Get', rpc.MessageType.CALL, 7);
+    w.struct(Get.args, { req: { group: 'scores', key: 'k'.repeat(100000) } });
+    const s = await rawClient(port!);
+    const reply = new Promise<Buffer>((resolve) => { let acc = Buffer.alloc(0); s.on('data', (d: Buffer) => { acc = Buffer.concat([acc, d]); if (acc.length > 20) resolve(acc); }); });
+    s.write(Buffer.from(w.buf.subarray(0, w.pos)));
+    const r = await Promise.race([reply, new Promise<null>((res) => setTimeout(() => res(null), 3000))]);
+    assert.ok(r !== null, 'an unframed message over 64 KiB got an answer');
+    s.destroy();
+    // HTTP: a GET, then FIN at once: the response comes, then the close.
+    const h = await rawClient(port!);
+    let text = '';
+    h.on('data', (d: Buffer) => { text += d.toString(); });
+    h.end('GET /_geecache/scores/Jack HTTP/1.1\r\nHost: x\r\n\r\n');
+    await new Promise((res) => h.once('close', res));
+    assert.match(text, /^HTTP\/1\.1 200 OK[\s\S]*\r\n\r\n589$/);
+    // RPC: pipelined Gets (the loader is asynchronous), then FIN: every reply.
+    const c = await rawClient(port!);
+    const got = readFrames(c, 20);
+    c.end(Buffer.concat(Array.from({ length: 20 }, (_, i) => ttheaderCall(Get, i + 1, { req: { group: 'scores', key: ['Tom', 'Jack', 'Sam'][i % 3] } }))));
+    const frames = await got;
+    assert.equal(frames.map((f) => rpc.parseTTHeader(f).seqid), Array.from({ length: 20 }, (_, i) => i + 1));
+  } finally {
+    await stop([node]);
+  }
+});
+
+test('a node on SIGTERM under load: every RPC request sent is answered (with crrst), then it exits', async () => {
+  const [port] = await freePorts(1);
+  const node = await startNode(port!, `127.0.0.1:${port}`, []);
+  const Get = groupCacheService().methods.Get!;
+  const s = await rawClient(port!);
+  let seq = 0, answered = 0, crrst = 0, stopSending = false;
+  const send = () => { s.write(ttheaderCall(Get, ++seq, { req: { group: 'scores', key: 'Tom' } })); };
+  let acc = Buffer.alloc(0);
+  s.on('error', () => {});
+  s.on('data', (d: Buffer) => {
+    acc = Buffer.concat([acc, d]);
+    while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
+      const n = 4 + acc.readUInt32BE(0);
+      if (rpc.parseTTHeader(acc.subarray(0, n)).strKV.get('crrst') === '1') { crrst++; stopSending = true; }
+      acc = acc.subarray(n);
+      answered++;
+      if (!stopSending) send();
+      else if (answered === seq) s.end();
+    }
+  });
+  for (let i = 0; i < 64; i++) send();
+  await until(() => answered > 300, 10000, 'load');
+  const exited = new Promise((r) => node.child.once('exit', r));
+  node.child.kill('SIGTERM');
+  await exited;
+  assert.is(answered, seq, `answered ${answered} of ${seq}`);
+  assert.ok(crrst > 0, 'replies carried crrst');
+  s.destroy();
+});
 
 test.run();

@@ -12,6 +12,8 @@ async function main(): Promise<void> {
   const server = createServer({
     reactor,
     framing: 'u32be',
+    readTimeout: 10000, // a frame must arrive within 10 s of its first byte
+    writeTimeout: 5000, // a client that takes no reply for 5 s is closed
     onFrame: (frame, conn) => { conn.write(frame); },
   });
   const addr = await server.listen({ port, host });

@@ -4,7 +4,7 @@
 //
 //   node dist/examples/geecache/main.js --port 8001 [--rpc] [--api] [--api-port 9999]
 //        [--peers localhost:8001,localhost:8002,localhost:8003] [--hot-cache off]
-//        [--db-delay-ms 5] [--verbose]
+//        [--db-delay-ms 5] [--read-timeout-ms 10000] [--verbose]
 import type * as Http from 'node:http';
 import { Registry } from './geecache';
 import { nodeHttp, PeerPool } from './peers';
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const group = createGroup(registry, { delayMs: num('db-delay-ms', 5), hotCache: opt('hot-cache', 'on') !== 'off', verbose: flag('verbose') });
   const pool = new PeerPool(self, peers, { transport });
   group.registerPeers(pool);
-  const node = new CacheNodeServer(registry, (m) => console.warn(m));
+  const node = new CacheNodeServer(registry, (m) => console.warn(m), { readTimeout: num('read-timeout-ms', 10000, 1) });
   await node.listen(port, host);
   console.log(`geecache is running at http://${self} (peers over ${transport}: ${peers.join(', ')})`);
   let api: Http.Server | undefined;

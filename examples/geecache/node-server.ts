@@ -20,8 +20,8 @@ export class CacheNodeServer {
   readonly rpc: rpc.RpcServer;
   httpRequests = 0;
 
-  constructor(private readonly registry: Registry, log: (m: string) => void = () => {}) {
-    this.rpc = new rpc.RpcServer({ logger: { warn: log } });
+  constructor(private readonly registry: Registry, log: (m: string) => void = () => {}, opts: { readTimeout?: number } = {}) {
+    this.rpc = new rpc.RpcServer({ logger: { warn: log }, readTimeout: opts.readTimeout ?? 10000 });
     this.rpc.register(groupCacheService(), {
       Get: async (args) => {
         const req = (args.req ?? {}) as { group?: string; key?: string };
@@ -32,22 +32,36 @@ export class CacheNodeServer {
         return { value: v.unsafeBytes() }; // encoded (copied) into the reply at once
       },
     });
-    this.server = createServer({ framing: 'none', maxInput: MAX_HEAD + 1024, idleTimeout: 120000 }, (c) => this.accept(c));
+    // readTimeout: a request (HTTP head and body, or an RPC frame) must arrive within 10 s of its
+    // first byte, however slowly it trickles; writeTimeout: a client that takes no reply for 5 s
+    // is closed. Half-open: a client's FIN is answered after the requests sent before it.
+    this.server = createServer({
+      framing: 'none', maxInput: MAX_HEAD + 1024, idleTimeout: 120000, readTimeout: opts.readTimeout ?? 10000, writeTimeout: 5000,
+      allowHalfOpen: true,
+    }, (c) => this.accept(c));
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> { return this.server.listen({ port, host }); }
-  /** Stops accepting, lets RPC calls in flight be answered (crrst tells RPC peers to move on), then closes. */
-  async close(): Promise<void> {
-    this.server.stopListening();
-    await this.rpc.drain({ timeout: 1000 });
-    await this.server.close({ timeout: 1000 });
+  private closing = false;
+  /**
+   * Stops accepting and serves on until each connection is quiet or its client has left: RPC
+   * replies carry crrst (RPC peers move away), HTTP responses 'Connection: close'. Connections
+   * left at 3/4 of `timeout` stop reading and end once what they read is answered.
+   */
+  async close(timeout = 2000): Promise<void> {
+    this.closing = true;
+    void this.rpc.drain({ timeout });
+    await this.server.close({ timeout });
   }
 
   private accept(conn: Connection): void {
+    const ended = () => conn.end(); // FIN before a whole first request: nothing to answer
+    conn.on('end', ended);
     const detect = () => {
       const r = conn.reader;
       if (r.length < 4) return;
       conn.off('readable', detect);
+      conn.off('end', ended);
       if (HTTP_START.test(r.peek(4).toString('latin1'))) this.serveHttp(conn);
       else this.rpc.accept(conn);
     };
@@ -61,13 +75,18 @@ export class CacheNodeServer {
     // Set once a request could not be parsed: its error reply (which closes) is queued; the bytes
     // after it are not parsed again when more arrive.
     let broken = false;
+    let peerEnded = false;
     const flush = () => {
       while (queue.length && queue[0].res) {
         const { res } = queue.shift()!;
+        if (this.closing) res!.close = true; // as node:http answers while it closes
         this.writeResponse(conn, res!);
         if (res!.close) { conn.end(); queue.length = 0; return; }
       }
+      if (peerEnded && queue.length === 0) conn.end(); // every request sent before the FIN is answered
     };
+    conn._busy = () => queue.length > 0;
+    conn.on('end', () => { peerEnded = true; flush(); });
     const onReadable = () => {
       const r = conn.reader;
       if (broken || conn.writableEnded) {

@@ -47,8 +47,19 @@ export class CallContext {
     const t = Number(this.intKV.get(IntKey.RPCTimeout));
     return t > 0 && t < Infinity ? this.receivedAt + t : undefined;
   }
+  /** Kitex metainfo the caller sent as transient values (gopkg metainfo.WithValue; TTHeader only). */
+  get transient(): ReadonlyMap<string, string> { return metainfo(this.strKV, 'RPC_TRANSIT_'); }
+  /** Kitex metainfo the caller sent as persistent values (metainfo.WithPersistentValue: they travel on through every hop). */
+  get persistent(): ReadonlyMap<string, string> { return metainfo(this.strKV, 'RPC_PERSIST_'); }
   get remoteAddress(): string | undefined { return this.connection.remoteAddress; }
   get remotePort(): number | undefined { return this.connection.remotePort; }
+}
+
+/** The string headers under `prefix`, the prefix taken off (gopkg metainfo's wire form). */
+function metainfo(kv: ReadonlyMap<string, string>, prefix: string): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of kv) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), v);
+  return out;
 }
 
 export type Handler = (args: Record<string, unknown>, ctx: CallContext) => unknown;
@@ -105,6 +116,8 @@ export interface RpcServerOptions {
   writeTimeout?: number;
   /** TCP keepalive on accepted connections (ms, see ConnectionOptions.keepAlive). Default 15000, as Kitex (Go's net package). */
   keepAlive?: number;
+  /** Stop reading a connection while its unsent replies are over 1 MiB (ConnectionOptions.readPauseOnBacklog). Default true. */
+  readPauseOnBacklog?: boolean;
   reactor?: Reactor;
   /** Requests per second served; over it a request gets a TApplicationException (INTERNAL_ERROR, "over the server's rate limit"). */
   rateLimit?: RateLimitOptions;
@@ -194,7 +207,7 @@ export class RpcServer extends EventEmitter {
       maxInput: (options.maxFrameSize ?? 16 * 1024 * 1024) + 64 * 1024,
       // A FIN ends only the client's requests: those sent before it are still answered (see accept).
       allowHalfOpen: true,
-      readPauseOnBacklog: true,
+      readPauseOnBacklog: options.readPauseOnBacklog ?? true,
     };
     this.server = createServer({
       reactor: options.reactor,

@@ -665,11 +665,21 @@ export const TApplicationExceptionSpec: StructSpec = {
   fields: [{ id: 1, name: 'message', type: 'string' }, { id: 2, name: 'type', type: 'i32' }],
 };
 
-/** An exception the remote side reported as a Thrift TApplicationException. */
+/**
+ * A server's refusal for load, as Kitex words it (kerrors.ErrOverlimit: "request over limit", with
+ * "request too frequent" for its QPS limit) or linkpoll's RpcServer ("over the server's rate limit").
+ */
+const OVER_LIMIT = /^(request over limit|over the server's rate limit)/;
+
+/**
+ * An exception the remote side reported as a Thrift TApplicationException: code
+ * ERR_LINKPOLL_REMOTE, or ERR_LINKPOLL_OVER_LIMIT when the server refused the call for load
+ * (a QPS or rate limit: retrying elsewhere or later may succeed; nothing was executed).
+ */
 export class TApplicationException extends LinkpollError {
   type: number;
   constructor(type: number, message: string) {
-    super('ERR_LINKPOLL_REMOTE', message);
+    super(OVER_LIMIT.test(message) ? 'ERR_LINKPOLL_OVER_LIMIT' : 'ERR_LINKPOLL_REMOTE', message);
     this.name = 'TApplicationException';
     this.type = type;
   }
