@@ -42,6 +42,9 @@ async function run(readPause: 'on' | 'off'): Promise<void> {
   const s = net.connect(port, '127.0.0.1');
   await new Promise((r) => s.once('connect', r));
   s.pause(); // never reads
+  let closedAt = 0;
+  s.on('error', () => {});
+  s.on('close', () => { closedAt = Date.now(); });
   const b = batch();
   let sent = 0, peak = rss0;
   const t0 = Date.now();
@@ -54,7 +57,7 @@ async function run(readPause: 'on' | 'off'): Promise<void> {
       if (Date.now() - t0 > seconds * 1000) { clearInterval(tick); resolve(); }
     }, 500);
     const pump = () => {
-      while (sent < requests && Date.now() - t0 < seconds * 1000) {
+      while (sent < requests && Date.now() - t0 < seconds * 1000 && !s.destroyed) {
         sent += 1000;
         if (!s.write(b)) { s.once('drain', pump); return; }
       }
@@ -64,7 +67,8 @@ async function run(readPause: 'on' | 'off'): Promise<void> {
   const end = rssMiB(server.pid!);
   s.destroy();
   server.kill('SIGKILL');
-  console.log(`read pause ${readPause.padEnd(3)}: requests written ${(sent / 1e6).toFixed(2)} M (the kernel took ${(s.bytesWritten / 1e6).toFixed(0)} MB) in ${seconds} s; server RSS ${rss0.toFixed(0)} MB -> peak ${peak.toFixed(0)} MB, end ${end.toFixed(0)} MB`);
+  const closed = closedAt ? `; the server closed it (write timeout) after ${((closedAt - t0) / 1000).toFixed(1)} s` : '';
+  console.log(`read pause ${readPause.padEnd(3)}: requests written ${(sent / 1e6).toFixed(2)} M in ${seconds} s${closed}; server RSS ${rss0.toFixed(0)} MB -> peak ${peak.toFixed(0)} MB, end ${end.toFixed(0)} MB`);
   console.log(`  RSS every 0.5 s (MB): ${samples.join(' ')}`);
 }
 
