@@ -16,7 +16,16 @@ export interface ServerOptions extends ConnectionOptions {
   /** Called for every frame of every connection (framing 'u32be' or length-field): the fast path. */
   onFrame?: (frame: Buffer, conn: Connection) => void;
   reactor?: Reactor;
+  /**
+   * Where a connection's protocol failure (a frame too large or malformed, a read or write
+   * timeout) is logged when nobody listens for 'clientError': one line each, at most 10 a second.
+   * Default console.warn; null: not logged.
+   */
+  logger?: { warn(msg: string): void } | null;
 }
+
+/** Close reasons that are the client's failure to speak the protocol in time: reported as 'clientError'. */
+const CLIENT_ERRORS = new Set(['ERR_LINKPOLL_FRAME_TOO_LARGE', 'ERR_LINKPOLL_BAD_FRAME', 'ETIMEDOUT']);
 
 /** A connection that has read nothing for this long while its server closes is quiet (see CloseOptions). */
 const QUIET_MS = 100;
@@ -84,6 +93,12 @@ export interface ServerEvents {
   /** A connection beyond maxConnections was accepted and closed at once. */
   drop: [];
   /**
+   * A connection was closed for its client's fault (a frame over maxFrameSize or malformed, a
+   * read or write timeout) and had no 'error' listener of its own (as node:http's 'clientError').
+   * Without a listener here it is logged (see ServerOptions.logger).
+   */
+  clientError: [err: Error, conn: Connection];
+  /**
    * Accepting failed (EMFILE: at most once a second while it lasts; only when someone listens),
    * or listen() failed when called with a callback (node:net's form).
    */
@@ -119,6 +134,9 @@ export class Server extends EventEmitter {
     if (typeof options === 'function') { onConnection = options; options = undefined; }
     if (onConnection !== undefined && typeof onConnection !== 'function') throw invalidType('onConnection', 'a function', onConnection);
     options = optionsObject(options, 'options');
+    // Checked now: a handler that is not one would only throw at the first frame.
+    if (options.onFrame !== undefined && typeof options.onFrame !== 'function') throw invalidType('options.onFrame', 'a function', options.onFrame);
+    if (options.logger != null && typeof options.logger.warn !== 'function') throw invalidType('options.logger', 'an object with a warn() method, or null', options.logger);
     this.opts = { ...options, readPauseOnBacklog: options.readPauseOnBacklog ?? true };
     this.encoded = encodeOptions(this.opts);
     this.connOpts = keptOptions(this.opts);
@@ -348,7 +366,20 @@ export class Server extends EventEmitter {
 
   /** @internal */ _connClosed(c: Connection): void {
     this.open--;
+    const err = c.closeReason as NodeJS.ErrnoException | undefined;
+    if (err !== undefined && CLIENT_ERRORS.has(err.code ?? '') && c.listenerCount('error') === 0) this.clientError(err, c);
     this.emit('_connectionClosed');
+  }
+
+  private logBudget = 10;
+  private logWindow = 0;
+  private clientError(err: Error, c: Connection): void {
+    if (this.listenerCount('clientError') > 0) { this.emit('clientError', err, c); return; }
+    const logger = this.opts.logger === undefined ? console : this.opts.logger;
+    if (!logger) return;
+    const now = Date.now();
+    if (now - this.logWindow > 1000) { this.logWindow = now; this.logBudget = 10; }
+    if (this.logBudget-- > 0) logger.warn(`linkpoll: ${err.message} (from ${c.remoteAddress ?? '?'}:${c.remotePort ?? '?'})`);
   }
 
   /** @internal */ _onRefused(): void { this.emit('drop'); }

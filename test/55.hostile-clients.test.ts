@@ -121,5 +121,37 @@ test('write() after destroy() returns false and reports ERR_STREAM_DESTROYED; ma
   await srv.close();
 });
 
+test("a client's frame or timeout failure nobody listens for: 'clientError' on the server, else a log line (rate-limited)", async () => {
+  const logs: string[] = [];
+  const srv = createServer({ reactor, framing: 'u32be', maxFrameSize: 1024, readTimeout: 200, logger: { warn: (m) => logs.push(m) } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const big = await rawClient(port);
+  big.on('error', () => {});
+  big.write(Buffer.from([0, 0, 0x10, 0]));
+  await until(() => logs.length === 1, 2000, 'a log line');
+  assert.match(logs[0]!, /^linkpoll: a frame of 4100 bytes exceeded maxFrameSize \(1024 bytes\).*\(from 127\.0\.0\.1:\d+\)$/);
+  const seen: string[] = [];
+  srv.on('clientError', (err: NodeJS.ErrnoException) => seen.push(err.code!));
+  const slow = await rawClient(port);
+  slow.write(Buffer.from([0, 0]));
+  await until(() => seen.length === 1, 2000, "'clientError'");
+  assert.equal(seen, ['ETIMEDOUT']);
+  assert.is(logs.length, 1, 'a listener takes the place of the log');
+  // A burst is logged at most 10 times a second.
+  srv.removeAllListeners('clientError');
+  await new Promise((r) => setTimeout(r, 1100));
+  const burst = await Promise.all(Array.from({ length: 30 }, () => rawClient(port)));
+  for (const b of burst) { b.on('error', () => {}); b.write(Buffer.from([0xff, 0, 0, 0])); }
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(logs.length, 11, logs.join('\n'));
+  for (const b of [big, slow, ...burst]) b.destroy();
+  await srv.close();
+});
+
+test('createServer checks its handlers when it is made, not at the first frame', () => {
+  assert.throws(() => createServer({ reactor, onFrame: 1 as unknown as () => void }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE' && /onFrame/.test(e.message));
+  assert.throws(() => createServer({ reactor, logger: {} as { warn(m: string): void } }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+});
+
 test.after(() => reactor.close());
 test.run();

@@ -191,4 +191,23 @@ test('protocol error offsets count from the start of each message, not of the bu
   await srv.close();
 });
 
+test('a method the IDL declares but no handler implements: register() says which, a call is answered "not implemented" by name', async () => {
+  const logs: string[] = [];
+  const srv = new rpc.RpcServer({ logger: { warn: (m) => logs.push(m) } });
+  srv.register(Kitchen, { echo: (a) => a.e });
+  assert.equal(logs, ['linkpoll rpc: Kitchen has no handler for nothing, fail, fire, slow: calls to them are answered "not implemented"']);
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${port}` });
+  try {
+    await c.call('slow', { ms: 1 });
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, rpc.TApplicationException);
+    assert.is((e as Error).message, 'Kitchen.slow is not implemented');
+    assert.is((e as rpc.TApplicationException).type, rpc.AppExceptionType.UNKNOWN_METHOD);
+  }
+  c.close();
+  await srv.close();
+});
+
 test.run();

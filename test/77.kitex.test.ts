@@ -114,6 +114,22 @@ for (const transport of ['ttheader', 'framed'] as const) {
   });
 }
 
+for (const transport of ['ttheader', 'framed'] as const) {
+  test(`linkpoll server closing gracefully under a Kitex client's load over ${transport}: no call lost`, async () => {
+    if (skipped()) return;
+    const { srv, port } = await kitchenServer();
+    const run = runGo(dir, 'kclient', ['-addr', `127.0.0.1:${port}`, '-transport', transport, '-load', '2s']);
+    await new Promise((r) => setTimeout(r, 700));
+    await srv.close({ timeout: 3000 });
+    const r = await run;
+    const m = /ok=(\d+) refused=(\d+) lost=(\d+)/.exec(r.lines.join('\n'));
+    assert.ok(m, r.lines.join('\n'));
+    assert.ok(Number(m![1]) > 100, `answered: ${m![1]}`);
+    // Once the server stopped listening, calls fail to get a connection (refused: never sent).
+    assert.is(Number(m![3]), 0, `calls lost: ${r.lines.join('\n')}`);
+  });
+}
+
 test('a Kitex server closing gracefully under a linkpoll client\'s load loses no call', async () => {
   if (skipped()) return;
   const k = await startGo(dir, 'kserver', ['-addr', '127.0.0.1:0', '-exit-wait', '3s']);

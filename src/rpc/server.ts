@@ -178,6 +178,8 @@ export class RpcServer extends EventEmitter {
   private readonly methods = new Map<string, Registered>();
   private version = 0;
   private readonly ambiguous = new Set<string>();
+  /** IDL methods of registered services that have no handler: name (and "Service:name") -> "Service.name". */
+  private readonly unimplemented = new Map<string, string>();
   private readonly reader = new ThriftReader(Buffer.alloc(0));
   private readonly header = new HeaderInfo(0, 0, 0, 0, undefined, 0, 0); // the frame's, parsed in place
   private readonly opts: RpcServerOptions;
@@ -217,6 +219,9 @@ export class RpcServer extends EventEmitter {
       ...this.connOptions,
     }, (conn) => this.accept(conn));
     this.server._errorTarget = this;
+    // Frame and timeout failures of its connections are reported as protocol errors (counted,
+    // logged with the server's logger, 'protocolError'): not logged twice.
+    this.server.on('clientError', (err: Error, conn: Connection) => this.protocolError(conn, err, false));
   }
 
   /**
@@ -245,6 +250,16 @@ export class RpcServer extends EventEmitter {
       const prev = this.methods.get(name);
       if (!prev || prev.serviceName === serviceName) this.methods.set(name, reg); // new, or a replaced handler
       else this.ambiguous.add(name);
+    }
+    const missing = Object.keys(service.methods).filter((m) => !this.methods.has(`${serviceName}:${m}`));
+    for (const m of missing) {
+      this.unimplemented.set(`${serviceName}:${m}`, `${serviceName}.${m}`);
+      if (!this.unimplemented.has(m)) this.unimplemented.set(m, `${serviceName}.${m}`);
+    }
+    for (const m of Object.keys(handlers)) { this.unimplemented.delete(`${serviceName}:${m}`); if (this.unimplemented.get(m) === `${serviceName}.${m}`) this.unimplemented.delete(m); }
+    const logger = this.opts.logger === undefined ? console : this.opts.logger;
+    if (missing.length > 0 && logger) {
+      logger.warn(`linkpoll rpc: ${serviceName} has no handler for ${missing.join(', ')}: calls to ${missing.length > 1 ? 'them' : 'it'} are answered "not implemented"`);
     }
     return this;
   }
@@ -377,7 +392,8 @@ export class RpcServer extends EventEmitter {
     };
     conn.on('close', (err) => {
       this.open--;
-      if ((err as LinkpollError | undefined)?.code === 'ERR_LINKPOLL_FRAME_TOO_LARGE') this.protocolError(conn, err!, false);
+      // (Its own connections' frame failures come through its server's 'clientError'.)
+      if (conn._owner !== this.server && (err as LinkpollError | undefined)?.code === 'ERR_LINKPOLL_FRAME_TOO_LARGE') this.protocolError(conn, err!, false);
     });
     conn.on('readable', detect);
     if (conn.reader.length > 0) detect();
@@ -438,7 +454,8 @@ export class RpcServer extends EventEmitter {
       reg = (named && this.methods.get(`${named}:${name}`)) || reg;
     }
     if (!reg) {
-      this.exception(conn, st, hseq, seqid, name, AppExceptionType.UNKNOWN_METHOD, `unknown method ${name}`);
+      const declared = this.unimplemented.get(name);
+      this.exception(conn, st, hseq, seqid, name, AppExceptionType.UNKNOWN_METHOD, declared ? `${declared} is not implemented` : `unknown method ${name}`);
       return;
     }
     let args: Record<string, unknown>;

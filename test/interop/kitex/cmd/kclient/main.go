@@ -56,6 +56,7 @@ func main() {
 	addr := flag.String("addr", "", "host:port of the linkpoll server")
 	tp := flag.String("transport", "ttheader", "ttheader | ttheader-framed | framed")
 	mux := flag.Bool("mux", false, "Kitex's mux connection pool (replies out of order on one connection)")
+	load := flag.Duration("load", 0, "instead of the checks: 16 callers of slow(1) for this long, then one line: ok=N refused=N lost=N")
 	flag.Parse()
 	opts := []client.Option{client.WithHostPorts(*addr), client.WithRPCTimeout(3 * time.Second)}
 	switch *tp {
@@ -84,6 +85,10 @@ func main() {
 		os.Exit(2)
 	}
 	ctx := context.Background()
+	if *load > 0 {
+		runLoad(ctx, c, *load)
+		return
+	}
 
 	e := everything()
 	got, err := c.Echo(ctx, e)
@@ -181,6 +186,47 @@ func main() {
 	}
 	if failed {
 		os.Exit(1)
+	}
+}
+
+// runLoad calls until `d` has passed and sorts the outcomes: answered, refused before anything
+// was sent (no connection could be had: the server stopped listening), and lost (sent, never
+// answered: what a graceful close must not cause).
+func runLoad(ctx context.Context, c kitchen.Client, d time.Duration) {
+	var ok, refused, lost int64
+	var mu sync.Mutex
+	var why []string
+	var wg sync.WaitGroup
+	end := time.Now().Add(d)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				_, err := c.Slow(ctx, 1)
+				mu.Lock()
+				switch {
+				case err == nil:
+					ok++
+				case errors.Is(err, kerrors.ErrGetConnection):
+					refused++
+				default:
+					lost++
+					if len(why) < 5 {
+						why = append(why, err.Error())
+					}
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("ok=%d refused=%d lost=%d\n", ok, refused, lost)
+	for _, w := range why {
+		fmt.Println("lost:", w)
 	}
 }
 
