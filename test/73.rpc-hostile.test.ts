@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as net from 'node:net';
-import { rpc } from '../src';
+import { rpc, LinkBuffer } from '../src';
 import { until, rawClient, readFrames, ttheaderCall } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
@@ -207,6 +207,44 @@ test('a method the IDL declares but no handler implements: register() says which
     assert.is((e as rpc.TApplicationException).type, rpc.AppExceptionType.UNKNOWN_METHOD);
   }
   c.close();
+  await srv.close();
+});
+
+test('an unframed message arriving in pieces is walked once, not again from its start at every piece', () => {
+  // Echo args with a list of 400,000 strings (~4.4 MB), fed to the cutter 64 KiB at a time.
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  w.messageBegin('echo', rpc.MessageType.CALL, 1);
+  w.struct(Kitchen.methods.echo!.args, { e: { tags: new Set(Array.from({ length: 400000 }, (_, i) => `t${i}`)) } });
+  const msg = Buffer.from(w.buf.subarray(0, w.pos));
+  const lb = new LinkBuffer();
+  let looked = 0; // bytes the cutter asked the reader for
+  const peek = lb.peek.bind(lb);
+  lb.peek = (n: number) => { looked += n; return peek(n); };
+  const cutter = new rpc.UnframedCutter(16 << 20);
+  let got: Buffer | null = null;
+  for (let at = 0; at < msg.length && got === null; at += 65536) {
+    lb.write(msg.subarray(at, Math.min(msg.length, at + 65536)));
+    lb.flush();
+    got = cutter.next(lb);
+  }
+  assert.ok(got !== null, 'the message was cut');
+  assert.is(got!.length, msg.length);
+  assert.ok(got!.equals(msg));
+  assert.ok(looked < 3 * msg.length, `looked at ${looked} bytes for a message of ${msg.length}`);
+});
+
+test('an unframed message that stops arriving is closed at the read deadline', async () => {
+  const { srv, port } = await kitchen({ readTimeout: 300 });
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  w.messageBegin('echo', rpc.MessageType.CALL, 1);
+  w.struct(Kitchen.methods.echo!.args, { e: { text: 'x'.repeat(200000) } });
+  const s = await rawClient(port);
+  s.on('error', () => {});
+  const t0 = Date.now();
+  s.write(Buffer.from(w.buf.subarray(0, 150000))); // three quarters of it, then nothing
+  await new Promise((r) => s.once('close', r));
+  const took = Date.now() - t0;
+  assert.ok(took >= 250 && took < 2000, `closed after ${took} ms`);
   await srv.close();
 });
 

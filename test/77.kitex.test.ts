@@ -6,7 +6,10 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rpc, LinkpollError } from '../src';
-import { goPeers, kitexVersion, runGo, startGo, stopGo } from './kitex-peers';
+import * as net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { goPeers, kitexDir, kitexVersion, runGo, startGo, stopGo } from './kitex-peers';
+import { rawClient, readFrames } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
@@ -170,6 +173,94 @@ test('Kitex connection and QPS limits are told apart from transport failures', a
   } finally {
     c.close();
     await stopGo(k);
+  }
+});
+
+// The value the golden vectors carry: test/interop/kitex/golden.Everything() in Go.
+const EVERYTHING = {
+  flag: true, small: -128, mid: -32768, int32: -2147483648, big: 9007199254740993n, ratio: -0.25,
+  text: 'héllo, 世界', blob: Buffer.from([0, 1, 254, 255]), inner: { s: 'in', b: Buffer.from('bee') },
+  nums: [1, -2, 2147483647], tags: new Set(['a', 'b']), byName: new Map([['x', { s: 'X' }]]),
+  color: 7, matrix: [[1n, 2n], [], [-9223372036854775808n]], nested: new Map([[7, new Set(['s'])]]),
+};
+const goldenDir = path.join(kitexDir, 'golden', 'testdata');
+
+/** The Thrift message of a frame (TTHeader or framed) read with linkpoll's codec: name, type, and the struct. */
+function decode(frame: Buffer, spec: rpc.StructSpec): { name: string; type: number; seqid: number; value: Record<string, unknown>; header?: rpc.HeaderInfo } {
+  const header = rpc.detectTransport(frame) === 'ttheader' ? rpc.parseTTHeader(frame) : undefined;
+  const r = new rpc.ThriftReader(frame, header ? header.payloadStart : 4, header ? header.payloadEnd : frame.length);
+  r.readMessageHeader();
+  const out = { name: r.msgName, type: r.msgType, seqid: r.msgSeqid, header };
+  return { ...out, value: r.struct(r.msgType === rpc.MessageType.EXCEPTION ? rpc.TApplicationExceptionSpec : spec) };
+}
+
+/** The first frame linkpoll's RpcClient writes for `call`, caught by a listener that answers nothing. */
+async function linkpollCall(transport: 'ttheader' | 'framed', call: (c: rpc.RpcClient) => Promise<unknown>): Promise<Buffer> {
+  const ln = net.createServer();
+  await new Promise<void>((r) => ln.listen(0, '127.0.0.1', r));
+  const got = new Promise<Buffer>((resolve) => ln.once('connection', (s) => readFrames(s, 1).then((f) => { resolve(f[0]!); s.destroy(); })));
+  const c = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${(ln.address() as net.AddressInfo).port}`, transport, timeout: 1000 });
+  call(c).catch(() => {});
+  const f = await got;
+  c.close();
+  ln.close();
+  return f;
+}
+
+test(`golden vectors: Kitex ${kitexVersion()}'s frames decode with linkpoll, linkpoll's decode with gopkg's TTHeader codec and Kitex's Thrift code (go test)`, async () => {
+  if (skipped()) return;
+  const kitex = (n: string) => fs.readFileSync(path.join(goldenDir, `kitex-${n}.bin`));
+  const echo = Kitchen.methods.echo!, fail = Kitchen.methods.fail!, slow = Kitchen.methods.slow!;
+  // Kitex -> linkpoll: every header Kitex writes, and the values.
+  const call = decode(kitex('ttheader-echo-call'), echo.args);
+  assert.is(call.name, 'echo');
+  assert.equal(call.value.e, EVERYTHING);
+  const h = call.header!;
+  assert.is(h.intKV.get(rpc.IntKey.ToMethod), 'echo');
+  assert.is(h.intKV.get(rpc.IntKey.RPCTimeout), '1000');
+  assert.is(h.intKV.get(rpc.IntKey.ToService), 'golden-callee');
+  assert.is(h.strKV.get('RPC_TRANSIT_tk'), 'transient-v');
+  assert.is(h.strKV.get('RPC_PERSIST_pk'), 'persistent-v');
+  for (const [k, v] of h.intKV) assert.ok(typeof v === 'string', `int key ${k}`); // every one decoded
+  assert.equal(decode(kitex('framed-echo-call'), echo.args).value.e, EVERYTHING);
+  assert.equal(decode(kitex('ttheader-echo-reply'), echo.result).value.success, EVERYTHING);
+  assert.equal(decode(kitex('ttheader-fail-reply'), fail.result).value.nf, { what: 'the thing' });
+  const biz = decode(kitex('ttheader-biz-reply'), slow.result).header!;
+  assert.is(biz.strKV.get('biz-status'), '404');
+  assert.is(biz.strKV.get('biz-message'), 'not here');
+  assert.equal(JSON.parse(biz.strKV.get('biz-extra')!), { shard: '7' });
+
+  // linkpoll's frames: its client's calls, and its server's replies to Kitex's very calls.
+  const ours: Record<string, Buffer> = {
+    'ttheader-echo-call': await linkpollCall('ttheader', (c) => c.call('echo', { e: EVERYTHING }, { headers: { RPC_TRANSIT_tk: 'transient-v', RPC_PERSIST_pk: 'persistent-v' } })),
+    'framed-echo-call': await linkpollCall('framed', (c) => c.call('echo', { e: EVERYTHING })),
+  };
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Kitchen, {
+    echo: (a) => a.e, nothing: () => undefined, fire: () => undefined,
+    fail: () => { throw new rpc.DeclaredException('nf', { what: 'the thing' }); },
+    slow: () => { throw new rpc.BizStatusError(404, 'not here', { shard: '7' }); },
+  });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  for (const n of ['ttheader-echo', 'ttheader-fail', 'ttheader-biz']) {
+    const s = await rawClient(port);
+    const reply = readFrames(s, 1);
+    s.write(kitex(`${n}-call`));
+    ours[`${n}-reply`] = (await reply)[0]!;
+    s.destroy();
+  }
+  await srv.close({ timeout: 500 });
+  // Checked in: a change in linkpoll's bytes shows in review (delete the file to accept a new form).
+  for (const [n, bytes] of Object.entries(ours)) {
+    const file = path.join(goldenDir, `linkpoll-${n}.bin`);
+    if (!fs.existsSync(file)) fs.writeFileSync(file, bytes);
+    assert.equal(bytes.toString('hex'), fs.readFileSync(file).toString('hex'), `linkpoll-${n}.bin: linkpoll now writes other bytes`);
+  }
+  // The Go side decodes them with gopkg's TTHeader codec and Kitex's generated code.
+  try {
+    execFileSync('go', ['test', '-count=1', './golden/'], { cwd: kitexDir, encoding: 'utf8', stdio: 'pipe', timeout: 300000 });
+  } catch (e) {
+    assert.unreachable(`go test ./golden/ failed:\n${(e as { stdout?: string }).stdout ?? ''}${(e as { stderr?: string }).stderr ?? ''}`);
   }
 });
 

@@ -154,42 +154,4 @@ const isNameByte = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x6
 /** Bytes that may follow in a name: digits, '.' and TMultiplexedProtocol's ':' besides. */
 const isNameTail = (c: number): boolean => (c >= 0x30 && c <= 0x3a) || c === 0x2e;
 
-/**
- * Cuts whole messages out of an unframed binary stream, where a message ends where its
- * struct does (Apache TBufferedTransport). A message arriving in pieces is parsed again only once
- * the bytes its last parse found missing are there (a long string, a list's declared size), not on
- * every piece; a message that declares more than `max` bytes is refused before it arrives.
- */
-const NO_BYTES = Buffer.alloc(0);
-
-export class UnframedCutter {
-  private waitFor = 0;
-  private readonly probe = new ThriftReader(NO_BYTES); // reused: one per stream, not per message
-  constructor(private readonly max: number) {}
-
-  /**
-   * The next whole message, consumed from `r` (a view, valid until `r.release()`), or null until
-   * more bytes arrive. Throws ERR_LINKPOLL_PROTOCOL or ERR_LINKPOLL_FRAME_TOO_LARGE.
-   */
-  next(r: LinkBuffer): Buffer | null {
-    if (r.length === 0 || r.length < this.waitFor) return null;
-    const probe = this.probe.reset(r.peek(r.length));
-    let end: number;
-    try {
-      probe.messageBegin();
-      probe.skip(TType.STRUCT);
-      end = probe.pos;
-    } catch (e) {
-      if (!isTruncated(e)) throw e;
-      this.waitFor = Math.max(bytesNeeded(e), r.length + 1);
-      if (this.waitFor > this.max || r.length > this.max) {
-        throw new LinkpollError('ERR_LINKPOLL_FRAME_TOO_LARGE', `unframed message exceeds the ${this.max}-byte limit`);
-      }
-      return null;
-    } finally {
-      probe.reset(NO_BYTES); // holds no peeked bytes (they may be a copy) between messages
-    }
-    this.waitFor = 0;
-    return r.next(end);
-  }
-}
+export { UnframedCutter, MessageScanner } from './unframed';

@@ -147,6 +147,8 @@ interface ConnState {
   paused: boolean;
   /** Unframed binary: where messages are cut from the stream. */
   cutter: UnframedCutter | undefined;
+  /** Unframed binary: the timer that keeps the read deadline of a message arriving in pieces. */
+  deadline?: NodeJS.Timeout | undefined;
   lastName: string;
   lastReg: Registered | undefined;
   lastVersion: number;
@@ -407,14 +409,29 @@ export class RpcServer extends EventEmitter {
 
   private readUnframed(conn: Connection, st: ConnState): void {
     const r = conn.reader;
+    const cutter = st.cutter!;
     try {
       let msg: Buffer | null;
-      while (!conn.destroyed && (msg = st.cutter!.next(r)) !== null) this.onFrame(conn, st, msg, 0, msg.length, false);
+      while (!conn.destroyed && (msg = cutter.next(r)) !== null) this.onFrame(conn, st, msg, 0, msg.length, false);
     } catch (e) {
       this.protocolError(conn, e as Error, true);
       return;
     }
     r.release();
+    // A message arriving in pieces is copied out of the reader as it comes, so the connection's
+    // own read timeout no longer sees it: the same deadline is kept here.
+    const limit = this.connOptions.readTimeout ?? 0;
+    if (cutter.pendingSince > 0 && limit > 0 && st.deadline === undefined) {
+      const check = () => {
+        st.deadline = undefined;
+        if (conn.destroyed || cutter.pendingSince === 0) return;
+        const late = cutter.pendingSince + limit - Date.now();
+        if (late > 0) { st.deadline = setTimeout(check, late); st.deadline.unref?.(); return; }
+        this.protocolError(conn, new LinkpollError('ETIMEDOUT', `read timeout: an unframed message was still incomplete after ${limit} ms`), true);
+      };
+      st.deadline = setTimeout(check, cutter.pendingSince + limit - Date.now());
+      st.deadline.unref?.();
+    }
   }
 
   // The frame is bytes [start, end) of `buf` (its block, or a Buffer of its own); `checked`: its

@@ -6,6 +6,7 @@ require (
 	github.com/bytedance/gopkg v0.1.3
 	github.com/cloudwego/gopkg v0.1.6
 	github.com/cloudwego/kitex v0.15.3
+	github.com/cloudwego/netpoll v0.7.2
 )
 
 require (
@@ -17,7 +18,6 @@ require (
 	github.com/cloudwego/fastpb v0.0.5 // indirect
 	github.com/cloudwego/frugal v0.3.0 // indirect
 	github.com/cloudwego/localsession v0.2.1 // indirect
-	github.com/cloudwego/netpoll v0.7.2 // indirect
 	github.com/cloudwego/runtimex v0.1.1 // indirect
 	github.com/cloudwego/thriftgo v0.4.3 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
