@@ -1,5 +1,7 @@
 // The seed's section 4, measured: the full Get path (client -> node -> owner peer) on a
-// 3-node GeeCache cluster with peers over HTTP (keep-alive) versus over linkpoll RPC.
+// 3-node GeeCache cluster with peers over HTTP (keep-alive) versus over linkpoll RPC, and the
+// seed's own systems beside them: the Go GeeCache over net/http (the 7-days HTTPPool) and over
+// Kitex (the seed's KitexPool/KitexServer; test/interop/kitex/cmd/geecache, npm run bench:peers).
 // Load from the bench rig's C load generator; hot cache off so that every request crosses
 // to the owner. Writes a Markdown table and bench/geecache-chart.svg.
 //   node dist/bench/geecache.js [--requests 10000] [--reps 3]
@@ -32,11 +34,15 @@ function peakRssKb(pid: number): number {
 
 interface Row { name: string; conns: number; qps: number; avgUs: number; p99Us: number; frontRssMb: number; maxRssMb: number; errors: number }
 
-async function cluster(peerTransport: 'http' | 'rpc'): Promise<{ nodes: ChildProcess[]; ports: number[] }> {
+const goNode = path.join(root, 'test', 'interop', 'kitex', '.bin', 'geecache');
+
+async function cluster(peerTransport: 'http' | 'rpc', kind: 'linkpoll' | 'go' = 'linkpoll'): Promise<{ nodes: ChildProcess[]; ports: number[] }> {
   const ports = await freePorts(3);
   const peers = ports.map((p) => `127.0.0.1:${p}`).join(',');
-  const nodes = ports.map((p) => spawn(process.execPath, [...NODE_ARGS, path.join(root, 'dist/examples/geecache/main.js'), '--port', String(p), '--peers', peers, '--hot-cache', 'off', '--db-delay-ms', '0',
-    ...(peerTransport === 'rpc' ? ['--rpc'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const nodes = ports.map((p) => kind === 'go'
+    ? spawn(goNode, ['-port', String(p), '-peers', peers, '-db-delay-ms', '0', '-transport', peerTransport === 'rpc' ? 'kitex' : 'http'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, [...NODE_ARGS, path.join(root, 'dist/examples/geecache/main.js'), '--port', String(p), '--peers', peers, '--hot-cache', 'off', '--db-delay-ms', '0',
+      ...(peerTransport === 'rpc' ? ['--rpc'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }));
   await Promise.all(nodes.map((n) => new Promise<void>((r) => { n.stdout!.on('data', (d) => { if (/is running/.test(String(d))) r(); }); })));
   return { nodes, ports };
 }
@@ -54,10 +60,10 @@ function median<T>(xs: T[], key: (x: T) => number): T {
   return [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)];
 }
 
-async function measure(name: string, peerTransport: 'http' | 'rpc', clientMode: 'http' | 'ttheader', conns: number): Promise<Row> {
+async function measure(name: string, peerTransport: 'http' | 'rpc', clientMode: 'http' | 'ttheader', conns: number, kind: 'linkpoll' | 'go' = 'linkpoll'): Promise<Row> {
   const samples: Row[] = [];
   for (let rep = 0; rep < REPS; rep++) {
-    const { nodes, ports } = await cluster(peerTransport);
+    const { nodes, ports } = await cluster(peerTransport, kind);
     try {
       const ring = new HashRing(50);
       ring.add(...ports.map((p) => `http://127.0.0.1:${p}`));
@@ -82,26 +88,26 @@ async function measure(name: string, peerTransport: 'http' | 'rpc', clientMode: 
 
 function svg(rows: Row[]): string {
   const groups = [10, 100];
-  const W = 760, H = 320, pad = 60;
+  const W = 900, H = 340, pad = 60;
   const maxQ = Math.max(...rows.map((r) => r.qps)) * 1.15;
-  const colors = ['#9aa5b1', '#4c9be8', '#1f5fa8'];
+  const colors = ['#c9a227', '#8a6d0b', '#9aa5b1', '#4c9be8', '#1f5fa8'];
   const names = [...new Set(rows.map((r) => r.name))];
-  const bw = 50;
+  const bw = 44;
   let bars = '';
   groups.forEach((c, gi) => {
-    const gx = pad + 40 + gi * 330;
+    const gx = pad + 30 + gi * 400;
     names.forEach((nm, ni) => {
       const r = rows.find((x) => x.name === nm && x.conns === c);
       if (!r) return;
       const h = ((H - 2 * pad) * r.qps) / maxQ;
-      const x = gx + ni * (bw + 15);
+      const x = gx + ni * (bw + 22);
       bars += `<rect x="${x}" y="${H - pad - h}" width="${bw}" height="${h}" fill="${colors[ni]}"/>`;
       bars += `<text x="${x + bw / 2}" y="${H - pad - h - 6}" font-size="11" text-anchor="middle">${Math.round(r.qps).toLocaleString('en-US')}</text>`;
       bars += `<text x="${x + bw / 2}" y="${H - pad + 14}" font-size="10" text-anchor="middle">${(r.avgUs / 1000).toFixed(2)} ms</text>`;
     });
-    bars += `<text x="${gx + 95}" y="${H - pad + 34}" font-size="13" text-anchor="middle">${c} concurrent clients</text>`;
+    bars += `<text x="${gx + 160}" y="${H - pad + 34}" font-size="13" text-anchor="middle">${c} concurrent clients</text>`;
   });
-  const legend = names.map((nm, i) => `<rect x="${pad + i * 240}" y="14" width="12" height="12" fill="${colors[i]}"/><text x="${pad + 18 + i * 240}" y="25" font-size="12">${nm}</text>`).join('');
+  const legend = names.map((nm, i) => `<rect x="${pad + (i % 3) * 270}" y="${10 + Math.floor(i / 3) * 18}" width="12" height="12" fill="${colors[i]}"/><text x="${pad + 18 + (i % 3) * 270}" y="${21 + Math.floor(i / 3) * 18}" font-size="12">${nm}</text>`).join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">` +
     `<rect width="100%" height="100%" fill="white"/>${legend}` +
     `<text x="14" y="${H / 2}" font-size="12" transform="rotate(-90 14 ${H / 2})" text-anchor="middle">QPS (bar), avg latency (below)</text>` +
@@ -111,7 +117,13 @@ function svg(rows: Row[]): string {
 async function main(): Promise<void> {
   if (!fs.existsSync(loadgen)) throw new Error(`no load generator at ${loadgen}: run ../shared/bench-rig/setup.sh`);
   const rows: Row[] = [];
+  const go = fs.existsSync(goNode);
+  if (!go) console.log('(no Go GeeCache node: npm run bench:peers builds it; its rows are left out)');
   for (const conns of [10, 100]) {
+    if (go) {
+      rows.push(await measure('Go GeeCache, net/http', 'http', 'http', conns, 'go'));
+      rows.push(await measure('Go GeeCache, Kitex', 'rpc', 'ttheader', conns, 'go'));
+    }
     rows.push(await measure('HTTP peers, HTTP client', 'http', 'http', conns));
     rows.push(await measure('RPC peers, HTTP client', 'rpc', 'http', conns));
     rows.push(await measure('RPC peers, RPC client', 'rpc', 'ttheader', conns));
@@ -125,6 +137,12 @@ async function main(): Promise<void> {
     const h = rows.find((r) => r.conns === c && r.name.startsWith('HTTP'))!;
     const k = rows.find((r) => r.conns === c && r.name === 'RPC peers, RPC client')!;
     console.log(`\nc=${c}: RPC/HTTP QPS ${(k.qps / h.qps).toFixed(2)}x, avg latency ${(100 * (k.avgUs / h.avgUs - 1)).toFixed(0)} %, front-node RSS ${(100 * (k.frontRssMb / h.frontRssMb - 1)).toFixed(0)} %`);
+    const gh = rows.find((r) => r.conns === c && r.name === 'Go GeeCache, net/http');
+    const gk = rows.find((r) => r.conns === c && r.name === 'Go GeeCache, Kitex');
+    if (gh && gk) {
+      console.log(`c=${c}: the seed's migration in Go (Kitex/net/http): QPS ${(gk.qps / gh.qps).toFixed(2)}x, avg latency ${(100 * (gk.avgUs / gh.avgUs - 1)).toFixed(0)} %, front-node RSS ${(100 * (gk.frontRssMb / gh.frontRssMb - 1)).toFixed(0)} %`);
+      console.log(`c=${c}: linkpoll RPC / Go Kitex: QPS ${(k.qps / gk.qps).toFixed(2)}x, avg latency ${(100 * (k.avgUs / gk.avgUs - 1)).toFixed(0)} %`);
+    }
   }
   if (NODE_ARGS.length > 0) return; // the chart shows the default configuration
   fs.writeFileSync(path.join(root, 'bench', 'geecache-chart.svg'), svg(rows));

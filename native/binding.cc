@@ -380,7 +380,8 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
     bool v6only = info[5].ToBoolean();
     ConnOptions opt = ParseOptions(info[6]);
     uint32_t maxc = info[7].As<Napi::Number>().Uint32Value();
-    int32_t id = r_->Listen(host, port, path, backlog, reuse, v6only, opt, maxc);
+    uint64_t budget = info[8].IsNumber() ? static_cast<uint64_t>(info[8].As<Napi::Number>().DoubleValue()) : 0;
+    int32_t id = r_->Listen(host, port, path, backlog, reuse, v6only, opt, maxc, budget);
     if (id < 0) throw ErrnoError(info.Env(), -id, "listen");
     return Napi::Number::New(info.Env(), id);
   }

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "framer.h"
 #include "link_buffer.h"
@@ -57,6 +59,16 @@ enum CloseReason : int32_t {
 constexpr int kKeepAliveProbes = 9;
 void ApplySocketOptions(int fd, const ConnOptions& opt, const ConnOptions* prev = nullptr);
 
+// What a server's incomplete large frames may hold at once (ServerOptions.partialFrameBudget):
+// each reserves its whole size when its header arrives (it is read into a Block of that size).
+// A connection whose frame does not fit stops reading until another completes; its read timeout
+// runs meanwhile. Shared by a listener and the connections it accepted (which may outlive it).
+struct FrameBudget {
+  uint64_t cap = 0;
+  uint64_t used = 0;
+  std::vector<int32_t> waiting;  // connection ids paused for room
+};
+
 struct Connection {
   explicit Connection(Pool* pool) : in(pool), out(pool) {}
 
@@ -68,6 +80,8 @@ struct Connection {
   LinkBuffer out;
   ConnOptions opt;
   Block* big = nullptr;  // a Block of its own for a frame larger than the loop's read slab
+  std::shared_ptr<FrameBudget> budget;  // its server's, if it has one
+  uint64_t big_charged = 0;             // what `big` reserves of the budget
   LinkBufferWrap* reader = nullptr;  // JS reader borrowing `in` (data mode)
   // The peer's IP address, as accept4()/connect() had it: remoteAddress costs no syscall and is
   // still known while JavaScript handles the close (a server logging who sent a bad frame).
@@ -89,8 +103,9 @@ struct Connection {
   bool paused_user = false;
   bool paused_cap = false;
   bool paused_out = false;    // output backlog at opt.pause_output: not reading until it drains
+  bool paused_budget = false;  // its next frame does not fit its server's FrameBudget yet
   bool hup_deferred = false;  // paused, the peer hung up behind unread input: seen when resumed
-  bool Reading() const { return !paused_user && !paused_cap && !paused_out && !read_eof; }
+  bool Reading() const { return !paused_user && !paused_cap && !paused_out && !paused_budget && !read_eof; }
   bool read_eof = false;      // peer sent FIN (read returned 0)
   bool ending = false;        // end(): FIN once output is flushed, close at the peer's FIN
   bool shut_wr_pending = false;

@@ -65,7 +65,7 @@ int SocketAddress(const std::string& host, int port, const std::string& path, so
 
 int32_t Reactor::Listen(const std::string& host, int port, const std::string& path, int backlog,
                         bool reuse_port, bool ipv6_only, const ConnOptions& opt,
-                        uint32_t max_conns) {
+                        uint32_t max_conns, uint64_t frame_budget) {
   sockaddr_storage ss;
   socklen_t len = 0;
   if (int rc = SocketAddress(host, port, path, &ss, &len)) return rc;
@@ -96,6 +96,10 @@ int32_t Reactor::Listen(const std::string& host, int port, const std::string& pa
   l->opt = opt;
   l->unix_path = path;
   l->max_connections = max_conns;
+  if (frame_budget) {
+    l->budget = std::make_shared<FrameBudget>();
+    l->budget->cap = frame_budget;
+  }
   l->id = static_cast<int32_t>(listeners_.size());
   for (size_t i = 0; i < listeners_.size(); i++) {
     if (!listeners_[i]) {
@@ -207,6 +211,7 @@ void Reactor::Accept(Listener* l) {
     Connection* c = NewConnection(fd, PickLoop());
     c->KeepPeer(reinterpret_cast<sockaddr*>(&from));
     c->listener = l->id;
+    c->budget = l->budget;
     c->opt = l->opt;
     c->last_io_ms = now_ms_;
     c->loop->Add(c, EPOLLIN | EPOLLRDHUP);

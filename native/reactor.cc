@@ -7,6 +7,9 @@
 
 #include <sys/socket.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <unistd.h>
 
 #include <cerrno>
@@ -487,6 +490,11 @@ void Reactor::OnTick() {
         }
       }
       pool.Trim(0);
+#ifdef __GLIBC__
+      // The freed blocks go back to the system, not only to malloc's free lists: RSS falls after
+      // a burst (glibc keeps freed heap memory below its mmap threshold otherwise).
+      malloc_trim(0);
+#endif
       idle_ticks_ = 0;
     } else {
       need_tick = true;

@@ -65,6 +65,7 @@ struct Listener {
   bool paused = false;           // accept() hit EMFILE; retried on the next tick
   uint64_t accept_error_ms = 0;  // when JavaScript was last told of an accept error
   bool unref = false;            // does not keep Node's event loop alive
+  std::shared_ptr<FrameBudget> budget;  // null: none
 };
 
 // A loop's epoll set is waited on either by libuv on Node's thread (uv_poll on the epoll fd, the
@@ -129,7 +130,8 @@ class Reactor {
   bool Start();  // errno on failure
   // Listener; returns id >= 0, or -errno.
   int32_t Listen(const std::string& host, int port, const std::string& path, int backlog,
-                 bool reuse_port, bool ipv6_only, const ConnOptions& opt, uint32_t max_conns);
+                 bool reuse_port, bool ipv6_only, const ConnOptions& opt, uint32_t max_conns,
+                 uint64_t frame_budget = 0);
   bool ListenerAddress(int32_t id, std::string* addr, int* port, int* family);
   void CloseListener(int32_t id);
   void SetListenerRef(int32_t id, bool ref);
@@ -188,6 +190,7 @@ class Reactor {
   void ProcessCommands(uint32_t n);
   void OnEof(Connection* c);
   void PausedHangup(Connection* c);
+  void DropBig(Connection* c);  // the large frame's Block is done with: its budget reservation too
   void AfterOutput(Connection* c);
   void FinishEnding(Connection* c);
   void Close(Connection* c, int32_t reason, int32_t err, bool rst = false);

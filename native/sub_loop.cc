@@ -270,7 +270,21 @@ bool Reactor::EnsureReadSpace(Connection* c, Block** out) {
     }
   }
   if (total > kSlabSize / 2) {
-    // A large frame: a Block of its own, sized for it, read into directly.
+    // A large frame: a Block of its own, sized for it, read into directly - if its server's
+    // budget for incomplete frames has room; else wait for room, not reading.
+    FrameBudget* fb = c->budget.get();
+    // (With nothing else reserved, a frame is read whatever its size: maxFrameSize bounds it.)
+    if (fb && fb->used > 0 && fb->used + static_cast<uint64_t>(total) > fb->cap) {
+      c->paused_budget = true;
+      fb->waiting.push_back(c->id);
+      if (!c->partial_since_ms) c->partial_since_ms = now_ms_;  // the read timeout runs on
+      UpdateMask(c);
+      return false;
+    }
+    if (fb) {
+      fb->used += static_cast<uint64_t>(total);
+      c->big_charged = static_cast<uint64_t>(total);
+    }
     Block* b = pool.Get(static_cast<size_t>(total));
     in.CopyOut(b->data, pending);
     b->used = static_cast<uint32_t>(pending);
@@ -366,10 +380,7 @@ void Reactor::Deframe(Connection* c) {
     any = true;
   }
   if (any) {
-    if (c->big) {
-      pool.Unref(c->big);  // its frame is complete; the Nodes keep it alive while needed
-      c->big = nullptr;
-    }
+    if (c->big) DropBig(c);  // its frame is complete; the Nodes keep the Block alive while needed
     if (!c->needs_release) {
       c->needs_release = true;
       c->next_release = release_list_;
@@ -379,12 +390,28 @@ void Reactor::Deframe(Connection* c) {
   c->partial_since_ms = in.Len() ? (c->partial_since_ms && !any ? c->partial_since_ms : now_ms_) : 0;
 }
 
+void Reactor::DropBig(Connection* c) {
+  pool.Unref(c->big);
+  c->big = nullptr;
+  FrameBudget* fb = c->budget.get();
+  if (!fb || !c->big_charged) return;
+  fb->used -= c->big_charged;
+  c->big_charged = 0;
+  // Room again: the waiting connections try once more (those that still do not fit wait again).
+  std::vector<int32_t> waiting;
+  waiting.swap(fb->waiting);
+  for (int32_t id : waiting) {
+    Connection* w = Get(id);
+    if (w && !w->closed && w->paused_budget) {
+      w->paused_budget = false;
+      UpdateMask(w);
+    }
+  }
+}
+
 void Reactor::OnEof(Connection* c) {
   c->read_eof = true;
-  if (c->big) {
-    pool.Unref(c->big);
-    c->big = nullptr;
-  }
+  if (c->big) DropBig(c);
   Emit(kEvEnd, c->id, 0, 0);
   if (!c->opt.allow_half_open || c->ending) {
     c->ending = true;
@@ -512,10 +539,7 @@ void Reactor::Close(Connection* c, int32_t reason, int32_t err, bool rst) {
   }
   close(c->fd);
   c->fd = -1;
-  if (c->big) {
-    pool.Unref(c->big);
-    c->big = nullptr;
-  }
+  if (c->big) DropBig(c);
   c->out.Clear();
   live_--;
   Emit(kEvClose, c->id, reason, err);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 export interface NativeReactor {
   listen(host: string, port: number, path: string, backlog: number, reusePort: boolean,
-    ipv6Only: boolean, opts: number[], maxConnections: number): number;
+    ipv6Only: boolean, opts: number[], maxConnections: number, frameBudget: number): number;
   listenerAddress(id: number): [string, string, number] | null;
   closeListener(id: number): void;
   setListenerRef(id: number, ref: boolean): void;

@@ -7,12 +7,20 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Connection, type AddressInfo } from './connection';
 import { LinkpollError, errnoError } from './errors';
-import { addressArgs, checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, optionsObject, portNumber, type ConnectionOptions, type KeptOptions } from './options';
+import { DEFAULT_MAX_FRAME, addressArgs, checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, optionsObject, outOfRange, portNumber, shown, type ConnectionOptions, type KeptOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
 export interface ServerOptions extends ConnectionOptions {
   /** Connections beyond this many are accepted and closed at once (FIN); 'drop' is emitted. 0 = no cap. */
   maxConnections?: number;
+  /**
+   * Bytes that the incomplete frames over 32 KiB of all this server's connections may hold at once
+   * (each reserves its frame's whole size when its header arrives). A connection whose frame does
+   * not fit stops reading until another frame completes; its readTimeout runs meanwhile, so a
+   * client that never completes its frame is closed. (maxFrameSize bounds each connection; this
+   * bounds them together.) Default 4 x maxFrameSize; 0 = no budget.
+   */
+  partialFrameBudget?: number;
   /** Called for every frame of every connection (framing 'u32be' or length-field): the fast path. */
   onFrame?: (frame: Buffer, conn: Connection) => void;
   reactor?: Reactor;
@@ -122,6 +130,7 @@ export class Server extends EventEmitter {
   private readonly opts: ServerOptions;
   private readonly encoded: number[];
   private readonly connOpts: KeptOptions; // shared by the connections it accepts
+  private readonly frameBudget: number;
   private listenerId = -1;
   private refed = true;
   private closing: Promise<void> | undefined;
@@ -143,6 +152,8 @@ export class Server extends EventEmitter {
     this.reactor = options.reactor ?? getDefaultReactor();
     const maxc = options.maxConnections ?? 0;
     if (!Number.isInteger(maxc) || maxc < 0) throw invalidArg('maxConnections must be a non-negative integer');
+    this.frameBudget = options.partialFrameBudget ?? 4 * (options.maxFrameSize ?? DEFAULT_MAX_FRAME);
+    if (!Number.isSafeInteger(this.frameBudget) || this.frameBudget < 0) throw outOfRange(`option partialFrameBudget must be a non-negative integer, got ${shown(options.partialFrameBudget)}`);
     if (onConnection) this.on('connection', onConnection);
   }
 
@@ -209,7 +220,7 @@ export class Server extends EventEmitter {
     const reusePort = o.reusePort ?? isClusterWorker();
     const bind = (host: string, ipv6Only: boolean): number => {
       try {
-        return this.reactor.native.listen(host, port, o.path ?? '', backlog, o.path === undefined && reusePort, ipv6Only, this.encoded, maxc);
+        return this.reactor.native.listen(host, port, o.path ?? '', backlog, o.path === undefined && reusePort, ipv6Only, this.encoded, maxc, this.frameBudget);
       } catch (e) {
         // As node:net says it: "listen EADDRINUSE: address already in use :::8000", err.address, err.port.
         const err = e as Error & { address?: string; port?: number };

@@ -153,5 +153,27 @@ test('createServer checks its handlers when it is made, not at the first frame',
   assert.throws(() => createServer({ reactor, logger: {} as { warn(m: string): void } }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
 });
 
+test('incomplete large frames of all connections together stay within partialFrameBudget; those waiting are read once room frees', async () => {
+  const r = new Reactor();
+  const got: number[] = [];
+  const srv = createServer({ reactor: r, framing: 'u32be', maxFrameSize: 8 * MiB, partialFrameBudget: 8 * MiB, onFrame: (f) => { got.push(f.length); } });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const body = 4 * MiB;
+  const clients = await Promise.all([0, 1, 2, 3].map(() => rawClient(port)));
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(body);
+  // Each sends its header and half of its frame, then waits.
+  for (const s of clients) s.write(Buffer.concat([head, Buffer.alloc(body / 2, 1)]));
+  await new Promise((res) => setTimeout(res, 400));
+  const held = r.stats().poolLiveBytes;
+  assert.ok(held < 8 * MiB + 2 * MiB, `incomplete frames hold ${held} bytes (four of 4 MiB were started)`);
+  for (const s of clients) s.write(Buffer.alloc(body / 2, 2)); // the rest
+  await until(() => got.length === 4, 5000, 'every frame');
+  assert.equal(got, [body + 4, body + 4, body + 4, body + 4]);
+  for (const s of clients) s.destroy();
+  await srv.close();
+  r.close();
+});
+
 test.after(() => reactor.close());
 test.run();

@@ -9,7 +9,10 @@ import { rpc, LinkpollError } from '../src';
 import * as net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { goPeers, kitexDir, kitexVersion, runGo, startGo, stopGo } from './kitex-peers';
-import { rawClient, readFrames } from './helpers';
+import { rawClient, readFrames, until } from './helpers';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { HashRing } from '../examples/geecache/consistenthash';
+import { queryRpc } from '../examples/geecache/client';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
@@ -261,6 +264,76 @@ test(`golden vectors: Kitex ${kitexVersion()}'s frames decode with linkpoll, lin
     execFileSync('go', ['test', '-count=1', './golden/'], { cwd: kitexDir, encoding: 'utf8', stdio: 'pipe', timeout: 300000 });
   } catch (e) {
     assert.unreachable(`go test ./golden/ failed:\n${(e as { stdout?: string }).stdout ?? ''}${(e as { stderr?: string }).stderr ?? ''}`);
+  }
+});
+
+// ---- the seed's migration: Go Kitex GeeCache nodes and linkpoll nodes in one cluster ----
+
+interface CacheNode { port: number; kind: 'go' | 'linkpoll'; child: ChildProcess; out: string[] }
+
+function startCacheNode(kind: 'go' | 'linkpoll', port: number, peers: string): Promise<CacheNode> {
+  const child = kind === 'go'
+    ? spawn(path.join(dir, 'geecache'), ['-port', String(port), '-peers', peers, '-db-delay-ms', '30'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'geecache', 'main.js'), '--port', String(port), '--peers', peers, '--rpc', '--db-delay-ms', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: string[] = [];
+  return new Promise((resolve, reject) => {
+    let partial = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop()!;
+      out.push(...lines.filter(Boolean));
+      if (out.some((l) => l.includes('is running at'))) resolve({ port, kind, child, out });
+    });
+    child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
+    child.once('exit', (code) => reject(new Error(`${kind} node ${port} exited with ${code}: ${out.join('\n')}`)));
+  });
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((r) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => r(s)); })));
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+test('a mixed GeeCache cluster, Go Kitex nodes and linkpoll nodes: every key the same through any node, loaded once by its owner; a node of either kind killed, the rest answer', async () => {
+  if (skipped()) return;
+  const ports = await freePorts(4);
+  const peers = ports.map((p) => `127.0.0.1:${p}`).join(',');
+  const nodes = await Promise.all(ports.map((p, i) => startCacheNode(i < 2 ? 'linkpoll' : 'go', p, peers)));
+  try {
+    const ring = new HashRing(50);
+    ring.add(...ports.map((p) => `http://127.0.0.1:${p}`));
+    const keys = ['Tom', 'Jack', 'Sam', ...Array.from({ length: 30 }, (_, i) => `key${i}`)];
+    const expect = (k: string) => ({ Tom: '630', Jack: '589', Sam: '567' } as Record<string, string>)[k] ?? `v:${k}`;
+    const ownerOf = (k: string) => nodes.find((n) => `http://127.0.0.1:${n.port}` === ring.get(k))!;
+    const kinds = new Set(keys.map((k) => ownerOf(k).kind));
+    assert.equal([...kinds].sort(), ['go', 'linkpoll'], 'keys owned by nodes of both kinds');
+    for (const n of nodes) {
+      for (const k of keys) {
+        const v = await queryRpc(`127.0.0.1:${n.port}`, 'scores', k).catch((e: Error) => { throw new Error(`${k} via ${n.kind} node ${n.port}: ${e.message}\n${nodes.map((x) => `${x.kind} ${x.port}: ${x.out.slice(-5).join(' | ')}`).join('\n')}`); });
+        assert.is(v.toString(), expect(k), `${k} via ${n.kind} node ${n.port}`);
+      }
+    }
+    // Each key reached a database once, on its owner, whichever kind that is.
+    const loads = () => nodes.flatMap((n) => n.out.filter((l) => l.startsWith('[SlowDB]')).map((l) => ({ key: l.replace(/^\[SlowDB\] search key /, ''), node: n })));
+    await until(() => loads().length >= keys.length, 5000, 'the database lines');
+    await new Promise((r) => setTimeout(r, 200));
+    const seen = loads();
+    assert.is(seen.length, keys.length, seen.map((l) => `${l.key}@${l.node.port}`).join(' '));
+    for (const l of seen) assert.is(l.node.port, ownerOf(l.key).port, `${l.key} loaded by its owner`);
+    // Kill a Go node, then a linkpoll node: the others fall back (load locally) and answer.
+    for (const victim of [nodes[3]!, nodes[0]!]) {
+      await new Promise((r) => { victim.child.once('exit', r); victim.child.kill('SIGKILL'); });
+      const alive = nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+      for (const n of alive) {
+        for (const k of keys.filter((k) => ownerOf(k) === victim).concat(['Tom'])) {
+          assert.is((await queryRpc(`127.0.0.1:${n.port}`, 'scores', k)).toString(), expect(k), `${k} via ${n.kind} node ${n.port} with ${victim.kind} node ${victim.port} dead`);
+        }
+      }
+    }
+  } finally {
+    await Promise.all(nodes.map((n) => new Promise((r) => { if (n.child.exitCode !== null || n.child.signalCode !== null) r(null); else { n.child.once('exit', r); n.child.kill('SIGTERM'); } })));
   }
 });
 

@@ -38,6 +38,7 @@ export class CacheNodeServer {
     this.server = createServer({
       framing: 'none', maxInput: MAX_HEAD + 1024, idleTimeout: 120000, readTimeout: opts.readTimeout ?? 10000, writeTimeout: 5000,
       allowHalfOpen: true,
+      partialFrameBudget: 64 * 1024 * 1024, // incomplete RPC requests of all connections together (as RpcServer's)
     }, (c) => this.accept(c));
   }
 

@@ -96,6 +96,11 @@ export class BizStatusError extends Error {
 export interface RpcServerOptions {
   /** Largest frame accepted (bytes); larger closes the connection. Default 16 MiB. */
   maxFrameSize?: number;
+  /**
+   * Bytes the incomplete requests over 32 KiB of all its connections may hold at once
+   * (ServerOptions.partialFrameBudget). Default 64 MiB (four requests of maxFrameSize).
+   */
+  partialFrameBudget?: number;
   /** Requests in flight per connection before the connection stops being read. Default 256. */
   maxInFlight?: number;
   /** Connections open at once; one more is accepted and closed at once (reactor stats().refused). Default 0 = no limit. */
@@ -218,6 +223,7 @@ export class RpcServer extends EventEmitter {
       framing: 'none',
       maxConnections: options.maxConnections,
       keepAlive: options.keepAlive ?? 15000,
+      partialFrameBudget: options.partialFrameBudget ?? 64 * 1024 * 1024,
       ...this.connOptions,
     }, (conn) => this.accept(conn));
     this.server._errorTarget = this;

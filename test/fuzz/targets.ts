@@ -88,6 +88,37 @@ export const unframedProbe: FuzzTarget = {
   expected: isProtocolError,
 };
 
+/**
+ * The unframed stream's resumable walk (MessageScanner): given the bytes in pieces it must find
+ * the same end as given them whole, never read past what it was given, and agree with the reader's
+ * own skip wherever that finds an end.
+ */
+export const unframedScanner: FuzzTarget = {
+  name: 'unframed-scanner',
+  seeds: [call, Buffer.concat([call, call]), oldCall],
+  run(input) {
+    let refusal: unknown;
+    const whole = (() => { try { return new rpc.MessageScanner(1 << 20).scan(input, input.length); } catch (e) { if (isFramingError(e)) { refusal = e; return 'error'; } throw e; } })();
+    const pieces = new rpc.MessageScanner(1 << 20);
+    let got: number | 'error' = -1;
+    for (let end = 0; end <= input.length && got === -1; end += 1 + (input[end] ?? 0) % 7) {
+      try { got = pieces.scan(input, end); } catch (e) { if (!isFramingError(e)) throw e; got = 'error'; }
+      if (typeof got === 'number' && got > end) throw new Error(`scanner ended at ${got} past the ${end} bytes given`);
+      if (pieces.pos > end) throw new Error(`scanner walked to ${pieces.pos} past the ${end} bytes given`);
+    }
+    if (got === -1) got = (() => { try { return pieces.scan(input, input.length); } catch { return 'error' as const; } })();
+    if (got !== whole) throw new Error(`in pieces ${got}, whole ${whole}`);
+    if (refusal !== undefined) throw refusal; // refused both ways: an expected outcome
+    if (typeof whole === 'number' && whole >= 0) {
+      const r = new rpc.ThriftReader(input);
+      try { r.messageBegin(); r.skip(12); } catch { return; } // the reader is stricter about some types
+      if (r.pos !== whole) throw new Error(`scanner ${whole}, reader ${r.pos}`);
+    }
+  },
+  expected: (e: unknown) => isFramingError(e),
+};
+const isFramingError = (e: unknown) => ['ERR_LINKPOLL_PROTOCOL', 'ERR_LINKPOLL_FRAME_TOO_LARGE'].includes((e as { code?: string } | null)?.code ?? '');
+
 export const ttheaderFrame: FuzzTarget = {
   name: 'ttheader',
   seeds: [
@@ -143,4 +174,4 @@ export const httpRequestHead: FuzzTarget = {
   expected: (e) => (e as { code?: string } | null)?.code === 'HTTP_REFUSED', // a 400 or 431 answer
 };
 
-export const targets = [thriftStruct, thriftMessage, unframedProbe, ttheaderFrame, transportDetection, httpRequestHead];
+export const targets = [thriftStruct, thriftMessage, unframedProbe, unframedScanner, ttheaderFrame, transportDetection, httpRequestHead];
