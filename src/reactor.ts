@@ -186,8 +186,13 @@ export class Reactor {
     if (this.stagingPos + n > this.stagingBuf.length) this.newStaging(n);
     const v = view(this.stagingAb, this.stagingPos, n);
     this.pushStaged(id, n);
+    this.mallocEnd = this.stagingPos;
+    this.mallocDropped = 0;
     return v;
   }
+  // Where the last malloc() ended in the staging block, and how much of it mallocAck() dropped.
+  private mallocEnd = -1;
+  private mallocDropped = 0;
 
   /** @internal The staging block (whole) and the next free offset, with at least `min` bytes of room. */
   stage(min: number): { buf: Buffer; pos: number } {
@@ -201,15 +206,19 @@ export class Reactor {
   /** @internal Queues the n bytes written at the staging offset stage() gave. */
   commitStaged(id: number, n: number): void { this.pushStaged(id, n); }
 
-  /** @internal Keeps the first `keep` bytes of the last malloc for `id`. */
+  /**
+   * @internal Keeps the first `keep` bytes of the last malloc for `id`. The rest is not sent, and
+   * not handed out again either: the malloc's view may still be written to, and must not
+   * overlap later output.
+   */
   mallocAck(id: number, keep: number, size: number): boolean {
     const k = (this.ncmd - 1) * 4;
     const cmd = this.cmd;
-    if (this.ncmd === 0 || cmd[k] !== id || cmd[k + 1] !== this.stagingId || keep > size ||
-      cmd[k + 2] + cmd[k + 3] !== this.stagingPos || cmd[k + 3] < size) return false;
+    if (this.ncmd === 0 || cmd[k] !== id || cmd[k + 1] !== this.stagingId || keep > size || this.stagingPos !== this.mallocEnd ||
+      cmd[k + 2] + cmd[k + 3] + this.mallocDropped !== this.stagingPos || cmd[k + 3] < size) return false;
     const drop = size - keep;
     cmd[k + 3] -= drop;
-    this.stagingPos -= drop;
+    this.mallocDropped += drop;
     return true;
   }
 

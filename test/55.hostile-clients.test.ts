@@ -148,6 +148,30 @@ test("a client's frame or timeout failure nobody listens for: 'clientError' on t
   await srv.close();
 });
 
+test('a malloc() view kept past mallocAck() does not overlap the output that follows', async () => {
+  const conns: Connection[] = [];
+  const srv = createServer({ reactor, framing: 'u32be' }, (c) => conns.push(c));
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const s = await rawClient(port);
+  await until(() => conns.length === 1);
+  const w = conns[0]!.writer;
+  const a = w.malloc(10);
+  a.writeUInt32BE(2, 0);
+  a.write('ab', 4);
+  w.mallocAck(6); // keeps the frame 'ab', drops 4 bytes
+  const b = w.malloc(10);
+  b.writeUInt32BE(6, 0);
+  b.write('XXXXXX', 4);
+  a.write('!!!!', 6); // a late write into the dropped tail
+  assert.is(a.subarray(0, 6).toString('latin1', 4), 'ab');
+  assert.not.ok(a.toString('latin1').includes('XX'), `the first view reads ${JSON.stringify(a.toString('latin1'))}`);
+  const got = await new Promise<Buffer>((resolve) => { let acc = Buffer.alloc(0); s.on('data', (d: Buffer) => { acc = Buffer.concat([acc, d]); if (acc.length >= 16) resolve(acc); }); });
+  assert.is(got.toString('latin1', 4, 6), 'ab');
+  assert.is(got.toString('latin1', 10, 16), 'XXXXXX', 'the next frame is intact');
+  s.destroy();
+  await srv.close();
+});
+
 test('createServer checks its handlers when it is made, not at the first frame', () => {
   assert.throws(() => createServer({ reactor, onFrame: 1 as unknown as () => void }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE' && /onFrame/.test(e.message));
   assert.throws(() => createServer({ reactor, logger: {} as { warn(m: string): void } }), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
