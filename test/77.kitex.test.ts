@@ -162,6 +162,28 @@ test('a Kitex server closing gracefully under a linkpoll client\'s load loses no
   await stopGo(k);
 });
 
+test('a Kitex server over its connection limit: ERR_LINKPOLL_CONNECTION_REJECTED; the same server gone: a transport error', async () => {
+  if (skipped()) return;
+  const k = await startGo(dir, 'kserver', ['-addr', '127.0.0.1:0', '-max-conns', '1']);
+  const [host, port] = k.addr.split(':');
+  const held = await rawClient(Number(port), host); // takes the one connection Kitex allows
+  await new Promise((r) => setTimeout(r, 100));
+  const c = new rpc.RpcClient({ service: Kitchen, targets: k.addr, timeout: 3000 });
+  try {
+    const err = await c.call('nothing').then(() => undefined, (e: LinkpollError) => e);
+    assert.is(err?.code, 'ERR_LINKPOLL_CONNECTION_REJECTED', err?.message);
+    assert.match(err!.message, /connection limit/);
+    held.destroy();
+    await stopGo(k, 'SIGKILL');
+    const gone = await c.call('nothing').then(() => undefined, (e: LinkpollError) => e);
+    assert.is(gone?.code, 'ECONNREFUSED', gone?.message);
+  } finally {
+    c.close();
+    held.destroy();
+    await stopGo(k);
+  }
+});
+
 test('Kitex connection and QPS limits are told apart from transport failures', async () => {
   if (skipped()) return;
   const k = await startGo(dir, 'kserver', ['-addr', '127.0.0.1:0', '-max-qps', '50']);

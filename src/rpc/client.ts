@@ -805,6 +805,7 @@ export class RpcClient extends EventEmitter {
       maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000, keepAlive: this.opts.keepAlive ?? 15000,
     });
     const pc = new PooledConn(conn, ep.transport);
+    const opened = Date.now();
     conn.unref(); // until a call is sent on it (send() refs it): a dial whose call gave up does not hold the process
     if (unframed) {
       // No length prefix: each reply ends where its struct does.
@@ -827,7 +828,12 @@ export class RpcClient extends EventEmitter {
       const i = ep.conns.indexOf(pc);
       if (i >= 0) ep.conns.splice(i, 1);
       if (pc.inFlight > 0) {
-        const reason = connectionLost(ep.address, pc.inFlight, err);
+        // Closed (FIN, no reset) by the server at once, before a single byte of answer: what a
+        // server over its connection limit does (Kitex's WithLimit accepts and closes), or one
+        // that refuses the request outright; told apart from a transport failure.
+        const rejected = conn.bytesRead === 0 && Date.now() - opened < REJECTED_WITHIN_MS &&
+          err === undefined;
+        const reason = rejected ? connectionRejected(ep.address, pc.inFlight, err) : connectionLost(ep.address, pc.inFlight, err);
         for (const p of this.pending.all()) if (p.conn === pc) p.reject(reason);
       }
     });
@@ -931,6 +937,14 @@ export function createRpcClient(options: RpcClientOptions): RpcClient { return n
 
 function circuitOpen(what: string): LinkpollError {
   return new LinkpollError('ERR_LINKPOLL_CIRCUIT_OPEN', `circuit open for ${what}: recent calls failed`);
+}
+
+/** A connection the server closes this soon after it opened, having answered nothing, was rejected. */
+const REJECTED_WITHIN_MS = 250;
+
+function connectionRejected(target: string, calls: number, err: Error | undefined): LinkpollError {
+  return new LinkpollError('ERR_LINKPOLL_CONNECTION_REJECTED', `the server closed the connection as soon as it was opened, answering nothing: over its connection limit (as Kitex's WithLimit does), or refusing the request (${target}, ${calls} call${calls === 1 ? '' : 's'} in flight)`,
+    { cause: err });
 }
 
 /**
