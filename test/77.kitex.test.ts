@@ -106,6 +106,10 @@ for (const transport of ['ttheader', 'framed'] as const) {
           assert.is((err as { bizStatus?: number }).bizStatus, 404);
         }
         assert.is(await c.call('slow', { ms: -2 }), '3000', 'the client timeout reached the Kitex handler as its deadline');
+        // Metainfo the other way: the Kitex handler reads it with gopkg's metainfo.
+        const seen = JSON.parse(await c.call('slow', { ms: -1 }, { transient: { tk: 'from-linkpoll' }, persistent: { pk: 'all-hops' } }) as string) as { transient: Record<string, string>; persistent: Record<string, string> };
+        assert.is(seen.transient.tk, 'from-linkpoll');
+        assert.is(seen.persistent.pk, 'all-hops');
       }
       // Out of order on one connection: Kitex answers each call as it finishes.
       const res = await Promise.all([60, 40, 20, 1].map((ms) => c.call('slow', { ms })));
@@ -257,7 +261,7 @@ test(`golden vectors: Kitex ${kitexVersion()}'s frames decode with linkpoll, lin
 
   // linkpoll's frames: its client's calls, and its server's replies to Kitex's very calls.
   const ours: Record<string, Buffer> = {
-    'ttheader-echo-call': await linkpollCall('ttheader', (c) => c.call('echo', { e: EVERYTHING }, { headers: { RPC_TRANSIT_tk: 'transient-v', RPC_PERSIST_pk: 'persistent-v' } })),
+    'ttheader-echo-call': await linkpollCall('ttheader', (c) => c.call('echo', { e: EVERYTHING }, { transient: { tk: 'transient-v' }, persistent: { pk: 'persistent-v' } })),
     'framed-echo-call': await linkpollCall('framed', (c) => c.call('echo', { e: EVERYTHING })),
   };
   const srv = new rpc.RpcServer({ logger: null });

@@ -137,6 +137,13 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Extra string headers (TTHeader or Apache THeader; other transports have none). */
   headers?: Record<string, string>;
+  /**
+   * Kitex metainfo for this call (TTHeader): transient values reach the callee only, persistent
+   * ones travel on through every hop (gopkg metainfo.WithValue / WithPersistentValue; a linkpoll
+   * server reads them as ctx.transient and ctx.persistent).
+   */
+  transient?: Record<string, string>;
+  persistent?: Record<string, string>;
   /** Hash key for the 'consistent-hash' balancer (the same key goes to the same target). */
   key?: string;
 }
@@ -192,6 +199,14 @@ function describe(value: unknown): string {
 }
 
 /** One call in flight. */
+/** The call's string headers with its metainfo in gopkg's wire form (RPC_TRANSIT_ / RPC_PERSIST_ keys). */
+function withMetainfo(o: CallOptions): Record<string, string> {
+  const h: Record<string, string> = { ...o.headers };
+  for (const [k, v] of Object.entries(o.transient ?? {})) h[`RPC_TRANSIT_${k}`] = v;
+  for (const [k, v] of Object.entries(o.persistent ?? {})) h[`RPC_PERSIST_${k}`] = v;
+  return h;
+}
+
 class Pending {
   seqid = 0;
   conn: PooledConn | undefined = undefined;
@@ -210,7 +225,7 @@ class Pending {
     this.t0 = performance.now();
     this.deadline = timeout > 0 && timeout !== Infinity ? this.t0 + timeout : 0;
     this.signal = signal;
-    this.headers = options.headers;
+    this.headers = options.transient === undefined && options.persistent === undefined ? options.headers : withMetainfo(options);
   }
   resolve(v: unknown): void {
     if (this.settled) return;
