@@ -159,4 +159,34 @@ test('extends chains resolve in any order of declaration; a cycle is refused', (
   assert.throws(() => rpc.parseIdl('service A extends B { void a() } service B extends A { void b() }'), /cycle/);
 });
 
+test('IDL grammar as Apache reads it: annotations after namespaces, empty containers written {}, senum refused by name', () => {
+  const idl = rpc.parseIdl([
+    "namespace xsd test (uri = 'http://thrift.apache.org/ns/ThriftTest')",
+    'namespace go test',
+    'struct S { 1: set<binary> s = {}, 2: list<i32> l = {}, 3: map<string, i32> m = {} }',
+  ].join('\n'));
+  const f = idl.structs.S!.fields;
+  assert.equal(f[0]!.default, new Set());
+  assert.equal(f[1]!.default, []);
+  assert.equal(f[2]!.default, new Map());
+  assert.throws(() => rpc.parseIdl('senum Names { "a", "b" }'), /'senum' is deprecated and not supported/);
+});
+
+test('two included files that each define Base: a.Base and b.Base are their own files\' types; a bare Base is an error that says so', () => {
+  const files = {
+    'a.thrift': 'struct Base { 1: string fromA }',
+    'b.thrift': 'struct Base { 1: i32 fromB }',
+    'main.thrift': 'include "a.thrift"\ninclude "b.thrift"\nstruct Req { 1: a.Base x, 2: b.Base y }',
+  };
+  const idl = rpc.parseIdlFiles(files, 'main.thrift');
+  const [x, y] = idl.structs.Req!.fields;
+  assert.is((x!.type as rpc.StructSpec).fields[0]!.name, 'fromA');
+  assert.is((y!.type as rpc.StructSpec).fields[0]!.name, 'fromB');
+  assert.throws(() => rpc.parseIdlFiles({ ...files, 'main.thrift': 'include "a.thrift"\ninclude "b.thrift"\nstruct Req { 1: Base x }' }, 'main.thrift'),
+    /Base is defined by "a.thrift" and "b.thrift": write it with its file's prefix \(a.Base or b.Base\)/);
+  // A bare name defined here wins, as before.
+  const local = rpc.parseIdlFiles({ ...files, 'main.thrift': 'include "a.thrift"\ninclude "b.thrift"\nstruct Base { 1: bool mine }\nstruct Req { 1: Base x }' }, 'main.thrift');
+  assert.is((local.structs.Req!.fields[0]!.type as rpc.StructSpec).fields[0]!.name, 'mine');
+});
+
 test.run();

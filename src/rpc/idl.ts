@@ -65,7 +65,12 @@ const BASE: Record<string, TypeSpec> = {
 /** Finds an included file: its text and the name its own includes are resolved from. */
 type IncludeLoader = (include: string, from: string) => { name: string; text: string } | undefined;
 
-interface Parsed extends Idl { typedefs: Record<string, TypeSpec> }
+interface Parsed extends Idl {
+  typedefs: Record<string, TypeSpec>;
+  /** Definitions of its includes by `prefix.Name` (transitively: a file's includes' names are known to whoever includes it). */
+  qualified: Qualified;
+}
+interface Qualified { structs: Record<string, StructSpec>; enums: Record<string, Record<string, number>>; services: Record<string, ServiceSpec>; typedefs: Record<string, TypeSpec | string>; consts: Record<string, unknown> }
 
 /**
  * Parses Thrift IDL text. Named types resolve after the whole file is read (any order). Files it
@@ -260,7 +265,8 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
 
   while (i < t.length) {
     const kw = next();
-    if (kw === 'namespace') { next(); next(); continue; }
+    if (kw === 'namespace') { next(); next(); skipAnnotations(); continue; } // (`namespace xsd test (uri = '...')`)
+    if (kw === 'senum' || kw === 'slist') throw idlError(`'${kw}' is deprecated and not supported (Apache's compiler dropped it too): use an enum, or list<string>`, at(i - 1));
     if (kw === 'include') { includes.push(unquote(next())); continue; }
     if (kw === 'cpp_include') { next(); continue; }
     if (kw === 'typedef') { const ty = parseType(); const n = next(); define('typedef', n, i - 1); typedefs[n] = ty; skipAnnotations(); sep(); continue; }
@@ -338,9 +344,14 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     throw idlError(`unexpected '${kw}'`, at(i - 1));
   }
 
-  // What included files define is known here by its own name and by `prefix.name` (the prefix is
-  // the included file's base name); this file's own definitions win a clash of plain names.
+  // What an included file defines is known here as `prefix.Name` (the prefix is the included
+  // file's base name), always that file's; and by its bare name when this file does not define it
+  // and no other include does (a bare name two includes define is an error that says so).
   const missing: string[] = [];
+  const own = new Set(defined.keys());
+  const ambiguousBare = new Map<string, string[]>();
+  const qualified: Qualified = { structs: {}, enums: {}, services: {}, typedefs: {}, consts: {} };
+  const bareFrom = new Map<string, string>();
   for (const inc of includes) {
     const found = load(inc, filename);
     if (!found) { missing.push(inc); continue; }
@@ -351,28 +362,46 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       sub = parseOne(found.text, found.name, load, loading);
       loading.set(found.name, sub);
     }
-    for (const [n, v] of Object.entries(sub.structs)) structs[n] ??= v;
-    for (const [n, v] of Object.entries(sub.enums)) enums[n] ??= v;
-    for (const [n, v] of Object.entries(sub.services)) services[n] ??= v;
-    for (const [n, v] of Object.entries(sub.typedefs)) typedefs[n] ??= v;
-    for (const [n, v] of Object.entries(sub.consts)) consts[n] ??= v;
+    const prefix = path.posix.basename(inc).replace(/\.thrift$/, '');
+    for (const kind of ['structs', 'enums', 'services', 'typedefs', 'consts'] as const) {
+      for (const [n, v] of Object.entries(sub.qualified[kind])) (qualified[kind] as Record<string, unknown>)[n] ??= v;
+    }
+    for (const kind of ['structs', 'enums', 'services', 'typedefs', 'consts'] as const) {
+      const into = qualified[kind] as Record<string, unknown>;
+      const bare = (kind === 'structs' ? structs : kind === 'enums' ? enums : kind === 'services' ? services : kind === 'typedefs' ? typedefs : consts) as Record<string, unknown>;
+      for (const [n, v] of Object.entries(sub[kind] as Record<string, unknown>)) {
+        into[`${prefix}.${n}`] = v;
+        if (own.has(n)) continue;
+        const from = bareFrom.get(`${kind}:${n}`);
+        if (from === undefined) { bareFrom.set(`${kind}:${n}`, inc); bare[n] = v; } else if (from !== inc) ambiguousBare.set(n, [...(ambiguousBare.get(n) ?? [from]), inc]);
+      }
+    }
   }
   const unknown = (what: string, where?: string) => idlError(`unknown ${what}` +
     (missing.length ? ` (this file includes ${missing.map((m) => `"${m}"`).join(', ')}, which were not read: parse with parseIdlFile or parseIdlFiles)` : ''), where);
+  /** The definition a name in this file means: `prefix.Name` from that include, a bare name from here or its one include. */
+  const lookup = <T>(kind: keyof typeof qualified, name: string, where?: string): T | undefined => {
+    const table = (kind === 'structs' ? structs : kind === 'enums' ? enums : kind === 'services' ? services : kind === 'typedefs' ? typedefs : consts) as Record<string, unknown>;
+    if (name.includes('.')) return (qualified[kind] as Record<string, unknown>)[name] as T | undefined ?? (own.has(name) ? table[name] as T : undefined);
+    const amb = ambiguousBare.get(name);
+    if (amb && !own.has(name) && table[name] !== undefined) throw idlError(`${name} is defined by ${amb.map((a) => `"${a}"`).join(' and ')}: write it with its file's prefix (${amb.map((a) => `${path.posix.basename(a).replace(/\.thrift$/, '')}.${name}`).join(' or ')})`, where);
+    return table[name] as T | undefined;
+  };
   for (const r of refs) {
-    const n = r.name.replace(/^.*\./, '');
-    if (typedefs[n] === undefined && !enums[n] && !structs[n]) throw unknown(`type ${r.name}`, at(r.tok));
+    if (lookup('typedefs', r.name, at(r.tok)) === undefined && !lookup('enums', r.name, at(r.tok)) && !lookup('structs', r.name, at(r.tok))) throw unknown(`type ${r.name}`, at(r.tok));
   }
 
   const resolve = (ty: TypeSpec | string, seen = 0): TypeSpec => {
     if (seen > 32) throw idlError('typedef cycle', filename || undefined);
     if (typeof ty === 'string') {
       if (!ty.startsWith('@')) return ty as TypeSpec;
-      const n = ty.slice(1).replace(/^.*\./, '');
-      if (typedefs[n] !== undefined) return resolve(typedefs[n], seen + 1);
-      if (enums[n]) return 'i32';
-      if (structs[n]) return structs[n];
-      throw unknown(`type ${ty.slice(1)}`);
+      const n = ty.slice(1);
+      const td = lookup<TypeSpec | string>('typedefs', n);
+      if (td !== undefined) return resolve(td, seen + 1);
+      if (lookup('enums', n)) return 'i32';
+      const st = lookup<StructSpec>('structs', n);
+      if (st) return st;
+      throw unknown(`type ${n}`);
     }
     if ('fields' in ty) return ty;
     if ('list' in ty) return { list: resolve(ty.list as TypeSpec | string, seen) };
@@ -386,7 +415,8 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if ('v' in raw && /^[A-Za-z_]/.test(raw.v) && raw.v !== 'true' && raw.v !== 'false') {
       const parts = raw.v.split('.');
       const name = parts[parts.length - 1]!, owner = parts[parts.length - 2];
-      if (owner !== undefined && enums[owner]?.[name] !== undefined) return valueOf({ tok: raw.tok, v: String(enums[owner]![name]) }, ty, what);
+      const en = owner !== undefined ? lookup<Record<string, number>>('enums', parts.slice(0, -1).join('.')) ?? enums[owner] : undefined;
+      if (en?.[name] !== undefined) return valueOf({ tok: raw.tok, v: String(en[name]) }, ty, what);
       const c = consts[name];
       // A number is typed again as this one's type (an i32 const in an i64 is a bigint here).
       if (typeof c === 'number' || typeof c === 'bigint') return valueOf({ tok: raw.tok, v: String(c) }, ty, what);
@@ -427,6 +457,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       if (!('map' in raw)) return bad('a map is written { key: value, ... }');
       return new Map(raw.map.map(([k, x]) => [valueOf(k, ty.map[0], what), valueOf(x, ty.map[1], what)]));
     }
+    if ('map' in raw && raw.map.length === 0) return 'set' in ty ? new Set() : []; // `= {}`, as Apache's compiler takes it
     if (!('list' in raw)) return bad('a list or set is written [ value, ... ]');
     const items = raw.list.map((x) => valueOf(x, 'list' in ty ? ty.list : ty.set, what));
     return 'set' in ty ? new Set(items) : items;
@@ -454,7 +485,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (depth > 32) throw idlError(`services extend each other in a cycle (through ${svc.name})`, filename || undefined);
     const e = extendsOf.find((x) => x.svc === svc);
     if (e) {
-      const b = services[e.base.replace(/^.*\./, '')];
+      const b = lookup<ServiceSpec>('services', e.base);
       if (!b) throw unknown(`service ${e.base} (extended by ${svc.name})`);
       inherit(b, depth + 1);
       svc.methods = { ...b.methods, ...svc.methods };
@@ -464,5 +495,5 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
   for (const { svc } of extendsOf) inherit(svc, 0);
   // (After the methods: their argument fields are resolved there.)
   for (const d of fieldDefaults) d.f.default = valueOf(d.raw, resolve(d.f.type), `${d.owner}: default of ${d.f.name}`);
-  return { structs, services, enums, consts, typedefs: resolvedTypedefs };
+  return { structs, services, enums, consts, typedefs: resolvedTypedefs, qualified };
 }
