@@ -408,4 +408,28 @@ test('decoded binary values are plain Buffers: strictly deep-equal to Buffer.fro
   assert.ok(frame.includes(Buffer.from('630')));
 });
 
+test('uuid (Thrift 0.19+, type 16): 16 bytes on the wire, a canonical string in JavaScript; in containers, consts and defaults', () => {
+  const idl = rpc.parseIdl([
+    "const uuid ROOT = '00000000-0000-0000-0000-00000000000A'",
+    "struct U { 1: uuid id, 2: list<uuid> more, 3: map<uuid, string> names, 4: uuid dflt = '6ba7b810-9dad-11d1-80b4-00c04fd430c8' }",
+  ].join('\n'));
+  assert.is(idl.consts.ROOT, '00000000-0000-0000-0000-00000000000a');
+  const U = idl.structs.U!;
+  const v = { id: '123e4567-e89b-12d3-a456-426614174000', more: ['00112233-4455-6677-8899-aabbccddeeff'], names: new Map([['ffffffff-ffff-ffff-ffff-ffffffffffff', 'max']]) };
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  w.struct(U, v);
+  const bytes = Buffer.from(w.buf.subarray(0, w.pos));
+  // Field 1: type 16, id 1, then the 16 bytes.
+  assert.is(bytes.subarray(0, 19).toString('hex'), '100001' + '123e4567e89b12d3a456426614174000');
+  const back = new rpc.ThriftReader(bytes).struct(U);
+  assert.equal(back, { ...v, dflt: '6ba7b810-9dad-11d1-80b4-00c04fd430c8' });
+  // Skipped whole when a reader does not know the field.
+  const r = new rpc.ThriftReader(bytes);
+  r.skip(12);
+  assert.is(r.pos, bytes.length);
+  assert.is(new rpc.MessageScanner(1 << 20).scan(Buffer.concat([Buffer.from([0x80, 1, 0, 1, 0, 0, 0, 1, 0x78, 0, 0, 0, 1]), bytes]), bytes.length + 13), bytes.length + 13);
+  assert.throws(() => { const x = new rpc.ThriftWriter(Buffer.alloc(0)); x.struct(U, { id: 'not-a-uuid' }); }, /U\.id: expected uuid string/);
+  assert.match(rpc.generateTypeScript('struct U { 1: uuid id }'), /id\??: string/);
+});
+
 test.run();

@@ -14,6 +14,7 @@ function tsType(t: TypeSpec): string {
       case 'i64': return 'bigint';
       case 'string': return 'string';
       case 'binary': return 'Buffer';
+      case 'uuid': return 'string'; // canonical form
       default: return 'number';
     }
   }

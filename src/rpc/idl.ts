@@ -59,7 +59,7 @@ function tokenize(src: string, offsets?: number[], file = ''): Tok[] {
 
 const BASE: Record<string, TypeSpec> = {
   bool: 'bool', byte: 'byte', i8: 'byte', i16: 'i16', i32: 'i32', i64: 'i64', double: 'double',
-  string: 'string', binary: 'binary',
+  string: 'string', binary: 'binary', uuid: 'uuid',
 };
 
 /** Finds an included file: its text and the name its own includes are resolved from. */
@@ -427,6 +427,10 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       const a = `${/^[aeiou]/.test(ty) ? 'an' : 'a'} ${ty}`;
       if (!('v' in raw)) return bad(`${a} cannot be a list or a map`);
       const v = raw.v;
+      if (ty === 'uuid') {
+        if (!/^["'][0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}["']$/.test(v)) return bad(`expected a uuid string, got ${v}`);
+        return unquote(v).toLowerCase();
+      }
       if (ty === 'string' || ty === 'binary') {
         if (!/^["']/.test(v)) return bad(`expected a string, got ${v}`);
         return ty === 'binary' ? Buffer.from(unquote(v)) : unquote(v); // binary decodes as a Buffer: so is its value

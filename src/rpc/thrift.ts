@@ -6,12 +6,14 @@ import { LinkpollError } from '../errors';
 import { view } from '../view';
 import { invalidArg } from '../options';
 
-export const enum TType { STOP = 0, BOOL = 2, BYTE = 3, DOUBLE = 4, I16 = 6, I32 = 8, I64 = 10, STRING = 11, STRUCT = 12, MAP = 13, SET = 14, LIST = 15 }
+export const enum TType { STOP = 0, BOOL = 2, BYTE = 3, DOUBLE = 4, I16 = 6, I32 = 8, I64 = 10, STRING = 11, STRUCT = 12, MAP = 13, SET = 14, LIST = 15, UUID = 16 }
 export const enum MessageType { CALL = 1, REPLY = 2, EXCEPTION = 3, ONEWAY = 4 }
 
 /** A Thrift type: a base type name, a struct, or a container. Enums are 'i32'. */
 export type TypeSpec =
   | 'bool' | 'byte' | 'i16' | 'i32' | 'i64' | 'double' | 'string' | 'binary'
+  /** Thrift 0.19+: 16 bytes on the wire; a string in canonical form here ('6ba7b810-9dad-11d1-80b4-00c04fd430c8'). */
+  | 'uuid'
   | StructSpec
   | { list: TypeSpec } | { set: TypeSpec } | { map: [TypeSpec, TypeSpec] };
 
@@ -71,6 +73,7 @@ export function ttypeOf(t: TypeSpec): TType {
       case 'i32': return TType.I32;
       case 'i64': return TType.I64;
       case 'double': return TType.DOUBLE;
+      case 'uuid': return TType.UUID;
       default: return TType.STRING;
     }
   }
@@ -192,6 +195,7 @@ export class ThriftWriter {
           else if (typeof v === 'string') this.string(v);
           else throw typeError(path, 'Buffer', v);
           return;
+        case 'uuid': this.uuid(v, path); return;
       }
     }
     if ('fields' in t) { this.struct(t, v as Record<string, unknown>, path); return; }
@@ -211,6 +215,13 @@ export class ThriftWriter {
 
   struct(s: StructSpec, v: Record<string, unknown>, path?: string): void {
     encoderOf(s)(this, v, path);
+  }
+
+  /** A uuid: 16 bytes, from its canonical string form (hex, hyphens optional, any case). */
+  uuid(v: unknown, path?: string): void {
+    const hex = typeof v === 'string' ? v.replace(/-/g, '') : '';
+    if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw typeError(path ?? 'uuid', 'uuid string', v);
+    this.raw(Buffer.from(hex, 'hex'));
   }
 
   /** A field header: wire type and id. */
@@ -429,6 +440,7 @@ export class ThriftReader {
         case 'double': return this.double();
         case 'string': return this.string();
         case 'binary': return this.binary();
+        case 'uuid': return this.uuid();
       }
     }
     if (++this.depth > MAX_DEPTH) throw protocolError(`nesting deeper than ${MAX_DEPTH}`);
@@ -490,8 +502,17 @@ export class ThriftReader {
     }
   }
 
+  /** A uuid (16 bytes) in canonical form. */
+  uuid(): string {
+    this.need(16);
+    const h = this.buf.toString('hex', this.pos, this.pos + 16);
+    this.pos += 16;
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
   skip(wire: number): void {
     switch (wire) {
+      case TType.UUID: this.need(16); this.pos += 16; return;
       case TType.BOOL: case TType.BYTE: this.need(1); this.pos += 1; return;
       case TType.I16: this.need(2); this.pos += 2; return;
       case TType.I32: this.need(4); this.pos += 4; return;
@@ -573,7 +594,7 @@ function compileDecoder(s: StructSpec): StructDecoder {
     let read: string;
     const t = f.type;
     if (typeof t === 'string') {
-      read = { bool: 'r.byte() !== 0', byte: 'r.i8()', i16: 'r.i16()', i32: 'r.i32()', i64: 'r.i64()', double: 'r.double()', string: 'r.string()', binary: 'r.binary()' }[t];
+      read = { bool: 'r.byte() !== 0', byte: 'r.i8()', i16: 'r.i16()', i32: 'r.i32()', i64: 'r.i64()', double: 'r.double()', string: 'r.string()', binary: 'r.binary()', uuid: 'r.uuid()' }[t];
     } else if ('fields' in t) {
       const k = subs.push(t) - 1;
       read = `r.nested(D[${k}] || (D[${k}] = decoderOf(S[${k}])))`;
@@ -629,6 +650,7 @@ function compileEncoder(s: StructSpec): StructEncoder {
         i64: `if (typeof x !== 'bigint' && typeof x !== 'number') throw typeError(${where}, 'bigint', x); w.i64(x);`,
         string: `w.stringOrBytes(x, ${where}, 'string');`,
         binary: `if (x instanceof Uint8Array) w.binary(x); else w.stringOrBytes(x, ${where}, 'Buffer');`,
+        uuid: `w.uuid(x, ${where});`,
       }[t];
     } else if ('fields' in t) {
       const k = subs.push(t) - 1;
