@@ -843,11 +843,12 @@ export class RpcClient extends EventEmitter {
       const i = ep.conns.indexOf(pc);
       if (i >= 0) ep.conns.splice(i, 1);
       if (pc.inFlight > 0) {
-        // Closed (FIN, no reset) by the server at once, before a single byte of answer: what a
-        // server over its connection limit does (Kitex's WithLimit accepts and closes), or one
-        // that refuses the request outright; told apart from a transport failure.
+        // Closed (or reset: the request may have arrived unread) by the server at once, before a
+        // single byte of answer: what a server over its connection limit does (Kitex's WithLimit
+        // accepts and closes), or one that refuses the request outright (over its frame size,
+        // say); told apart from a transport failure.
         const rejected = conn.bytesRead === 0 && Date.now() - opened < REJECTED_WITHIN_MS &&
-          err === undefined;
+          (err === undefined || (err as LinkpollError).code === 'ECONNRESET');
         const reason = rejected ? connectionRejected(ep.address, pc.inFlight, err) : connectionLost(ep.address, pc.inFlight, err);
         for (const p of this.pending.all()) if (p.conn === pc) p.reject(reason);
       }
