@@ -189,4 +189,27 @@ test('two included files that each define Base: a.Base and b.Base are their own 
   assert.is((local.structs.Req!.fields[0]!.type as rpc.StructSpec).fields[0]!.name, 'mine');
 });
 
+test('annotations are read wherever Apache allows them and kept on fields, structs, services and methods', () => {
+  const idl = rpc.parseIdl([
+    "typedef i64 (js.type = 'bigint') Id (cpp.type = 'int64_t')",
+    'enum E { A = 1 (deprecated = "yes"), B (x) } (e.kind = "flags")',
+    'struct S (go.tag.style = "snake") {',
+    '  1: Id id (go.tag = \'json:"id"\', api.body = "id")',
+    '  2: list<string (t = "1")> (l = "2") names',
+    '} (thrift.uuid = "false")',
+    'service Svc (svc.ver = "2") {',
+    '  S get(1: Id id (api.path = "id")) (api.get = "/s/:id")',
+    '} (owner = "team")',
+  ].join('\n'));
+  const S = idl.structs.S!;
+  assert.equal(S.annotations, { 'go.tag.style': 'snake', 'thrift.uuid': 'false' });
+  assert.equal(S.fields[0]!.annotations, { 'go.tag': 'json:"id"', 'api.body': 'id' });
+  const svc = idl.services.Svc!;
+  assert.equal(svc.annotations, { 'svc.ver': '2', owner: 'team' });
+  assert.equal(svc.methods.get!.annotations, { 'api.get': '/s/:id' });
+  assert.equal(svc.methods.get!.args.fields[0]!.annotations, { 'api.path': 'id' });
+  assert.equal(idl.enums.E, { A: 1, B: 2 });
+  assert.throws(() => rpc.parseIdl('struct T { 1: i32 x (= "v") }'), /expected an annotation name/);
+});
+
 test.run();

@@ -164,15 +164,27 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (defined.has(name)) throw idlError(`${kind} ${name} is defined twice (first at ${at(defined.get(name)!)})`, at(tok));
     defined.set(name, tok);
   };
-  const skipAnnotations = () => {
-    if (peek() !== '(') return;
-    let depth = 0;
-    do {
-      const x = next();
-      if (x === '(') depth++;
-      else if (x === ')') depth--;
-    } while (depth > 0);
+  // Annotations in parentheses, `(go.tag = 'json:"id"', api.get = "/user", cpp.virtual)`: kept
+  // (key -> value, '' for a bare key) where a description has room for them, read past elsewhere.
+  const readAnnotations = (into?: Record<string, string>): Record<string, string> | undefined => {
+    if (peek() !== '(') return into;
+    const start = i;
+    next();
+    const out = into ?? {};
+    while (peek() !== ')') {
+      const k = next();
+      if (!/^[A-Za-z_]/.test(k)) throw idlError(`expected an annotation name, got '${k}'`, at(i - 1));
+      let v = '';
+      if (peek() === '=') { i++; v = unquote(next()); }
+      out[k] = v;
+      if (peek() === ',' || peek() === ';') i++;
+      if (i >= t.length) throw idlError('unclosed annotations', at(start));
+    }
+    next();
+    return out;
   };
+  const skipAnnotations = () => { readAnnotations(); };
+  const keep = (o: { annotations?: Record<string, string> }, a: Record<string, string> | undefined) => { if (a && Object.keys(a).length > 0) o.annotations = a; };
   const sep = () => { if (peek() === ',' || peek() === ';') i++; };
 
   const structs: Record<string, StructSpec> = {};
@@ -245,13 +257,14 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       const type = parseType();
       const name = next();
       const dflt = peek() === '=' ? (i++, parseValue()) : undefined;
-      skipAnnotations();
+      const ann = readAnnotations();
       sep();
       // Two fields with one id (or name) could not be told apart on the wire (or in the value).
       const clash = fields.find((x) => x.id === id || x.name === name);
       if (clash) throw idlError(`${owner}: field ${clash.id === id ? `id ${id}` : `name ${name}`} is used twice`, at(start));
       const f: FieldSpec = { id, name, type: type as TypeSpec };
       if (required) f.required = true;
+      keep(f, ann);
       if (dflt !== undefined) fieldDefaults.push({ f, raw: dflt, owner });
       fields.push(f);
     }
@@ -259,7 +272,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     return fields;
   };
 
-  const methods: { svc: ServiceSpec; name: string; ret: TypeSpec | string | null; args: FieldSpec[]; throws: FieldSpec[]; oneway: boolean }[] = [];
+  const methods: { svc: ServiceSpec; name: string; ret: TypeSpec | string | null; args: FieldSpec[]; throws: FieldSpec[]; oneway: boolean; annotations: Record<string, string> | undefined }[] = [];
   const extendsOf: { svc: ServiceSpec; base: string }[] = [];
   const includes: string[] = [];
 
@@ -306,11 +319,11 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (kw === 'struct' || kw === 'union' || kw === 'exception') {
       const name = next();
       define(kw, name, i - 1);
-      skipAnnotations();
+      const before = readAnnotations();
       expect('{');
       const s: StructSpec = { name, fields: parseFields('}', `${kw} ${name}`) };
       if (kw === 'exception') s.exception = true;
-      skipAnnotations();
+      keep(s, readAnnotations(before));
       structs[name] = s;
       continue;
     }
@@ -319,7 +332,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       define('service', name, i - 1);
       const svc: ServiceSpec = { name, methods: {} };
       if (peek() === 'extends') { i++; extendsOf.push({ svc, base: next() }); }
-      skipAnnotations();
+      const svcAnn = readAnnotations();
       expect('{');
       while (peek() !== '}') {
         let oneway = false;
@@ -332,12 +345,12 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
         const args = parseFields(')', `${name}.${mname} arguments`);
         let throws: FieldSpec[] = [];
         if (peek() === 'throws') { i++; expect('('); throws = parseFields(')', `${name}.${mname} throws`); }
-        skipAnnotations();
+        const annotations = readAnnotations();
         sep();
-        methods.push({ svc, name: mname, ret, args, throws, oneway });
+        methods.push({ svc, name: mname, ret, args, throws, oneway, annotations });
       }
       expect('}');
-      skipAnnotations();
+      keep(svc, readAnnotations(svcAnn));
       services[name] = svc;
       continue;
     }
@@ -480,6 +493,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       result: { name: `${m.svc.name}_${m.name}_result`, fields: resultFields },
     };
     if (m.oneway) spec.oneway = true;
+    keep(spec, m.annotations);
     m.svc.methods[m.name] = spec;
   }
   // A service gets its base's methods after the base has got its own (chains in any order).

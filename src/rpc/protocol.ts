@@ -14,9 +14,15 @@ export interface MethodSpec {
   /** Result struct: field 0 `success` (absent for void), then declared exceptions. */
   result: StructSpec;
   oneway?: boolean;
+  /** The IDL's annotations on the method (Kitex's `api.get`, say). */
+  annotations?: Record<string, string>;
 }
 
-export interface ServiceSpec { name: string; methods: Record<string, MethodSpec> }
+export interface ServiceSpec {
+  name: string; methods: Record<string, MethodSpec>;
+  /** The IDL's annotations on the service. */
+  annotations?: Record<string, string>;
+}
 
 /**
  * `ttheader`: Kitex TTHeader; `theader`: Apache THeader (binary protocol, no transforms);

@@ -25,8 +25,14 @@ export interface FieldSpec {
    * as Apache Thrift's and Kitex's generated structs start out with it.
    */
   default?: unknown;
+  /** The IDL's annotations on the field (`(go.tag = "...")`), name -> value ('' for a bare name). */
+  annotations?: Record<string, string>;
 }
-export interface StructSpec { name: string; fields: FieldSpec[]; /** set for exception types */ exception?: boolean }
+export interface StructSpec {
+  name: string; fields: FieldSpec[]; /** set for exception types */ exception?: boolean;
+  /** The IDL's annotations on the struct. */
+  annotations?: Record<string, string>;
+}
 
 export const MAX_DEPTH = 64;
 
