@@ -212,4 +212,22 @@ test('annotations are read wherever Apache allows them and kept on fields, struc
   assert.throws(() => rpc.parseIdl('struct T { 1: i32 x (= "v") }'), /expected an annotation name/);
 });
 
+test("the constructs of Apache's ThriftTest.thrift (our own fixture): namespaces of every form, annotated nested containers, empty structs, mixed separators", () => {
+  const idl = rpc.parseIdlFile(path.join(__dirname, '..', '..', 'test', 'fixtures', 'apache-constructs.thrift'));
+  assert.equal(idl.enums.Level, { LOW: 1, MID: 2, HIGH: 3, TOP: 9, OVER: 10 });
+  assert.is(idl.consts.defaultLevel, 2);
+  assert.equal(Object.keys(idl.services.Probe!.methods), ['ping', 'echoString', 'echoByte', 'echoMap', 'echoLevel', 'echoId', 'crazy', 'many', 'mayFail', 'mayFail2', 'nap']);
+  assert.is(idl.services.Probe!.methods.nap!.oneway, true);
+  assert.equal(idl.services.Probe!.methods.mayFail2!.result.fields.map((f) => f.name), ['success', 'err1', 'err2']);
+  assert.equal(idl.structs.Frozen!.annotations, { 'python.immutable': '' });
+  assert.equal(idl.structs.Nothing!.fields, []);
+  const Deep = idl.structs.Deep!;
+  assert.is(Deep.fields[2]!.required, true);
+  const v = { name: 'd', nest: [new Map([[new Set([1, 2]), new Map([[7, new Set([[new Map([[{ owners: new Map([[1, 5n]]), notes: [{ text: 'n', stars: 3 }] }, 'x']])]])]])]])], raw: Buffer.from([1]) };
+  const w = new rpc.ThriftWriter(Buffer.alloc(0));
+  w.struct(Deep, v);
+  assert.equal(new rpc.ThriftReader(Buffer.from(w.buf.subarray(0, w.pos))).struct(Deep), v);
+  assert.equal(idl.structs.Defaults!.fields.map((f) => f.default), [true, 'true']);
+});
+
 test.run();
