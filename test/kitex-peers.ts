@@ -18,17 +18,27 @@ let built: { dir: string } | { skip: string } | undefined;
 /** Builds the Go programs (cmd/*); their directory, or why they cannot be had here. */
 export function goPeers(): { dir: string } | { skip: string } {
   if (built) return built;
-  let go: string;
-  try {
-    go = execFileSync('go', ['env', 'GOROOT'], { encoding: 'utf8' }).trim() && 'go';
-  } catch {
-    built = { skip: 'Go is not installed (test/interop/kitex needs go 1.24+ and the Go module proxy)' };
-    if (process.env.LINKPOLL_REQUIRE_GO === '1') throw new Error(built.skip);
+  const skipOrFail = (why: string) => {
+    if (process.env.LINKPOLL_REQUIRE_GO === '1') throw new Error(why);
+    built = { skip: why };
     return built;
+  };
+  let version: string;
+  try {
+    version = execFileSync('go', ['env', 'GOVERSION'], { encoding: 'utf8' }).trim();
+  } catch {
+    return skipOrFail('Go is not installed (test/interop/kitex needs go 1.24+ and the Go module proxy)');
   }
+  const [major, minor] = (/^go(\d+)\.(\d+)/.exec(version) ?? []).slice(1).map(Number);
+  if (!(major! > 1 || (major === 1 && minor! >= 24))) return skipOrFail(`${version} is too old for test/interop/kitex (go 1.24+)`);
   fs.mkdirSync(binDir, { recursive: true });
   const cmds = fs.readdirSync(path.join(kitexDir, 'cmd'));
-  execFileSync(go, ['build', '-o', binDir + '/', ...cmds.map((c) => `./cmd/${c}`)], { cwd: kitexDir, stdio: ['ignore', 'inherit', 'inherit'], timeout: 600000 });
+  try {
+    execFileSync('go', ['build', '-o', binDir + '/', ...cmds.map((c) => `./cmd/${c}`)], { cwd: kitexDir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    return skipOrFail(`the Go peers did not build (the Go module proxy unreachable?): ${(err.stderr || err.message).trim().split('\n').slice(-3).join(' | ')}`);
+  }
   built = { dir: binDir };
   return built;
 }
