@@ -248,4 +248,22 @@ test('an unframed message that stops arriving is closed at the read deadline', a
   await srv.close();
 });
 
+test("the RPC client's queued calls to a server that takes none of them: the connection closes at writeTimeout", async () => {
+  // A server that accepts and never reads.
+  const held: net.Socket[] = [];
+  const srv = net.createServer((s) => { s.pause(); held.push(s); });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  const c = new rpc.RpcClient({ service: Kitchen, targets: `127.0.0.1:${port}`, timeout: 0, writeTimeout: 300 });
+  const big = { text: 'q'.repeat(1 << 20) };
+  const calls = Array.from({ length: 40 }, () => c.call('echo', { e: big }).then(() => 'answered', (e: NodeJS.ErrnoException & { timeout?: string }) => `${e.code}/${e.timeout}`));
+  const t0 = Date.now();
+  const outcomes = await Promise.all(calls);
+  assert.ok(Date.now() - t0 < 5000, 'the calls failed at the write timeout, not never');
+  assert.ok(outcomes.every((o) => o === 'ETIMEDOUT/write'), outcomes.join(' '));
+  c.close();
+  for (const s of held) s.destroy();
+  srv.close();
+});
+
 test.run();

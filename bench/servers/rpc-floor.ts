@@ -30,4 +30,5 @@ const server = createServer((conn) => {
   conn.setOptions({ framing: 'u32be', frameCheck: 'ttheader' });
 });
 void server.listen({ port: num('port', 9000), host: '127.0.0.1' });
-process.on('SIGTERM', () => process.exit(0));
+// As the other servers: serve on until the clients leave or go quiet, then exit.
+process.on('SIGTERM', () => { void server.close({ timeout: 500 }).then(() => process.exit(0)); });

@@ -103,6 +103,12 @@ export interface RpcClientOptions {
   /** TCP keepalive on the pool's connections (ms, see ConnectionOptions.keepAlive). Default 15000, as Kitex (Go's net package). */
   keepAlive?: number;
   /**
+   * ms queued calls may wait for a server that takes none of them before the connection is closed
+   * (its calls fail with ETIMEDOUT, err.timeout 'write'), so a server that stops reading does not
+   * pin the client's queued output. Default 5000, as the server's; 0 = off.
+   */
+  writeTimeout?: number;
+  /**
    * Connections per target. While the pool grows a call goes to the connection with the fewest
    * in flight; a full pool takes calls in turn, grouped per tick (see writesPerTick). Default 1.
    */
@@ -818,6 +824,7 @@ export class RpcClient extends EventEmitter {
       reactor: this.opts.reactor, framing: unframed ? 'none' : 'u32be',
       frameCheck: ep.transport === 'ttheader' ? 'ttheader' : undefined,
       maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000, keepAlive: this.opts.keepAlive ?? 15000,
+      writeTimeout: this.opts.writeTimeout ?? 5000,
     });
     const pc = new PooledConn(conn, ep.transport);
     const opened = Date.now();
