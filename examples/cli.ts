@@ -1,4 +1,12 @@
 // Command-line flags for the examples and benchmark servers: `--name value` and `--flag`.
+
+/** `--help` or `-h`: prints the usage on stdout and exits 0 (call it before anything else). */
+export function usage(text: string): void {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(`usage: ${text}\n`);
+    process.exit(0);
+  }
+}
 export function opt(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   const v = i > 0 ? process.argv[i + 1] : undefined;

@@ -86,4 +86,19 @@ test('the library\'s internals are not in the published typings', () => {
   for (const name of ['_frameAt', '_commitStaged', 'frameCheck']) assert.match(r.out, name, r.out);
 });
 
+test('the CLIs (linkpoll-thrift and the examples) answer --help on stdout with status 0, and start nothing', () => {
+  const root = path.join(__dirname, '..');
+  for (const cli of ['src/rpc/codegen-cli.js', 'examples/echo/server.js', 'examples/echo/client.js', 'examples/geecache/main.js', 'examples/geecache/cluster.js', 'examples/geecache/client.js']) {
+    for (const flag of ['--help', '-h']) {
+      const r = spawnSync(process.execPath, [path.join(root, cli), flag], { encoding: 'utf8', timeout: 5000 });
+      assert.is(r.status, 0, `${cli} ${flag}: status ${r.status} ${r.stderr}`);
+      assert.match(r.stdout, /^usage: /, `${cli} ${flag}: ${r.stdout}`);
+      assert.is(r.stdout.split('\n').filter((l) => l.includes('running') || l.includes('listening')).length, 0, `${cli} started something`);
+    }
+  }
+  const bad = spawnSync(process.execPath, [path.join(root, 'src/rpc/codegen-cli.js'), '--frobnicate', 'x.thrift'], { encoding: 'utf8' });
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /unknown argument --frobnicate/);
+});
+
 test.run();

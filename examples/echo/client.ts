@@ -1,10 +1,13 @@
 // Echo client: sends framed messages and checks every one comes back whole and in order.
 //   node dist/examples/echo/client.js --port 7000 [--count 10000] [--size 64]
 import { connect } from '../../src';
-import { die, num, opt } from '../cli';
+import { die, num, opt, usage } from '../cli';
+
 
 
 async function main(): Promise<void> {
+  usage('node dist/examples/echo/client.js --port 7000 [--count 10000] [--size 64]\n' +
+    '  Sends framed messages and checks every one comes back whole and in order.');
   const port = num('port', 7000, 1);
   const host = opt('host', '127.0.0.1');
   const count = num('count', 10000, 1);

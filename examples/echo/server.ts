@@ -2,10 +2,13 @@
 // frame goes back. Every frame passes through this JavaScript handler.
 //   node dist/examples/echo/server.js --port 7000 [--host 127.0.0.1] [--loops 1]
 import { createServer, Reactor } from '../../src';
-import { die, num, opt } from '../cli';
+import { die, num, opt, usage } from '../cli';
+
 
 
 async function main(): Promise<void> {
+  usage('node dist/examples/echo/server.js [--port 7000] [--host 127.0.0.1] [--loops 1] [--threaded]\n' +
+    '  An echo server for the rig\'s echo protocol (u32 big-endian length + payload, the whole frame back).');
   const port = num('port', 7000);
   const host = opt('host', '127.0.0.1');
   const reactor = new Reactor({ loops: num('loops', 1, 1), threaded: process.argv.includes('--threaded') });

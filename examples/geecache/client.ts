@@ -3,7 +3,8 @@
 import * as http from 'node:http';
 import { rpc } from '../../src';
 import { BASE_PATH, escapeSegment, groupCacheService } from './peers';
-import { opt } from '../cli';
+import { opt, usage } from '../cli';
+
 
 
 export async function queryRpc(addr: string, group: string, key: string): Promise<Buffer> {
@@ -30,6 +31,8 @@ export function queryHttp(addr: string, group: string, key: string): Promise<Buf
 }
 
 async function main(): Promise<void> {
+  usage('node dist/examples/geecache/client.js --addr localhost:8001 --key Tom [--group scores] [--rpc]\n' +
+    '  Queries a GeeCache node over HTTP or RPC.');
   const addr = opt('addr', 'localhost:8001');
   const group = opt('group', 'scores');
   const key = opt('key', 'Tom');

@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { queryHttp, queryRpc } from './client';
-import { die, num, opt } from '../cli';
+import { die, num, opt, usage } from '../cli';
+
 
 
 function api(port: number, key: string): Promise<string> {
@@ -19,6 +20,8 @@ function api(port: number, key: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  usage('npm run example:cluster [-- --rpc] [--base-port 8001] [--api-port 9999]\n' +
+    '  Starts a 3-node GeeCache cluster, shows a few queries and their answers, and stops it.');
   const base = num('base-port', 8001, 1);
   const apiPort = num('api-port', 9999, 1);
   const useRpc = process.argv.includes('--rpc');

@@ -9,7 +9,8 @@ import type * as Http from 'node:http';
 import { Registry } from './geecache';
 import { nodeHttp, PeerPool } from './peers';
 import { CacheNodeServer } from './node-server';
-import { die, flag, num, opt } from '../cli';
+import { die, flag, num, opt, usage } from '../cli';
+
 
 const DB: Record<string, string> = { Tom: '630', Jack: '589', Sam: '567' };
 
@@ -43,6 +44,10 @@ function startApiServer(port: number, host: string, registry: Registry): Http.Se
 }
 
 async function main(): Promise<void> {
+  usage('node dist/examples/geecache/main.js --port 8001 [--rpc] [--api] [--api-port 9999]\n' +
+    '    [--peers localhost:8001,localhost:8002,localhost:8003] [--hot-cache off] [--db-delay-ms 5]\n' +
+    '    [--read-timeout-ms 10000] [--verbose]\n' +
+    '  A GeeCache node: group \'scores\' over a slow database; peers over HTTP, or linkpoll RPC with --rpc.');
   const port = num('port', 8001, 1);
   const host = opt('host', '127.0.0.1');
   const transport = flag('rpc') ? 'rpc' : 'http';

@@ -4,7 +4,13 @@
 import { generateTypeScript } from './codegen';
 import { readIdlFiles } from './idl';
 
+const USAGE = 'usage: linkpoll-thrift service.thrift [-I dir]... [--import linkpoll] > service.ts\n' +
+  '  Writes TypeScript for the IDL file (and the files it includes, found relative to it, then in each -I dir).';
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 const includeDirs: string[] = [];
 let importFrom = 'linkpoll';
 let file: string | undefined;
@@ -14,9 +20,13 @@ for (let i = 0; i < args.length; i++) {
   else if (a.startsWith('-I') && a.length > 2) includeDirs.push(a.slice(2));
   else if (a === '--import') importFrom = args[++i] ?? importFrom;
   else if (!a.startsWith('-') && file === undefined) file = a;
+  else {
+    console.error(`linkpoll-thrift: unknown argument ${a}\n${USAGE}`);
+    process.exit(2);
+  }
 }
 if (!file) {
-  console.error('usage: linkpoll-thrift service.thrift [-I dir]... [--import linkpoll] > service.ts');
+  console.error(USAGE);
   process.exit(2);
 }
 try {
