@@ -222,7 +222,7 @@ class LinkBufferWrap : public Napi::ObjectWrap<LinkBufferWrap> {
     if (lb_) {
       size_t consumed = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 0;
       if (consumed && !lb_->Skip(consumed)) throw Napi::RangeError::New(info.Env(), "release: consumed more than was readable");
-      lb_->Release();
+      lb_->Release(/*poison=*/true);  // the lifetime rule: no view shows old bytes after release()
       if (conn_) reactor_->AfterReaderRelease(conn_);
     }
     return info.Env().Undefined();

@@ -157,17 +157,42 @@ bool LinkBuffer::SliceInto(size_t n, LinkBuffer* out) {
   size_t left = n;
   for (Node* it = read_; it && left > 0; it = it->next) {
     size_t k = it->size() < left ? it->size() : left;
-    if (k) out->AppendSlice(it->blk, it->off, it->off + static_cast<uint32_t>(k));
+    if (k) {
+      out->AppendSlice(it->blk, it->off, it->off + static_cast<uint32_t>(k));
+      if (!it->shared) it->shared = new std::vector<std::pair<uint32_t, uint32_t>>();
+      it->shared->emplace_back(it->off, it->off + static_cast<uint32_t>(k));
+    }
     left -= k;
   }
   return Skip(n);
 }
 
-void LinkBuffer::Release() {
+namespace {
+// Zeroes bytes [from, to) of n's Block, except those a slice shares (ranges taken in order, so
+// sorted and disjoint).
+void ClearRead(Node* n, uint32_t from, uint32_t to) {
+  if (n->shared) {
+    for (const auto& r : *n->shared) {
+      if (r.second <= from) continue;
+      if (r.first >= to) break;
+      if (r.first > from) std::memset(n->blk->data + from, 0, r.first - from);
+      from = r.second;
+    }
+  }
+  if (to > from) std::memset(n->blk->data + from, 0, to - from);
+}
+}  // namespace
+
+void LinkBuffer::Release(bool poison) {
   while (head_ && head_ != read_) {
     Node* n = head_;
     head_ = n->next;
+    if (poison) ClearRead(n, n->start, n->end);
     pool_->FreeNode(n);
+  }
+  if (poison && head_ && head_->off > head_->start) {
+    ClearRead(head_, head_->start, head_->off);
+    head_->start = head_->off;
   }
   if (head_ && head_->size() == 0 && head_->next == nullptr) {
     // Fully read: an empty buffer holds no node (the pool's free list makes the next one cheap).

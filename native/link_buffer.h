@@ -37,8 +37,10 @@ class LinkBuffer {
   void CopyOut(char* dst, size_t n) const;
   // Moves the next n bytes into `out` as Nodes sharing the same Blocks (no copy).
   bool SliceInto(size_t n, LinkBuffer* out);
-  // Drops every Node before the read cursor; views into them may then be recycled.
-  void Release();
+  // Drops every Node before the read cursor; views into them may then be recycled. `poison`: the
+  // bytes read are zeroed first (unless shared with a slice), so a view kept past release() reads
+  // zeros, never the old bytes, until its memory is reused (then it is detached).
+  void Release(bool poison = false);
   // Views of the readable bytes for writev (no more than `max`); returns the count.
   int FillIov(struct iovec* iov, int max) const;
 

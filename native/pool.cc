@@ -112,6 +112,8 @@ Node* Pool::NewNode(Block* b, uint32_t off, uint32_t end) {
   n->blk = b;
   n->off = off;
   n->end = end;
+  n->start = off;
+  n->shared = nullptr;
   n->next = nullptr;
   b->refs++;
   return n;
@@ -119,6 +121,8 @@ Node* Pool::NewNode(Block* b, uint32_t off, uint32_t end) {
 
 void Pool::FreeNode(Node* n) {
   Pool::Unref(n->blk);
+  delete n->shared;
+  n->shared = nullptr;
   if (free_node_count_ < kMaxFreeNodes) {
     n->next = free_nodes_;
     free_nodes_ = n;

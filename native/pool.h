@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <utility>
 #include <vector>
 
 namespace linkpoll {
@@ -41,6 +42,10 @@ struct Node {  // bytes [blk->data + off, blk->data + end)
   Block* blk;
   uint32_t off;
   uint32_t end;
+  uint32_t start;  // where its bytes began (`off` moves as they are read): what a poisoning Release clears
+  // Byte ranges that are another LinkBuffer's too (SliceInto): never cleared. Null (the usual
+  // case) when none; freed with the Node.
+  std::vector<std::pair<uint32_t, uint32_t>>* shared;
   Node* next;
   uint32_t size() const { return end - off; }
   char* begin() const { return blk->data + off; }
