@@ -11,10 +11,10 @@ import { rpc } from '../src';
 
 const root = path.join(__dirname, '..', '..');
 
-/** Type-checks a file strictly, as a user's project would (throws with tsc's output on errors). */
+/** Type-checks a file as strictly as a user's project may (tsc --init's noUncheckedIndexedAccess, exactOptionalPropertyTypes too; throws with tsc's output on errors). */
 function typeCheck(file: string): void {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'commonjs', '--moduleResolution', 'node',
+  execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--noUncheckedIndexedAccess', '--exactOptionalPropertyTypes', '--target', 'ES2022', '--module', 'commonjs', '--moduleResolution', 'node',
     '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), '--skipLibCheck', file], { stdio: 'pipe' });
 }
 
@@ -228,6 +228,25 @@ test("the constructs of Apache's ThriftTest.thrift (our own fixture): namespaces
   w.struct(Deep, v);
   assert.equal(new rpc.ThriftReader(Buffer.from(w.buf.subarray(0, w.pos))).struct(Deep), v);
   assert.equal(idl.structs.Defaults!.fields.map((f) => f.default), [true, 'true']);
+});
+
+test('names that are reserved words or the client method\'s own `options` generate valid code that still sends the IDL\'s names', async () => {
+  const idlText = 'struct S { 1: i32 class, 2: string default }\nservice X { S delete(1: i32 options, 2: S in) }';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-gen-'));
+  const src = rpc.generateTypeScript(idlText, path.join(root, 'dist', 'src'));
+  fs.writeFileSync(path.join(dir, 'x.ts'), src);
+  typeCheck(path.join(dir, 'x.ts'));
+  const gen = load(src, path.join(dir, 'x.js'));
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(gen.XService, { delete: (a: { options?: number; in?: { class?: number; default?: string } }) => ({ class: (a.options ?? 0) + (a.in?.class ?? 0), default: a.in?.default }) });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const c = new gen.XClient({ targets: `127.0.0.1:${port}` });
+  try {
+    assert.equal(await c.delete(40, { class: 2, default: 'd' }), { class: 42, default: 'd' });
+  } finally {
+    c.close();
+    await srv.close();
+  }
 });
 
 test.run();

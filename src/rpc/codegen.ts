@@ -52,7 +52,8 @@ export function generateTypeScript(source: string | { main: string; files: Recor
   for (const [name, value] of Object.entries(idl.consts)) out.push(`export const ${name} = ${literal(value)};`);
   if (Object.keys(idl.consts).length > 0) out.push('');
   for (const svc of Object.values(idl.services)) {
-    out.push(`export const ${svc.name}Service: rpc.ServiceSpec = idl.services.${svc.name};`, '');
+    // (`!`: the IDL parsed above defines it; noUncheckedIndexedAccess would see `| undefined`.)
+    out.push(`export const ${svc.name}Service: rpc.ServiceSpec = idl.services[${JSON.stringify(svc.name)}]!;`, '');
     const handlers: string[] = [];
     const methods: string[] = [];
     for (const m of Object.values(svc.methods)) {
@@ -60,8 +61,11 @@ export function generateTypeScript(source: string | { main: string; files: Recor
       const success = m.result.fields.find((f) => f.id === 0);
       const ret = success ? tsType(success.type) : 'void';
       handlers.push(`  ${m.name}(args: ${argsType}, ctx: rpc.CallContext): ${ret} | Promise<${ret}>;`);
-      const params = m.args.fields.map((f) => `${f.name}${f.required ? '' : '?'}: ${tsType(f.type)}`).join(', ');
-      const names = m.args.fields.map((f) => f.name).join(', ');
+      // Parameters are identifiers: a reserved word, or a name the method's own `options` takes,
+      // gets a trailing underscore there (the wire names stay the IDL's, as object keys).
+      const param = (n: string) => (RESERVED.has(n) || n === 'options' ? `${n}_` : n);
+      const params = m.args.fields.map((f) => `${param(f.name)}${f.required ? '' : '?'}: ${tsType(f.type)}`).join(', ');
+      const names = m.args.fields.map((f) => (param(f.name) === f.name ? f.name : `${JSON.stringify(f.name)}: ${param(f.name)}`)).join(', ');
       methods.push(
         `  ${m.name}(${params}${params ? ', ' : ''}options?: rpc.CallOptions): Promise<${ret}> {`,
         `    return this.client.call('${m.name}', { ${names} }, options) as Promise<${ret}>;`,
@@ -100,3 +104,9 @@ function literal(v: unknown): string {
   if (v instanceof Map) return `new Map([${[...v].map(([k, x]) => `[${literal(k)}, ${literal(x)}]`).join(', ')}])`;
   return `{ ${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}: ${literal(x)}`).join(', ')} }`;
 }
+
+/** Words that cannot name a parameter in TypeScript (strict mode, as modules are). */
+const RESERVED = new Set(['break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do',
+  'else', 'enum', 'export', 'extends', 'false', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new',
+  'null', 'return', 'super', 'switch', 'this', 'throw', 'true', 'try', 'typeof', 'var', 'void', 'while', 'with',
+  'implements', 'interface', 'let', 'package', 'private', 'protected', 'public', 'static', 'yield', 'await', 'arguments', 'eval']);
