@@ -87,6 +87,8 @@ class ConnExtra {
   decoder: StringDecoder | undefined = undefined;
   /** bytesRead and bytesWritten as they were when the connection closed. */
   counters: number[] | undefined = undefined;
+  /** See Connection._busy. */
+  busy: (() => boolean) | undefined = undefined;
 }
 
 /** Called once the data is in the kernel's hands, or with the error that kept it from getting there. */
@@ -137,9 +139,11 @@ export class Connection extends EventEmitter {
   _frameAt: ((buf: Buffer, start: number, end: number, checked: boolean) => void) | undefined;
   /**
    * @internal Set by the protocol serving this connection: whether requests it has read are not
-   * answered yet (a closing server waits for them; see Server.close).
+   * answered yet (a closing server waits for them; see Server.close). Kept in ConnExtra: most
+   * connections of a plain server never have one.
    */
-  _busy: (() => boolean) | undefined;
+  get _busy(): (() => boolean) | undefined { return this.x?.busy; }
+  set _busy(f: (() => boolean) | undefined) { this.extra().busy = f; }
   /** @internal Told when this connection closes, before its 'close' listeners (its server). */
   _owner: { _connClosed(c: Connection): void } | undefined;
   private opts: KeptOptions;
@@ -557,9 +561,6 @@ export class Connection extends EventEmitter {
     if (this.x?.queued !== undefined) this.flags |= F_END_DEFERRED;
     else this.emit('end');
   }
-
-  /** @internal Input native code holds that no event has handed over yet (an incomplete frame). */
-  _unconsumedInput(): number { return this._r.native.counters(this.id)?.[2] ?? 0; }
 
   /** @internal `watch`: the drain watches native code had processed (see _whenOut). */
   _onDrain(watch: number): void {

@@ -9,6 +9,7 @@ import { Connection, type AddressInfo } from './connection';
 import { LinkpollError, errnoError } from './errors';
 import { DEFAULT_MAX_FRAME, addressArgs, checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, optionsObject, outOfRange, portNumber, shown, type ConnectionOptions, type KeptOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
+import { RateLimitedLog, type Logger } from './log';
 
 export interface ServerOptions extends ConnectionOptions {
   /** Connections beyond this many are accepted and closed at once (FIN); 'drop' is emitted. 0 = no cap. */
@@ -29,7 +30,7 @@ export interface ServerOptions extends ConnectionOptions {
    * timeout) is logged when nobody listens for 'clientError': one line each, at most 10 a second.
    * Default console.warn; null: not logged.
    */
-  logger?: { warn(msg: string): void } | null;
+  logger?: Logger;
 }
 
 /** Close reasons that are the client's failure to speak the protocol in time: reported as 'clientError'. */
@@ -382,16 +383,11 @@ export class Server extends EventEmitter {
     this.emit('_connectionClosed');
   }
 
-  private logBudget = 10;
-  private logWindow = 0;
   private clientError(err: Error, c: Connection): void {
     if (this.listenerCount('clientError') > 0) { this.emit('clientError', err, c); return; }
-    const logger = this.opts.logger === undefined ? console : this.opts.logger;
-    if (!logger) return;
-    const now = Date.now();
-    if (now - this.logWindow > 1000) { this.logWindow = now; this.logBudget = 10; }
-    if (this.logBudget-- > 0) logger.warn(`linkpoll: ${err.message} (from ${c.remoteAddress ?? '?'}:${c.remotePort ?? '?'})`);
+    (this.log ??= new RateLimitedLog(this.opts.logger)).warn(`linkpoll: ${err.message} (from ${c.remoteAddress ?? '?'}:${c.remotePort ?? '?'})`);
   }
+  private log: RateLimitedLog | undefined;
 
   /** @internal */ _onRefused(): void { this.emit('drop'); }
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as net from 'node:net';
 import { rpc, LinkBuffer } from '../src';
-import { until, rawClient, readFrames, ttheaderCall } from './helpers';
+import { until, rawClient, readFrames, ttheaderCall, onFrames, crrstClient } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const idl = rpc.parseIdl(fs.readFileSync(path.join(fixtures, 'everything.thrift'), 'utf8'));
@@ -23,10 +23,9 @@ async function kitchen(opts: rpc.RpcServerOptions = {}) {
   return { srv, port };
 }
 
-/** The reply's seqid and its string headers. */
-function replyOf(f: Buffer): { seqid: number; crrst: boolean } {
-  const h = rpc.parseTTHeader(f);
-  return { seqid: h.seqid, crrst: h.strKV.get('crrst') === '1' };
+/** The reply's seqid. */
+function replyOf(f: Buffer): { seqid: number } {
+  return { seqid: rpc.parseTTHeader(f).seqid };
 }
 
 test('a client that sends its requests and then FIN gets every reply (asynchronous handler), then the close', async () => {
@@ -91,29 +90,14 @@ test('a client that takes no reply for writeTimeout is closed', async () => {
 test('graceful close under load: every request sent is answered (with crrst), the client moves away, then the server closes', async () => {
   const { srv, port } = await kitchen();
   const s = await rawClient(port);
-  let seq = 0, answered = 0, crrst = 0, stop = false;
-  const send = () => { s.write(ttheaderCall(slowSpec, ++seq, { ms: 1 })); };
-  let acc = Buffer.alloc(0);
-  s.on('data', (d: Buffer) => {
-    acc = Buffer.concat([acc, d]);
-    while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
-      const n = 4 + acc.readUInt32BE(0);
-      const r = replyOf(acc.subarray(0, n));
-      acc = acc.subarray(n);
-      answered++;
-      if (r.crrst) { crrst++; stop = true; } // as Kitex does: no more on this connection
-      if (!stop) send();
-      else if (answered === seq) s.end();
-    }
-  });
-  for (let i = 0; i < 64; i++) send(); // 64 in flight, refilled as they are answered
-  await until(() => answered > 500, 10000, 'load');
+  const st = crrstClient(s, (seq) => ttheaderCall(slowSpec, seq, { ms: 1 }), 64); // 64 in flight, refilled as answered
+  await until(() => st.answered > 500, 10000, 'load');
   const t0 = Date.now();
   await srv.close({ timeout: 5000 });
   assert.ok(Date.now() - t0 < 3000, 'closed once the client left, not at the deadline');
   await until(() => s.destroyed || s.readableEnded, 2000, 'the client connection to end');
-  assert.is(answered, seq, `answered ${answered} of ${seq}`);
-  assert.ok(crrst > 0, 'replies sent while closing carry crrst');
+  assert.is(st.answered, st.sent, `answered ${st.answered} of ${st.sent}`);
+  assert.ok(st.crrst > 0, 'replies sent while closing carry crrst');
   s.destroy();
 });
 
@@ -122,17 +106,8 @@ test('graceful close: a client that ignores crrst is served until 3/4 of the tim
   const s = await rawClient(port);
   let seq = 0, answered = 0;
   const send = () => { if (!s.destroyed && s.writable) s.write(ttheaderCall(slowSpec, ++seq, { ms: 1 })); };
-  let acc = Buffer.alloc(0);
   s.on('error', () => {});
-  s.on('data', (d: Buffer) => {
-    acc = Buffer.concat([acc, d]);
-    while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
-      const n = 4 + acc.readUInt32BE(0);
-      acc = acc.subarray(n);
-      answered++;
-      send();
-    }
-  });
+  onFrames(s, () => { answered++; send(); });
   for (let i = 0; i < 16; i++) send();
   await until(() => answered > 200, 10000, 'load');
   const t0 = Date.now();

@@ -11,7 +11,7 @@ import { HashRing, crc32 } from '../examples/geecache/consistenthash';
 import { Registry } from '../examples/geecache/geecache';
 import { ByteView } from '../examples/geecache/byteview';
 import { queryHttp, queryRpc } from '../examples/geecache/client';
-import { until, seededRandom, rawClient, readFrames, ttheaderCall } from './helpers';
+import { until, seededRandom, rawClient, readFrames, ttheaderCall, crrstClient } from './helpers';
 import { rpc } from '../src';
 import { groupCacheService } from '../examples/geecache/peers';
 
@@ -402,28 +402,13 @@ test('a node on SIGTERM under load: every RPC request sent is answered (with crr
   const node = await startNode(port!, `127.0.0.1:${port}`, []);
   const Get = groupCacheService().methods.Get!;
   const s = await rawClient(port!);
-  let seq = 0, answered = 0, crrst = 0, stopSending = false;
-  const send = () => { s.write(ttheaderCall(Get, ++seq, { req: { group: 'scores', key: 'Tom' } })); };
-  let acc = Buffer.alloc(0);
-  s.on('error', () => {});
-  s.on('data', (d: Buffer) => {
-    acc = Buffer.concat([acc, d]);
-    while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
-      const n = 4 + acc.readUInt32BE(0);
-      if (rpc.parseTTHeader(acc.subarray(0, n)).strKV.get('crrst') === '1') { crrst++; stopSending = true; }
-      acc = acc.subarray(n);
-      answered++;
-      if (!stopSending) send();
-      else if (answered === seq) s.end();
-    }
-  });
-  for (let i = 0; i < 64; i++) send();
-  await until(() => answered > 300, 10000, 'load');
+  const st = crrstClient(s, (seq) => ttheaderCall(Get, seq, { req: { group: 'scores', key: 'Tom' } }), 64);
+  await until(() => st.answered > 300, 10000, 'load');
   const exited = new Promise((r) => node.child.once('exit', r));
   node.child.kill('SIGTERM');
   await exited;
-  assert.is(answered, seq, `answered ${answered} of ${seq}`);
-  assert.ok(crrst > 0, 'replies carried crrst');
+  assert.is(st.answered, st.sent, `answered ${st.answered} of ${st.sent}`);
+  assert.ok(st.crrst > 0, 'replies carried crrst');
   s.destroy();
 });
 

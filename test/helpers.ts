@@ -20,28 +20,57 @@ export function rawClient(port: number, host = '127.0.0.1'): Promise<net.Socket>
   });
 }
 
+/**
+ * Calls `each` with every whole u32be frame (header included) a node:net socket receives, until
+ * `each` returns false or the returned function is called.
+ */
+export function onFrames(s: net.Socket, each: (frame: Buffer) => boolean | void): () => void {
+  let acc: Buffer = Buffer.alloc(0);
+  const onData = (d: Buffer) => {
+    acc = acc.length ? Buffer.concat([acc, d]) : d;
+    while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
+      const n = 4 + acc.readUInt32BE(0);
+      const f = Buffer.from(acc.subarray(0, n));
+      acc = acc.subarray(n);
+      if (each(f) === false) { s.off('data', onData); return; }
+    }
+  };
+  s.on('data', onData);
+  return () => s.off('data', onData);
+}
+
 /** Resolves with `count` u32be frames (whole, with header) read from a node:net socket. */
 export function readFrames(s: net.Socket, count: number): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
-    let acc: Buffer = Buffer.alloc(0);
-    const onData = (d: Buffer) => {
-      acc = acc.length ? Buffer.concat([acc, d]) : d;
-      while (acc.length >= 4 && acc.length >= 4 + acc.readUInt32BE(0)) {
-        const n = 4 + acc.readUInt32BE(0);
-        out.push(Buffer.from(acc.subarray(0, n)));
-        acc = acc.subarray(n);
-        if (out.length === count) {
-          s.off('data', onData);
-          resolve(out);
-          return;
-        }
-      }
-    };
-    s.on('data', onData);
+    onFrames(s, (f) => {
+      out.push(f);
+      if (out.length < count) return true;
+      resolve(out);
+      return false;
+    });
     s.once('error', reject);
     s.once('close', () => { if (out.length < count) reject(new Error(`closed after ${out.length} of ${count} frames`)); });
   });
+}
+
+/**
+ * A client that keeps `inFlight` TTHeader calls going (`call(seqid)` makes each) as a Kitex client
+ * would: once a reply carries crrst it sends no more on the connection and ends it when every call
+ * it sent is answered. Its counters, live.
+ */
+export function crrstClient(s: net.Socket, call: (seqid: number) => Buffer, inFlight: number): { sent: number; answered: number; crrst: number } {
+  const st = { sent: 0, answered: 0, crrst: 0 };
+  const send = () => { s.write(call(++st.sent)); };
+  s.on('error', () => {});
+  onFrames(s, (f) => {
+    st.answered++;
+    if (rpc.parseTTHeader(f).strKV.get('crrst') === '1') st.crrst++;
+    if (st.crrst === 0) send();
+    else if (st.answered === st.sent) s.end();
+  });
+  for (let i = 0; i < inFlight; i++) send();
+  return st;
 }
 
 export function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {

@@ -4,7 +4,6 @@ import { connect } from '../../src';
 import { die, num, opt, usage } from '../cli';
 
 
-
 async function main(): Promise<void> {
   usage('node dist/examples/echo/client.js --port 7000 [--count 10000] [--size 64]\n' +
     '  Sends framed messages and checks every one comes back whole and in order.');

@@ -5,7 +5,6 @@ import { createServer, Reactor } from '../../src';
 import { die, num, opt, usage } from '../cli';
 
 
-
 async function main(): Promise<void> {
   usage('node dist/examples/echo/server.js [--port 7000] [--host 127.0.0.1] [--loops 1] [--threaded]\n' +
     '  An echo server for the rig\'s echo protocol (u32 big-endian length + payload, the whole frame back).');

@@ -6,7 +6,6 @@ import { BASE_PATH, escapeSegment, groupCacheService } from './peers';
 import { opt, usage } from '../cli';
 
 
-
 export async function queryRpc(addr: string, group: string, key: string): Promise<Buffer> {
   const c = new rpc.RpcClient({ service: groupCacheService(), targets: [addr], timeout: 3000 });
   try {

@@ -8,7 +8,6 @@ import { queryHttp, queryRpc } from './client';
 import { die, num, opt, usage } from '../cli';
 
 
-
 function api(port: number, key: string): Promise<string> {
   return new Promise((resolve, reject) => {
     http.get(`http://localhost:${port}/api?key=${encodeURIComponent(key)}`, (res) => {

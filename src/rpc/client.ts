@@ -204,7 +204,6 @@ function describe(value: unknown): string {
   return '';
 }
 
-/** One call in flight. */
 /** The call's string headers with its metainfo in gopkg's wire form (RPC_TRANSIT_ / RPC_PERSIST_ keys). */
 function withMetainfo(o: CallOptions): Record<string, string> {
   const h: Record<string, string> = { ...o.headers };
@@ -213,6 +212,7 @@ function withMetainfo(o: CallOptions): Record<string, string> {
   return h;
 }
 
+/** One call in flight. */
 class Pending {
   seqid = 0;
   conn: PooledConn | undefined = undefined;

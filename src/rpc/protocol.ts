@@ -2,10 +2,8 @@
 // into a connection's native output.
 import { Buffer } from 'node:buffer';
 import type { Connection } from '../connection';
-import { LinkpollError } from '../errors';
-import type { LinkBuffer } from '../link-buffer';
 import { APACHE_THEADER_MAGIC, COMPACT_PROTOCOL, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from './ttheader';
-import { bytesNeeded, isTruncated, MessageType, putU32, ThriftReader, ThriftWriter, TType, type StructSpec } from './thrift';
+import { MessageType, putU32, ThriftReader, ThriftWriter, type StructSpec } from './thrift';
 
 export interface MethodSpec {
   name: string;

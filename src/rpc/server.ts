@@ -17,6 +17,7 @@ import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage
 import { TokenBucket, type RateLimitOptions } from './limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
 import { invalidArg, invalidType, optionsObject, type ConnectionOptions } from '../options';
+import { RateLimitedLog, type Logger } from '../log';
 
 /** What a handler knows about its call. */
 export class CallContext {
@@ -129,7 +130,7 @@ export interface RpcServerOptions {
   /** Per-method latency histograms (counts are always kept; timing costs two clock reads per request). Default false. */
   latencyMetrics?: boolean;
   /** Where protocol errors are logged (one line each, at most 10 per second). Default console.warn. */
-  logger?: { warn(msg: string): void } | null;
+  logger?: Logger;
 }
 
 export interface RpcServerStats {
@@ -198,13 +199,13 @@ export class RpcServer extends EventEmitter {
   private readonly limiter: TokenBucket | undefined;
   private readonly timing: boolean;
   private readonly metrics_ = new RpcMetrics([]);
-  private logBudget = 10;
-  private logWindow = 0;
+  private readonly log: RateLimitedLog;
 
   constructor(options?: RpcServerOptions) {
     super();
     options = optionsObject(options, 'options');
     this.opts = options;
+    this.log = new RateLimitedLog(options.logger);
     this.maxInFlight = options.maxInFlight ?? 256;
     this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit) : undefined;
     this.timing = options.latencyMetrics ?? false;
@@ -265,10 +266,7 @@ export class RpcServer extends EventEmitter {
       if (!this.unimplemented.has(m)) this.unimplemented.set(m, `${serviceName}.${m}`);
     }
     for (const m of Object.keys(handlers)) { this.unimplemented.delete(`${serviceName}:${m}`); if (this.unimplemented.get(m) === `${serviceName}.${m}`) this.unimplemented.delete(m); }
-    const logger = this.opts.logger === undefined ? console : this.opts.logger;
-    if (missing.length > 0 && logger) {
-      logger.warn(`linkpoll rpc: ${serviceName} has no handler for ${missing.join(', ')}: calls to ${missing.length > 1 ? 'them' : 'it'} are answered "not implemented"`);
-    }
+    if (missing.length > 0) this.log.warn(`linkpoll rpc: ${serviceName} has no handler for ${missing.join(', ')}: calls to ${missing.length > 1 ? 'them' : 'it'} are answered "not implemented"`);
     return this;
   }
 
@@ -651,12 +649,7 @@ export class RpcServer extends EventEmitter {
 
   private protocolError(conn: Connection, err: Error, close = false): void {
     this.stats_.protocolErrors++;
-    const now = Date.now();
-    if (now - this.logWindow > 1000) { this.logWindow = now; this.logBudget = 10; }
-    const logger = this.opts.logger === undefined ? console : this.opts.logger;
-    if (logger && this.logBudget-- > 0) {
-      logger.warn(`linkpoll rpc: ${err.message} (from ${conn.remoteAddress ?? '?'}:${conn.remotePort ?? '?'})${close ? '; connection closed' : ''}`);
-    }
+    this.log.warn(`linkpoll rpc: ${err.message} (from ${conn.remoteAddress ?? '?'}:${conn.remotePort ?? '?'})${close ? '; connection closed' : ''}`);
     this.emit('protocolError', err, conn);
     if (close) {
       this.stats_.closedForProtocolErrors++;

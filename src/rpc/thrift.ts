@@ -44,15 +44,6 @@ interface RawBuffer extends Buffer {
   utf8Slice(start: number, end: number): string;
 }
 
-/** True for an error that only says more bytes are needed (a stream parser waits for them). */
-export function isTruncated(e: unknown): boolean {
-  return (e as { truncated?: boolean } | null)?.truncated === true;
-}
-
-/** For a truncation error: the input must be at least this long before parsing again can succeed. */
-export function bytesNeeded(e: unknown): number {
-  return (e as { needed?: number } | null)?.needed ?? 0;
-}
 
 export function protocolError(message: string): LinkpollError {
   return new LinkpollError('ERR_LINKPOLL_PROTOCOL', message);
@@ -337,7 +328,7 @@ export class ThriftReader {
 
   private need(n: number): void {
     if (n < 0 || this.pos + n > this.end) {
-      throw Object.assign(protocolError(`truncated message: need ${n} bytes at ${this.pos - this.start}, have ${this.end - this.pos}`), { truncated: true, needed: this.pos + n });
+      throw protocolError(`truncated message: need ${n} bytes at ${this.pos - this.start}, have ${this.end - this.pos}`);
     }
   }
   byte(): number { this.need(1); return this.buf[this.pos++]; }
@@ -489,7 +480,7 @@ export class ThriftReader {
     if (n < 0) throw protocolError(`negative container size ${n}`);
     if (n * min > this.end - this.pos) {
       // In a frame this is an error; in a stream (unframed binary) the rest may still come.
-      throw Object.assign(protocolError(`container of ${n} elements does not fit the ${this.end - this.pos} bytes left`), { truncated: true, needed: this.pos + n * min });
+      throw protocolError(`container of ${n} elements does not fit the ${this.end - this.pos} bytes left`);
     }
     return n;
   }

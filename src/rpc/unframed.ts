@@ -19,11 +19,10 @@ function fixedSize(t: number): number {
     case TType.I16: return 2;
     case TType.I32: return 4;
     case TType.DOUBLE: case TType.I64: return 8;
-    case UUID: return 16;
+    case TType.UUID: return 16;
     default: return 0;
   }
 }
-const UUID = 16;
 /** The fewest bytes a value of a variable-size type takes: a container's declared size is checked against it. */
 function minSize(t: number): number {
   switch (t) {
@@ -180,7 +179,7 @@ export class MessageScanner {
 function validType(t: number): boolean {
   return t === TType.BOOL || t === TType.BYTE || t === TType.DOUBLE || t === TType.I16 || t === TType.I32 ||
     t === TType.I64 || t === TType.STRING || t === TType.STRUCT || t === TType.MAP || t === TType.SET ||
-    t === TType.LIST || t === UUID;
+    t === TType.LIST || t === TType.UUID;
 }
 
 /** A message that fits in this much of the reader is walked in place (a view, no copy). */
