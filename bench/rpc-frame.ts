@@ -8,7 +8,7 @@
 //   node dist/bench/rpc-frame.js [ttheader | ttheader-x | framed]
 import { Bench } from 'tinybench';
 import { spawnSync } from 'node:child_process';
-import { rpc } from '../src';
+import * as rpc from '../src/rpc/internal';
 import type { Connection } from '../src/connection';
 import { scoresService } from './servers/scores';
 

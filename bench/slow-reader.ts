@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { num } from '../examples/cli';
-import { ThriftWriter, beginTTHeader, endFrame, IntKey, MessageType } from '../src/rpc';
+import { ThriftWriter, beginTTHeader, endFrame, IntKey, MessageType } from '../src/rpc/internal';
 import { scoresService } from './servers/scores';
 
 const requests = num('requests', 10_000_000, 1);

@@ -43,7 +43,7 @@ inline int64_t FrameSize(const FramerSpec& s, const uint8_t* hdr) {
 static inline uint32_t Be16(const uint8_t* p) { return (uint32_t{p[0]} << 8) | p[1]; }
 
 // True when `f` (a whole frame, LENGTH included) is a Kitex TTHeader frame that
-// src/rpc/ttheader.ts parseTTHeader accepts: magic 0x1000, header within the frame, binary
+// src/rpc/codec/ttheader.ts parseTTHeader accepts: magic 0x1000, header within the frame, binary
 // protocol, no transforms, info blocks (0x01 string KV, 0x10 int KV, 0x11 ACL, 0x00 padding
 // ending them) within the header, and a payload that is a strict binary message, unframed or
 // u32-framed within the frame. JavaScript skips these checks for frames that pass (walking the

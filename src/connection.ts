@@ -298,7 +298,7 @@ export class Connection extends EventEmitter {
 
   /**
    * @internal Queues the n bytes protocol code encoded at the offset reactor.stage() gave (nothing
-   * else may write in between): one message without a view or a copy (rpc/protocol.ts).
+   * else may write in between): one message without a view or a copy (rpc/transport/protocol.ts).
    */
   _commitStaged(n: number): void {
     if ((this.flags & F_NO_WRITE) !== 0 || n === 0) return;
@@ -573,6 +573,8 @@ export class Connection extends EventEmitter {
   }
 
   /** @internal */ _onBacklog(n: number): void { this.backlog = n; }
+
+  /** @internal */ _onTimeout(): void { this.emit('timeout'); }
 
   /** @internal */ _onClose(reason: number, errno: number): void {
     if ((this.flags & F_CLOSED) !== 0) return;

@@ -5,8 +5,6 @@
 // outside a batch (after an await) are flushed once per tick, from a microtask.
 import { Buffer } from 'node:buffer';
 import { native, type NativeReactor, type ReactorStats } from './native';
-import type { Connection } from './connection';
-import type { Server } from './server';
 import { performance } from 'node:perf_hooks';
 import { view } from './view';
 import { outOfRange } from './options';
@@ -45,10 +43,39 @@ export function loopNow(): number {
   return batchClock;
 }
 
+/**
+ * What the reactor dispatches a connection's events to. Connection implements it; the reactor
+ * knows nothing else of connections, so dependencies point one way (connection -> reactor).
+ * @internal
+ */
+export interface ReactorStream {
+  readonly id: number;
+  /** Set by protocol code that reads frames by offset in their block instead of as Buffers. */
+  _frameAt: ((buf: Buffer, start: number, end: number, checked: boolean) => void) | undefined;
+  _onFrameAt(block: Buffer, start: number, end: number, checked: boolean): void;
+  _onFrame(frame: Buffer): void;
+  _onConnect(errno: number): void;
+  _onData(len: number): void;
+  _onEnd(): void;
+  _onDrain(watch: number): void;
+  _onBacklog(n: number): void;
+  _onTimeout(): void;
+  _onClose(reason: number, errno: number): void;
+  /** Its staged output now belongs to native code. */
+  _handedOver(): void;
+}
+
+/** What the reactor dispatches a listener's events to (Server implements it). @internal */
+export interface ReactorListener {
+  _onAccept(id: number): void;
+  _onRefused(): void;
+  _onAcceptError(errno: number): void;
+}
+
 export class Reactor {
   /** @internal */ readonly native: NativeReactor;
-  /** @internal */ readonly conns: (Connection | undefined)[] = [];
-  /** @internal */ readonly servers: (Server | undefined)[] = [];
+  /** @internal */ readonly conns: (ReactorStream | undefined)[] = [];
+  /** @internal */ readonly servers: (ReactorListener | undefined)[] = [];
   private readonly ev = new Int32Array(EVENT_RECORDS * 4);
   private readonly cmd = new Int32Array((COMMAND_RECORDS + 1) * 4); // + the count native reads
   private readonly blocks: (ArrayBuffer | undefined)[] = [];
@@ -58,7 +85,7 @@ export class Reactor {
   // Kept at its size between batches (a count, not length = 0): regrowing it every batch made
   // backing stores that scavenges in mid-batch copied, and those copies grew V8's young
   // generation at 5,000 connections.
-  private readonly staged: (Connection | undefined)[] = [];
+  private readonly staged: (ReactorStream | undefined)[] = [];
   private nstaged = 0;
   private stagingId = -1;
   private stagingAb: ArrayBuffer = new ArrayBuffer(0);
@@ -144,7 +171,7 @@ export class Reactor {
       case EV_END: c._onEnd(); break;
       case EV_DRAIN: c._onDrain(a); break;
       case EV_BACKLOG: c._onBacklog(a); break;
-      case EV_TIMEOUT: c.emit('timeout'); break;
+      case EV_TIMEOUT: c._onTimeout(); break;
       case EV_CLOSE:
         this.conns[id & SLOT_MASK] = undefined;
         c._onClose(a, b);
@@ -152,7 +179,7 @@ export class Reactor {
     }
   }
 
-  /** @internal */ noteStaged(c: Connection): void {
+  /** @internal */ noteStaged(c: ReactorStream): void {
     if (this.nstaged < this.staged.length) this.staged[this.nstaged] = c;
     else this.staged.push(c);
     this.nstaged++;
@@ -165,7 +192,7 @@ export class Reactor {
     this.nstaged = 0;
   }
 
-  /** @internal */ register(c: Connection): void { this.conns[c.id & SLOT_MASK] = c; }
+  /** @internal */ register(c: ReactorStream): void { this.conns[c.id & SLOT_MASK] = c; }
 
   /** @internal Queues `data` for connection `id` (copied into native staging memory, or linked if large). */
   write(id: number, data: Uint8Array): void {

@@ -173,7 +173,7 @@ export class Server extends EventEmitter {
   /** The connections this server accepted that are open now (a snapshot, made on each read). */
   get connections(): Set<Connection> {
     const s = new Set<Connection>();
-    for (const c of this.reactor.conns) if (c !== undefined && c._owner === this) s.add(c);
+    for (const c of this.reactor.conns) if (c instanceof Connection && c._owner === this) s.add(c);
     return s;
   }
 

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { inspect, isDeepStrictEqual } from 'node:util';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { rpc } from '../src';
+import * as rpc from '../src/rpc/internal';
 import { seededRandom } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as net from 'node:net';
-import { rpc } from '../src';
+import * as rpc from '../src/rpc/internal';
 import { fuzz, mutate, Rng } from './fuzz/mutate';
 import { targets, ttheaderFrame, thriftMessage } from './fuzz/targets';
 import { native } from '../src/native';

@@ -75,7 +75,7 @@ test('generated code type-checks and works end to end', async () => {
 });
 
 test('the CLI prints the module, and explains a bad IDL', () => {
-  const cli = path.join(root, 'dist', 'src', 'rpc', 'codegen-cli.js');
+  const cli = path.join(root, require(path.join(root, 'package.json')).bin['linkpoll-thrift']);
   const out = execFileSync(process.execPath, [cli, path.join(root, 'examples', 'geecache', 'geecache.thrift')], { encoding: 'utf8' });
   assert.match(out, /export class GroupCacheClient/);
   assert.match(out, /import \{ rpc \} from 'linkpoll';/);
@@ -122,7 +122,7 @@ test('IDL over several files: includes (relative, nested, -I dirs), prefixed typ
   assert.is(req.fields.find((f) => f.name === 'level')!.type, 'i32');
   assert.is((req.fields.find((f) => f.name === 'Base')!.type as rpc.StructSpec).name, 'Base');
 
-  const cli = path.join(root, 'dist', 'src', 'rpc', 'codegen-cli.js');
+  const cli = path.join(root, require(path.join(root, 'package.json')).bin['linkpoll-thrift']);
   const src = execFileSync(process.execPath, [cli, main, '-I', shared, '--import', path.join(root, 'dist', 'src')], { encoding: 'utf8' });
   fs.writeFileSync(path.join(dir, 'user.ts'), src);
   fs.writeFileSync(path.join(dir, 'use.ts'), [

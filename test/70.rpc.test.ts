@@ -8,7 +8,8 @@ import * as http from 'node:http';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
-import { rpc, LinkpollError } from '../src';
+import { LinkpollError } from '../src';
+import * as rpc from '../src/rpc/internal';
 import { until, once, rawClient, readFrames, ttheaderCall, seededRandom } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');

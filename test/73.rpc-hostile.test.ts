@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as net from 'node:net';
-import { rpc, LinkBuffer } from '../src';
+import { LinkBuffer } from '../src';
+import * as rpc from '../src/rpc/internal';
 import { until, rawClient, readFrames, ttheaderCall, onFrames, crrstClient } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');

@@ -12,7 +12,7 @@ import { Registry } from '../examples/geecache/geecache';
 import { ByteView } from '../examples/geecache/byteview';
 import { queryHttp, queryRpc } from '../examples/geecache/client';
 import { until, seededRandom, rawClient, readFrames, ttheaderCall, crrstClient } from './helpers';
-import { rpc } from '../src';
+import * as rpc from '../src/rpc/internal';
 import { groupCacheService } from '../examples/geecache/peers';
 
 test('LRU evicts by bytes (key + value length), oldest first, and calls back', () => {

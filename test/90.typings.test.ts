@@ -55,7 +55,7 @@ c._commitStaged(1);
 const k: import('linkpoll').ConnectionOptions = { frameCheck: 'ttheader' };
 `;
 
-function compile(code: string): { status: number | null; out: string } {
+function compile(code: string, resolution: 'node16' | 'node10' = 'node16'): { status: number | null; out: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-typings-'));
   try {
     fs.mkdirSync(path.join(dir, 'node_modules'));
@@ -63,7 +63,7 @@ function compile(code: string): { status: number | null; out: string } {
     fs.writeFileSync(path.join(dir, 'user.ts'), code);
     fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
       compilerOptions: {
-        target: 'ES2022', module: 'node16', moduleResolution: 'node16', strict: true, noEmit: true,
+        target: 'ES2022', module: resolution === 'node16' ? 'node16' : 'commonjs', moduleResolution: resolution, strict: true, noEmit: true,
         skipLibCheck: false, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')],
       },
       files: ['user.ts'],
@@ -86,9 +86,29 @@ test('the library\'s internals are not in the published typings', () => {
   for (const name of ['_frameAt', '_commitStaged', 'frameCheck']) assert.match(r.out, name, r.out);
 });
 
+test('linkpoll/rpc resolves under moduleResolution node10 too (typesVersions)', () => {
+  const r = compile(`import { RpcClient, type CallOptions } from 'linkpoll/rpc';\nconst o: CallOptions = { timeout: 1 };\nexport const k: typeof RpcClient = RpcClient; void o;\n`, 'node10');
+  assert.is(r.status, 0, r.out);
+});
+
+test('linkpoll/rpc exports the public API only: the codec\'s byte helpers and the transports\' internals stay inside', () => {
+  const api = require(path.join(root, 'dist', 'src', 'rpc')) as Record<string, unknown>;
+  for (const name of ['RpcServer', 'RpcClient', 'CallContext', 'DeclaredException', 'BizStatusError', 'RemoteException', 'ThriftReader', 'ThriftWriter',
+    'TApplicationException', 'parseIdl', 'parseIdlFile', 'generateTypeScript', 'ConsistentHash', 'clientAccessLog', 'serverAccessLog', 'IntKey']) {
+    assert.ok(name in api, `${name} is missing`);
+  }
+  for (const name of ['putU32', 'getI32', 'UnframedCutter', 'MessageScanner', 'writePrefixed', 'writeMessage', 'messagePrefix', 'beginTTHeader',
+    'endFrame', 'parseTTHeader', 'detectTransport', 'openFrame', 'protocolError', 'createBalancer', 'CircuitBreaker', 'TokenBucket', 'RpcMetrics']) {
+    assert.not.ok(name in api, `${name} is exported`);
+  }
+  const r = compile(`import { putU32 } from 'linkpoll/rpc';\nvoid putU32;\n`);
+  assert.is.not(r.status, 0);
+  assert.match(r.out, /putU32/);
+});
+
 test('the CLIs (linkpoll-thrift and the examples) answer --help on stdout with status 0, and start nothing', () => {
   const root = path.join(__dirname, '..');
-  for (const cli of ['src/rpc/codegen-cli.js', 'examples/echo/server.js', 'examples/echo/client.js', 'examples/geecache/main.js', 'examples/geecache/cluster.js', 'examples/geecache/client.js']) {
+  for (const cli of ['src/rpc/idl/codegen-cli.js', 'examples/echo/server.js', 'examples/echo/client.js', 'examples/geecache/main.js', 'examples/geecache/cluster.js', 'examples/geecache/client.js']) {
     for (const flag of ['--help', '-h']) {
       const r = spawnSync(process.execPath, [path.join(root, cli), flag], { encoding: 'utf8', timeout: 5000 });
       assert.is(r.status, 0, `${cli} ${flag}: status ${r.status} ${r.stderr}`);
@@ -96,7 +116,7 @@ test('the CLIs (linkpoll-thrift and the examples) answer --help on stdout with s
       assert.is(r.stdout.split('\n').filter((l) => l.includes('running') || l.includes('listening')).length, 0, `${cli} started something`);
     }
   }
-  const bad = spawnSync(process.execPath, [path.join(root, 'src/rpc/codegen-cli.js'), '--frobnicate', 'x.thrift'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [path.join(root, 'src/rpc/idl/codegen-cli.js'), '--frobnicate', 'x.thrift'], { encoding: 'utf8' });
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /unknown argument --frobnicate/);
 });

@@ -2,7 +2,7 @@
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as assert from 'uvu/assert';
-import { rpc } from '../src';
+import * as rpc from '../src/rpc/internal';
 
 export function frame(body: Buffer | string): Buffer {
   const b = typeof body === 'string' ? Buffer.from(body) : body;

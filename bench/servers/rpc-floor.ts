@@ -5,7 +5,7 @@
 // the RPC layer costs. Takes only the rig's `ttheader` mode with the method name "Get".
 //   node dist/bench/servers/rpc-floor.js --port PORT
 import { createServer } from '../../src';
-import { MessageType, ThriftWriter, beginTTHeader, endFrame } from '../../src/rpc';
+import { MessageType, ThriftWriter, beginTTHeader, endFrame } from '../../src/rpc/internal';
 import { num } from '../../examples/cli';
 
 const w = new ThriftWriter(Buffer.alloc(256));

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { rpc } from '../../src';
+import * as rpc from '../../src/rpc/internal';
 import { parseRequestHead } from '../../examples/geecache/http-head';
 import { unescapeSegment } from '../../examples/geecache/peers';
 import type { FuzzTarget } from './mutate';

@@ -5,7 +5,7 @@
 //   npx linkpoll-thrift service.thrift > service.ts
 import { Buffer } from 'node:buffer';
 import { parseIdl, parseIdlFiles, type Idl } from './idl';
-import type { StructSpec, TypeSpec } from './thrift';
+import type { StructSpec, TypeSpec } from '../codec/thrift';
 
 function tsType(t: TypeSpec): string {
   if (typeof t === 'string') {

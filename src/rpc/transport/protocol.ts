@@ -1,9 +1,9 @@
 // What server and client share: service descriptions, transports, and writing one message
 // into a connection's native output.
 import { Buffer } from 'node:buffer';
-import type { Connection } from '../connection';
-import { APACHE_THEADER_MAGIC, COMPACT_PROTOCOL, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from './ttheader';
-import { MessageType, putU32, ThriftReader, ThriftWriter, type StructSpec } from './thrift';
+import type { Connection } from '../../connection';
+import { APACHE_THEADER_MAGIC, COMPACT_PROTOCOL, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from '../codec/ttheader';
+import { MessageType, putU32, ThriftReader, ThriftWriter, type StructSpec } from '../codec/thrift';
 
 export interface MethodSpec {
   name: string;

@@ -4,7 +4,7 @@
 // closes the circuit or opens it again. Only failures that say the peer is unwell count
 // (connection errors, timeouts, unreadable replies), not answers such as remote exceptions.
 import { SlidingWindow } from './window';
-import { outOfRange } from '../options';
+import { outOfRange } from '../../options';
 
 export interface CircuitBreakerOptions {
   /** Failure share that opens the circuit. Default 0.5. */

@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Buffer } from 'node:buffer';
-import type { FieldSpec, StructSpec, TypeSpec } from './thrift';
-import type { MethodSpec, ServiceSpec } from './protocol';
+import type { FieldSpec, StructSpec, TypeSpec } from '../codec/thrift';
+import type { MethodSpec, ServiceSpec } from '../transport/protocol';
 
 export interface Idl {
   structs: Record<string, StructSpec>;

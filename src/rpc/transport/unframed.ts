@@ -4,13 +4,9 @@
 // is not is copied out once as it arrives and walked on from where the last piece ended
 // (MessageScanner keeps its place), never from the start again.
 import { Buffer } from 'node:buffer';
-import { LinkpollError } from '../errors';
-import type { LinkBuffer } from '../link-buffer';
-import { MAX_DEPTH, TType } from './thrift';
-
-function protocolError(message: string): LinkpollError {
-  return new LinkpollError('ERR_LINKPOLL_PROTOCOL', message);
-}
+import { LinkpollError } from '../../errors';
+import type { LinkBuffer } from '../../link-buffer';
+import { MAX_DEPTH, MAX_OLD_NAME, protocolError, TType } from '../codec/thrift';
 
 /** Wire size of a fixed-size Thrift type, 0 for the others. */
 function fixedSize(t: number): number {
@@ -33,7 +29,6 @@ function minSize(t: number): number {
     default: return fixedSize(t) || 1;
   }
 }
-const MAX_OLD_NAME = 0xffff;
 const K_STRUCT = 0, K_LIST = 1, K_MAP = 2;
 
 /**

@@ -1,8 +1,8 @@
 // Access logs as middleware: one line per call (or only the failed and the slow ones), for the
 // client and for the server.
 import { performance } from 'node:perf_hooks';
-import type { ClientMiddleware } from './client';
-import type { ServerMiddleware } from './server';
+import type { ClientMiddleware } from '../client/client';
+import type { ServerMiddleware } from '../server/server';
 
 export interface AccessLogOptions {
   /** Where lines go. Default console.log. */

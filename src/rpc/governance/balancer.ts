@@ -1,6 +1,6 @@
 // Load balancing over a client's targets. A policy sees the eligible targets (those whose circuit
 // is open, or that a retry already tried, are left out) and picks one.
-import { invalidArg } from '../options';
+import { invalidArg } from '../../options';
 
 /** A target as a policy sees it. */
 export interface Instance {

@@ -2,9 +2,9 @@
 // buffer (the connection's native staging memory when it fits), and a decoder that reads from a
 // frame view with every length checked against the bytes present and nesting capped.
 import { Buffer } from 'node:buffer';
-import { LinkpollError } from '../errors';
-import { view } from '../view';
-import { invalidArg } from '../options';
+import { LinkpollError } from '../../errors';
+import { view } from '../../view';
+import { invalidArg } from '../../options';
 
 export const enum TType { STOP = 0, BOOL = 2, BYTE = 3, DOUBLE = 4, I16 = 6, I32 = 8, I64 = 10, STRING = 11, STRUCT = 12, MAP = 13, SET = 14, LIST = 15, UUID = 16 }
 export const enum MessageType { CALL = 1, REPLY = 2, EXCEPTION = 3, ONEWAY = 4 }
@@ -264,7 +264,7 @@ function readOldMessageHeader(r: ThriftReader, w: number): void {
   r.msgType = type;
 }
 /** Longer names in the old format are taken for a stream that is not Thrift at all. */
-const MAX_OLD_NAME = 0xffff;
+export const MAX_OLD_NAME = 0xffff;
 
 /** Stores v (an i32 or u32) big-endian at p; the caller has checked the room. */
 export function putU32(b: Uint8Array, p: number, v: number): void {

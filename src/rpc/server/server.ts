@@ -5,19 +5,19 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
-import { createServer, type Server, type ListenOptions, type CloseOptions } from '../server';
-import type { AddressInfo, Connection } from '../connection';
-import { LinkpollError } from '../errors';
-import type { Reactor } from '../reactor';
+import { createServer, type Server, type ListenOptions, type CloseOptions } from '../../server';
+import type { AddressInfo, Connection } from '../../connection';
+import { LinkpollError } from '../../errors';
+import type { Reactor } from '../../reactor';
 import {
   AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader,
-} from './thrift';
-import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from './ttheader';
-import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
-import { TokenBucket, type RateLimitOptions } from './limiter';
-import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
-import { invalidArg, invalidType, optionsObject, type ConnectionOptions } from '../options';
-import { RateLimitedLog, type Logger } from '../log';
+} from '../codec/thrift';
+import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from '../codec/ttheader';
+import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
+import { TokenBucket, type RateLimitOptions } from '../governance/limiter';
+import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from '../observability/metrics';
+import { invalidArg, invalidType, optionsObject, type ConnectionOptions } from '../../options';
+import { RateLimitedLog, type Logger } from '../../log';
 
 /** What a handler knows about its call. */
 export class CallContext {

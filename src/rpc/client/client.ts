@@ -3,25 +3,21 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
-import { connect } from '../dial';
-import type { Connection } from '../connection';
-import { LinkpollError, timeoutError } from '../errors';
-import { encodeOptions, invalidArg, invalidType, outOfRange } from '../options';
-import { loopNow, type Reactor } from '../reactor';
-import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from './thrift';
-import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from './ttheader';
-import { messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from './protocol';
-import { createBalancer, type BalancerName, type Instance, type LoadBalancer } from './balancer';
-import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker';
-import { RetryBudget, TokenBucket, type RateLimitOptions, type RetryBudgetOptions } from './limiter';
-import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from './metrics';
+import { connect } from '../../dial';
+import { LinkpollError, timeoutError } from '../../errors';
+import { encodeOptions, invalidArg, invalidType, outOfRange } from '../../options';
+import type { Reactor } from '../../reactor';
+import { Pending, PendingTable } from './pending';
+import { Endpoint, PooledConn, UNIX_TARGET, type ClientTransport } from './pool';
+import { abortError, circuitOpen, connectionLost, connectionRejected, errorCode, isRetryable, isTransportFailure, RemoteException, REJECTED_WITHIN_MS } from './errors';
+import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from '../codec/thrift';
+import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
+import { messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
+import { createBalancer, type BalancerName, type LoadBalancer } from '../governance/balancer';
+import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '../governance/breaker';
+import { RetryBudget, TokenBucket, type RateLimitOptions, type RetryBudgetOptions } from '../governance/limiter';
+import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from '../observability/metrics';
 
-/**
- * How a client frames its calls: 'ttheader' (Kitex TTHeader, the default), 'theader' (Apache
- * THeader, binary protocol), 'framed' (Apache TFramedTransport) or 'binary' (unframed, Apache
- * TBufferedTransport: what npm thrift's and Python's servers speak by default).
- */
-export type ClientTransport = 'ttheader' | 'theader' | 'framed' | 'binary';
 const CLIENT_TRANSPORTS: readonly string[] = ['ttheader', 'theader', 'framed', 'binary'];
 
 /**
@@ -172,38 +168,6 @@ function checkTimeout(v: unknown, what: string): void {
   if (!(v >= 0)) throw outOfRange(`${what} must be >= 0 ms (0 or Infinity: none), got ${v}`);
 }
 
-/** Connection failures and timeouts: what the default retry policy retries. */
-export function isRetryable(err: Error): boolean {
-  return RETRYABLE.has((err as LinkpollError).code);
-}
-const RETRYABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ECONNABORTED', 'ENOTCONN', 'EADDRNOTAVAIL', 'ENOENT']);
-// What tells that a target is unwell (counted by circuit breakers); answers such as remote
-// exceptions and business errors are successes of the transport.
-function isTransportFailure(err: Error): boolean {
-  const code = (err as LinkpollError).code;
-  return RETRYABLE.has(code) || code === 'ERR_LINKPOLL_PROTOCOL' || code === 'ERR_LINKPOLL_FRAME_TOO_LARGE';
-}
-
-/**
- * A declared exception the server returned: its result field name (`nf` in `throws (1: NotFound
- * nf)`), its value, and the exception type's name. The message reads "NotFound (nf): " and the
- * exception's text (its `message` field, else its first string field).
- */
-export class RemoteException extends LinkpollError {
-  constructor(readonly field: string, readonly value: unknown, readonly typeName = '') {
-    super('ERR_LINKPOLL_REMOTE_EXCEPTION', `remote exception ${typeName ? `${typeName} (${field})` : field}${describe(value)}`);
-    this.name = 'RemoteException';
-  }
-}
-function describe(value: unknown): string {
-  if (value === null || typeof value !== 'object') return '';
-  const v = value as Record<string, unknown>;
-  if (typeof v.message === 'string') return `: ${v.message}`;
-  for (const k in v) if (typeof v[k] === 'string') return `: ${v[k] as string}`;
-  return '';
-}
-
 /** The call's string headers with its metainfo in gopkg's wire form (RPC_TRANSIT_ / RPC_PERSIST_ keys). */
 function withMetainfo(o: CallOptions): Record<string, string> {
   const h: Record<string, string> = { ...o.headers };
@@ -212,133 +176,8 @@ function withMetainfo(o: CallOptions): Record<string, string> {
   return h;
 }
 
-/** One call in flight. */
-class Pending {
-  seqid = 0;
-  conn: PooledConn | undefined = undefined;
-  settled = false;
-  onAbort: (() => void) | undefined = undefined;
-  readonly deadline: number;
-  readonly signal: AbortSignal | undefined;
-  readonly headers: Record<string, string> | undefined;
-  /** Set when this attempt is the whole call (no governance above it): it records the metrics. */
-  mm: MethodMetrics | undefined = undefined;
-  /** When it started, performance.now() ms (the clock deadlines are checked on). */
-  readonly t0: number;
-  constructor(private readonly client: RpcClient, readonly method: MethodSpec,
-    private readonly res: (v: unknown) => void, private readonly rej: (e: Error) => void,
-    readonly timeout: number, options: CallOptions, signal: AbortSignal | undefined) {
-    this.t0 = performance.now();
-    this.deadline = timeout > 0 && timeout !== Infinity ? this.t0 + timeout : 0;
-    this.signal = signal;
-    this.headers = options.transient === undefined && options.persistent === undefined ? options.headers : withMetainfo(options);
-  }
-  resolve(v: unknown): void {
-    if (this.settled) return;
-    this.client.settle(this);
-    if (this.mm !== undefined) this.mm.finished(this.t0, undefined, loopNow()); // a reply's batch clock
-    this.res(v);
-  }
-  reject(e: Error): void {
-    if (this.settled) return;
-    this.client.settle(this);
-    this.mm?.finished(this.t0, errorCode(e));
-    this.rej(e);
-  }
-}
-
-// Calls in flight by seqid. Seqids are handed out in sequence, so a power-of-two array indexed by
-// the low bits holds them without collisions while fewer than its size are in flight (it doubles
-// when that is exceeded); a call left over from far back (no timeout) that still holds a slot makes
-// the newcomer go to a Map. A Map per connection instead cost rehashing and garbage per call.
-class PendingTable {
-  slots: (Pending | undefined)[] = new Array(256).fill(undefined);
-  private mask = 255;
-  size = 0;
-  private readonly overflow = new Map<number, Pending>();
-
-  add(p: Pending): void {
-    let i = p.seqid & this.mask;
-    if (this.slots[i] !== undefined) {
-      if (this.size * 2 < this.slots.length) { this.overflow.set(p.seqid, p); this.size++; return; }
-      this.grow();
-      i = p.seqid & this.mask;
-      if (this.slots[i] !== undefined) { this.overflow.set(p.seqid, p); this.size++; return; }
-    }
-    this.slots[i] = p;
-    this.size++;
-  }
-
-  get(seqid: number): Pending | undefined {
-    const p = this.slots[seqid & this.mask];
-    if (p !== undefined && p.seqid === seqid) return p;
-    return this.overflow.size > 0 ? this.overflow.get(seqid) : undefined;
-  }
-
-  delete(p: Pending): void {
-    const i = p.seqid & this.mask;
-    if (this.slots[i] === p) { this.slots[i] = undefined; this.size--; return; }
-    if (this.overflow.delete(p.seqid)) this.size--;
-  }
-
-  overflowed(): IterableIterator<Pending> { return this.overflow.values(); }
-
-  /** Every call in flight (a snapshot: callers may settle them while going through it). */
-  all(): Pending[] {
-    const out: Pending[] = [];
-    for (const p of this.slots) if (p !== undefined) out.push(p);
-    for (const p of this.overflow.values()) out.push(p);
-    return out;
-  }
-
-  private grow(): void {
-    const old = this.slots;
-    this.slots = new Array(old.length * 2).fill(undefined);
-    this.mask = this.slots.length - 1;
-    for (const p of old) {
-      if (p === undefined) continue;
-      const i = p.seqid & this.mask;
-      if (this.slots[i] === undefined) this.slots[i] = p; else this.overflow.set(p.seqid, p);
-    }
-  }
-}
-
-function errorCode(e: Error): string { return (e as LinkpollError).code ?? e.name ?? 'Error'; }
-
-class PooledConn {
-  inFlight = 0;
-  /** Used since the last sweep, and sweeps in a row it was not. */
-  used = true;
-  unusedSweeps = 0;
-  /** The server asked for a reset (crrst): no new calls; closed once its calls are answered. */
-  retiring = false;
-  /** Calls given to this connection in the current tick (see connFor). */
-  batch = 0;
-  constructor(readonly conn: Connection, readonly transport: ClientTransport) {}
-}
-
-/** A Unix domain socket target: "unix:/run/svc.sock", or gRPC's "unix:///run/svc.sock". */
-const UNIX_TARGET = /^unix:(?:\/\/)?(\/.+)$/;
-
-class Endpoint implements Instance {
-  conns: PooledConn[] = [];
-  dialing: Promise<PooledConn> | undefined;
-  rr = 0;
-  /** Calls made in the current tick, and how many of them one connection takes (see connFor). */
-  tickCalls = 0;
-  batchLimit = 1;
-  weight = 1;
-  transport: ClientTransport;
-  breaker: CircuitBreaker | undefined;
-  /** `path`: a Unix domain socket (then host and port are unused). */
-  constructor(readonly address: string, readonly host: string, readonly port: number, transport: ClientTransport, readonly path?: string) {
-    this.transport = transport;
-  }
-  get inFlight(): number {
-    let n = 0;
-    for (const c of this.conns) n += c.inFlight;
-    return n;
-  }
+function callHeaders(o: CallOptions): Record<string, string> | undefined {
+  return o.transient === undefined && o.persistent === undefined ? o.headers : withMetainfo(o);
 }
 
 /** The events an RpcClient emits and their arguments. */
@@ -620,7 +459,7 @@ export class RpcClient extends EventEmitter {
     }
     const timeout = options.timeout ?? this.opts.timeout ?? 1000;
     return new Promise((resolve, reject) => {
-      const p = new Pending(this, m, resolve, reject, timeout, options, signal);
+      const p = new Pending(this, m, resolve, reject, timeout, callHeaders(options), signal);
       if (mm) { p.mm = mm; mm.inFlight++; }
       if (signal) {
         if (signal.aborted) { p.reject(abortError()); return; }
@@ -950,40 +789,7 @@ export class RpcClient extends EventEmitter {
   }
 }
 
-function abortError(): Error {
-  const e = new LinkpollError('ABORT_ERR', 'the call was aborted');
-  e.name = 'AbortError';
-  return e;
-}
+export { isRetryable, RemoteException } from './errors';
+export type { ClientTransport } from './pool';
 
 export function createRpcClient(options: RpcClientOptions): RpcClient { return new RpcClient(options); }
-
-function circuitOpen(what: string): LinkpollError {
-  return new LinkpollError('ERR_LINKPOLL_CIRCUIT_OPEN', `circuit open for ${what}: recent calls failed`);
-}
-
-/** A connection the server closes this soon after it opened, having answered nothing, was rejected. */
-const REJECTED_WITHIN_MS = 250;
-
-function connectionRejected(target: string, calls: number, err: Error | undefined): LinkpollError {
-  return new LinkpollError('ERR_LINKPOLL_CONNECTION_REJECTED', `the server closed the connection as soon as it was opened, answering nothing: over its connection limit (as Kitex's WithLimit does), or refusing the request (${target}, ${calls} call${calls === 1 ? '' : 's'} in flight)`,
-    { cause: err });
-}
-
-/**
- * Why calls in flight on a connection failed: its close reason (code, errno, timeout kind kept),
- * saying which target and how many calls it took with it. A reset often means the server refused
- * a request (over its maxFrameSize, say) and closed with the rest of it unread.
- */
-function connectionLost(target: string, calls: number, err: Error | undefined): LinkpollError {
-  const e = err as LinkpollError | undefined;
-  const code = e?.code ?? 'ECONNRESET';
-  const what = e === undefined ? 'the server closed the connection'
-    : code === 'ECONNRESET' && e.syscall !== undefined ? 'the server reset the connection'
-      // A "frame" that is another protocol's bytes is no reply at all: say that first.
-      : code === 'ERR_LINKPOLL_FRAME_TOO_LARGE' ? (e.message.includes('the peer speaks') ? `the target is not a Thrift server: ${e.message}`
-        : `a reply over the client's maxFrameSize option: ${e.message}`)
-        : e.message;
-  return new LinkpollError(code, `${what} (${target}, ${calls} call${calls === 1 ? '' : 's'} in flight)`,
-    { errno: e?.errno, syscall: e?.syscall, timeout: e?.timeout, cause: err });
-}

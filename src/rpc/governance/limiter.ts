@@ -2,7 +2,7 @@
 // retries and backup requests to a share of the calls (so that a struggling server is not sent
 // twice its load by its own clients: the retry storm the seed lecture warns of).
 import { SlidingWindow } from './window';
-import { outOfRange } from '../options';
+import { outOfRange } from '../../options';
 
 export interface RateLimitOptions {
   /** Sustained requests per second. */
