@@ -2,7 +2,7 @@
 // 3-node GeeCache cluster with peers over HTTP (keep-alive) versus over linkpoll RPC, and the
 // seed's own systems beside them: the Go GeeCache over net/http (the 7-days HTTPPool) and over
 // Kitex (the seed's KitexPool/KitexServer; test/interop/kitex/cmd/geecache, npm run bench:peers).
-// Load from the bench rig's C load generator; hot cache off so that every request crosses
+// Load from the project's C load generator (bench/loadgen); hot cache off so that every request crosses
 // to the owner. Writes a Markdown table and bench/geecache-chart.svg.
 //   node dist/bench/geecache.js [--requests 10000] [--reps 3]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -10,10 +10,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { HashRing } from '../examples/geecache/consistenthash';
+import { loadgenPath } from './loadgen';
 
 const root = path.join(__dirname, '..', '..');
-const rig = process.env.RIG_DIR ?? '/tmp/linkpoll-rig';
-const loadgen = path.join(rig, 'loadgen', 'loadgen');
+const loadgen = loadgenPath();
 const arg = (n: string, d: string) => { const i = process.argv.indexOf(`--${n}`); return i > 0 ? process.argv[i + 1] : d; };
 const REQUESTS = Number(arg('requests', '10000'));
 const REPS = Number(arg('reps', '3'));
@@ -115,7 +115,6 @@ function svg(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(loadgen)) throw new Error(`no load generator at ${loadgen}: run ../shared/bench-rig/setup.sh`);
   const rows: Row[] = [];
   const go = fs.existsSync(goNode);
   if (!go) console.log('(no Go GeeCache node: npm run bench:peers builds it; its rows are left out)');

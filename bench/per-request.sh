@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Where a server's time per request goes: user and kernel ns per request (/proc/PID/stat over 3 s)
-# and reads/sends (perf stat on the syscall tracepoints), server on CPU 0 under the rig's load
-# generator on CPU 1. Used for the C ceiling, rpc-get and the floor under the RPC layer
+# and reads/sends (perf stat on the syscall tracepoints), server on CPU 0 under the project's load generator
+# generator on CPU 1. Used for rpc-get and the floor under the RPC layer
 # (bench/servers/rpc-floor.js); see bench/RESULTS.md.
 #   bench/per-request.sh [-c 100] [-P 16] [-m ttheader] -- server command with {PORT}
 #   e.g. bench/per-request.sh -- node dist/bench/servers/rpc-floor.js --port {PORT}
-#        bench/per-request.sh -- /tmp/linkpoll-rig/baselines/echo-c -p {PORT} -m rpc -s 64 -t 1
 set -euo pipefail
-source "$(dirname "$0")/rig-env.sh"
+source "$(dirname "$0")/env.sh"
 conns=100 pipeline=16 mode=ttheader
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
   case "$1" in -c) conns=$2; shift 2 ;; -P) pipeline=$2; shift 2 ;; -m) mode=$2; shift 2 ;; *) echo "unknown option $1" >&2; exit 2 ;; esac
@@ -19,7 +18,7 @@ srv=$!
 trap 'kill $srv 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 out=$(mktemp)
-taskset -c 1 "$RIG/loadgen/loadgen" -p "$port" -c "$conns" -P "$pipeline" -m "$mode" -d 7 -w 1 > "$out" &
+taskset -c 1 "$LOADGEN" -p "$port" -c "$conns" -P "$pipeline" -m "$mode" -d 7 -w 1 > "$out" &
 lg=$!
 sleep 3
 read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$srv/stat")

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Where a server's CPU goes under the rig's load: perf samples (cpu-clock: this VM has no hardware
+# Where a server's CPU goes under the project's load generator: perf samples (cpu-clock: this VM has no hardware
 # counters) of the pinned server for 3 s, reported by symbol, self time. Node servers get
 # --perf-basic-prof so JavaScript frames have names.
 #   bench/profile.sh [-c 100] [-P 1] [-m ttheader] [-n 25] -- server command with {PORT}
 #   e.g. bench/profile.sh -- env GOMAXPROCS=1 test/interop/kitex/.bin/kitex-get -addr 127.0.0.1:{PORT}
 #        bench/profile.sh -- node --perf-basic-prof dist/bench/servers/rpc-get.js --port {PORT}
 set -euo pipefail
-source "$(dirname "$0")/rig-env.sh"
+source "$(dirname "$0")/env.sh"
 conns=100 pipeline=1 mode=ttheader top=25
 while [ $# -gt 0 ] && [ "$1" != -- ]; do
   case "$1" in -c) conns=$2; shift 2 ;; -P) pipeline=$2; shift 2 ;; -m) mode=$2; shift 2 ;; -n) top=$2; shift 2 ;; *) echo "unknown option $1" >&2; exit 2 ;; esac
@@ -19,7 +19,7 @@ srv=$!
 trap 'kill $srv 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 pid=$(pgrep -P $srv -n || echo $srv)  # env execs in place; a wrapper's child otherwise
-taskset -c 1 "$RIG/loadgen/loadgen" -p "$port" -c "$conns" -P "$pipeline" -m "$mode" -d 6 -w 1 > /dev/null &
+taskset -c 1 "$LOADGEN" -p "$port" -c "$conns" -P "$pipeline" -m "$mode" -d 6 -w 1 > /dev/null &
 lg=$!
 sleep 2
 data=$(mktemp)

@@ -1,6 +1,7 @@
-// Our RPC client driving our RPC server, against the bench rig's C load generator driving the
+// Our RPC client driving our RPC server, against the project's C load generator (bench/loadgen) driving the
 // same server, at the same concurrency (server on CPU 0, client on CPU 1).
 //   node dist/bench/rpc-client.js [--seconds 5]
+import { loadgenPath } from './loadgen';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,7 +9,7 @@ import { rpc } from '../src';
 import { drive } from './drive';
 
 const root = path.join(__dirname, '..', '..');
-const loadgen = path.join(process.env.RIG_DIR ?? '/tmp/linkpoll-rig', 'loadgen', 'loadgen');
+const loadgen = loadgenPath();
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 5);
 
 async function run(port: number, conns: number, depth: number): Promise<number> {

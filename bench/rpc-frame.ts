@@ -1,8 +1,8 @@
 // JavaScript cost per request of RpcServer's frame path, without sockets: GroupCache.Get frames
-// as the rig's load generator sends them (TTHeader; TTHeader with a Kitex client's headers, -x;
+// as the load generator (bench/loadgen) sends them (TTHeader; TTHeader with a Kitex client's headers, -x;
 // framed) go through the server's frame handler (header, decode, lookup, handler, reply encoded
 // into staging memory), in batches of 48 as a read delivers them. The kernel's share of a request
-// is measured by the rig (bench/rpc.sh); this is the rest, run to run steadier than the rig.
+// is measured by bench/rpc.sh; this is the rest, run to run steadier.
 // Each kind of frame runs in a process of its own (one warmed by the others would measure
 // code optimized for all three).
 //   node dist/bench/rpc-frame.js [ttheader | ttheader-x | framed]
