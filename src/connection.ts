@@ -9,6 +9,7 @@ import { LinkpollError, closedError, destroyedError, errnoError, timeoutError } 
 import { DEFAULT_MAX_FRAME, checkCallback, encodeOptions, invalidArg, invalidType, keptOptions, outOfRange, type ConnectionOptions, type KeptOptions } from './options';
 import { CMD_ABORT, CMD_DESTROY, CMD_END, CMD_PAUSE, CMD_REF, CMD_RESUME, CMD_SHUTDOWN, CMD_UNREF, CMD_WATCH_DRAIN, type Reactor } from './reactor';
 
+/** A bound or peer address, as node:net gives it. */
 export interface AddressInfo { family: string; address: string; port: number }
 
 // `u32be`: the header is the length, so the message can say how large the frame was (unless the
@@ -121,12 +122,17 @@ export interface ConnectionEvents {
 
 // Typed forms of the listener methods EventEmitter has and Connection does not override.
 export interface Connection {
+  /** Adds a one-time listener for one of the connection's events (see ConnectionEvents). */
   once<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
+  /** Adds a one-time listener for any event, as EventEmitter does. */
   once(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Removes a listener of one of the connection's events. */
   off<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
+  /** Removes a listener, as EventEmitter does. */
   off(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
+/** A TCP (or Unix socket) connection served by the native reactor: node:net's call forms, frames or a LinkBuffer reader for input, a native Writer for output; events: ConnectionEvents. */
 export class Connection extends EventEmitter {
   /** @internal */ readonly _r: Reactor;
   readonly id: number;
@@ -177,15 +183,18 @@ export class Connection extends EventEmitter {
 
   // EventEmitter makes its dictionary when it finds no listener table: the small one goes first.
   // (once/prependOnceListener come through on/prependListener.)
+  /** Adds a listener for one of the connection's events (see ConnectionEvents); a 'data' or 'readable' listener starts the flow of input. */
   override on<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     this.listeners_();
     return super.on(event, listener);
   }
+  /** Same as on(). */
   override addListener<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
   override addListener(event: string | symbol, listener: (...args: any[]) => void): this;
   override addListener(event: string | symbol, listener: (...args: any[]) => void): this { return this.on(event, listener); }
+  /** Adds a listener before the others (see on()). */
   override prependListener<K extends keyof ConnectionEvents>(event: K, listener: (...args: ConnectionEvents[K]) => void): this;
   override prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
   override prependListener(event: string | symbol, listener: (...args: any[]) => void): this {
@@ -366,6 +375,7 @@ export class Connection extends EventEmitter {
     return this;
   }
 
+  /** Resumes reading after pause(); queued frames and data are delivered first. */
   resume(): this {
     if ((this.flags & F_PAUSED) === 0 || (this.flags & F_CLOSED) !== 0) return this;
     this.flags &= ~F_PAUSED;

@@ -6,6 +6,7 @@ import { LinkpollError } from './errors';
 import { addressArgs, encodeOptions, invalidArg, keptOptions, portNumber, type ConnectionOptions } from './options';
 import { getDefaultReactor, type Reactor } from './reactor';
 
+/** Options of connect(): where to connect, and the connection options. */
 export interface DialOptions extends ConnectionOptions {
   host?: string;
   /** A number, or a string of digits. */

@@ -1,8 +1,10 @@
 // Errors with stable codes, as Node's own: `err.code` is what callers test.
 import * as os from 'node:os';
 
+/** Which timeout closed a connection (LinkpollError.timeout). */
 export type TimeoutKind = 'read' | 'idle' | 'write' | 'connect';
 
+/** The errors linkpoll raises: a stable `code` (ECONNRESET, ETIMEDOUT, ERR_LINKPOLL_*), and where they apply the errno, syscall, timeout kind and address. */
 export class LinkpollError extends Error {
   code: string;
   errno?: number;

@@ -5,6 +5,7 @@ export { Connection, Writer, type AddressInfo, type ConnectionEvents, type Write
 export { LinkBuffer, linkBufferPoolStats } from './link-buffer';
 export { Reactor, getDefaultReactor, type ReactorOptions } from './reactor';
 export { LinkpollError, type TimeoutKind } from './errors';
+export type { Logger } from './log';
 export type { ConnectionOptions, Framing, LengthFieldFraming } from './options';
 export type { ReactorStats } from './native';
 export * as rpc from "./rpc";

@@ -34,6 +34,7 @@ export function bumpIoEpoch(): void { ioEpoch++; }
 // Searching a window in JavaScript scans its Block from the cursor; past this it asks native code.
 const MAX_JS_SCAN = 64 * 1024;
 
+/** A linked chain of pooled native memory blocks: read through views (peek, next, until, skip; release() frees what was read), written in place (malloc, flush). See the lifetime rule in docs/guides/core.md. */
 export class LinkBuffer {
   /** @internal */ readonly h: NativeLinkBuffer;
   // The read window: the bytes readable without a copy at the read cursor (one node of the native
@@ -138,6 +139,7 @@ export class LinkBuffer {
     this.taken += n;
   }
 
+  /** Moves the read cursor n bytes on (RangeError if fewer are readable). */
   skip(n: number): void {
     checkCount(n, 'skip');
     if (n === 0) return;
@@ -180,15 +182,22 @@ export class LinkBuffer {
     return out;
   }
 
+  /** Reads n bytes as a string (a copy: yours to keep). */
   readString(n: number, encoding: BufferEncoding = 'utf8'): string {
     return this.next(n).toString(encoding);
   }
 
+  /** Reads an unsigned byte. */
   readUInt8(): number { return this.next(1)[0]!; }
+  /** Reads a big-endian uint16. */
   readUInt16BE(): number { return this.next(2).readUInt16BE(0); }
+  /** Reads a big-endian uint32. */
   readUInt32BE(): number { return this.next(4).readUInt32BE(0); }
+  /** Reads a big-endian int32. */
   readInt32BE(): number { return this.next(4).readInt32BE(0); }
+  /** Reads a big-endian int64. */
   readBigInt64BE(): bigint { return this.next(8).readBigInt64BE(0); }
+  /** Reads a big-endian double. */
   readDoubleBE(): number { return this.next(8).readDoubleBE(0); }
 
   /** The next n bytes as a LinkBuffer sharing the same native nodes (no copy), consumed. */

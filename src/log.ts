@@ -2,7 +2,10 @@
 // clients must not flood the log.
 
 /** Where warnings go: console by default (`undefined`), nowhere with `null`. */
-export type Logger = { warn(msg: string): void } | null;
+export type Logger = {
+  /** Writes one warning line. */
+  warn(msg: string): void;
+} | null;
 
 export class RateLimitedLog {
   private readonly logger: Logger;

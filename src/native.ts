@@ -19,6 +19,7 @@ export interface NativeReactor {
   shutdown(): void;
 }
 
+/** Counters of a reactor's native loops (Reactor.stats()). */
 export interface ReactorStats {
   connections: number; accepted: number; refused: number; reads: number; writes: number;
   frames: number; batches: number; bytesIn: number; bytesOut: number;

@@ -14,6 +14,7 @@ export interface LengthFieldFraming {
   adjust: number; // added to the field's value to give the whole frame's size
 }
 
+/** Options of a connection (servers' and connect()'s): framing, limits, timeouts, flow control, TCP settings. */
 export interface ConnectionOptions {
   framing?: Framing;
   /**

@@ -21,6 +21,7 @@ const COMMAND_RECORDS = 8192;
 /** Writes this large are sent from the caller's Buffer (referenced, not copied). */
 const LINK_THRESHOLD = 64 * 1024;
 
+/** Options of a Reactor. */
 export interface ReactorOptions {
   /** Sub loops (epoll sets) connections are spread over. Default 1 (see README: why). */
   loops?: number;
@@ -72,6 +73,7 @@ export interface ReactorListener {
   _onAcceptError(errno: number): void;
 }
 
+/** The native event loops (epoll) that connections and servers run on: one main loop accepting, `loops` sub loops reading and writing. Most programs use the default one (getDefaultReactor()). */
 export class Reactor {
   /** @internal */ readonly native: NativeReactor;
   /** @internal */ readonly conns: (ReactorStream | undefined)[] = [];
@@ -294,6 +296,7 @@ export class Reactor {
     bumpIoEpoch();
   }
 
+  /** Counters of the native loops (connections, bytes, syscalls, pool memory). */
   stats(): ReactorStats { return this.native.stats(); }
 
   /** Closes every listener and connection at once and frees the native loops. */

@@ -11,6 +11,7 @@ import { DEFAULT_MAX_FRAME, addressArgs, checkCallback, encodeOptions, invalidAr
 import { getDefaultReactor, type Reactor } from './reactor';
 import { RateLimitedLog, type Logger } from './log';
 
+/** Options of createServer(): the connection options its connections get, and the listener's own. */
 export interface ServerOptions extends ConnectionOptions {
   /** Connections beyond this many are accepted and closed at once (FIN); 'drop' is emitted. 0 = no cap. */
   maxConnections?: number;
@@ -52,6 +53,7 @@ function systemBacklog(): number {
   return somaxconn;
 }
 
+/** Where and how a server listens (TCP port and host, or a Unix socket path). */
 export interface ListenOptions {
   /** A number, or a string of digits; 0 or absent: any free port. */
   port?: number | string;
@@ -82,6 +84,7 @@ function isClusterWorker(): boolean {
   return clusterWorker;
 }
 
+/** How Server.close() ends the connections it serves. */
 export interface CloseOptions {
   /**
    * ms the close may take. Connections go on being served and each is ended (FIN after its
@@ -115,14 +118,21 @@ export interface ServerEvents {
 }
 
 export interface Server {
+  /** Adds a listener for one of the server's events (see ServerEvents). */
   on<K extends keyof ServerEvents>(event: K, listener: (...args: ServerEvents[K]) => void): this;
+  /** Adds a listener for any event, as EventEmitter does. */
   on(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Adds a one-time listener for one of the server's events (see ServerEvents). */
   once<K extends keyof ServerEvents>(event: K, listener: (...args: ServerEvents[K]) => void): this;
+  /** Adds a one-time listener for any event, as EventEmitter does. */
   once(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Removes a listener of one of the server's events. */
   off<K extends keyof ServerEvents>(event: K, listener: (...args: ServerEvents[K]) => void): this;
+  /** Removes a listener, as EventEmitter does. */
   off(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
+/** A TCP (or Unix socket) server whose connections are read and written by the native reactor; events: ServerEvents. */
 export class Server extends EventEmitter {
   // Open connections are counted, not kept in a Set: a Set's table grows by copies, and at
   // thousands of connections accepted at once those copies grew V8's young generation.
@@ -257,6 +267,7 @@ export class Server extends EventEmitter {
     }));
   }
 
+  /** The bound address (as node:net's server.address()), or null when not listening. */
   address(): AddressInfo | null {
     if (this.listenerId < 0) return null;
     const a = this.reactor.native.listenerAddress(this.listenerId);
@@ -397,6 +408,7 @@ export class Server extends EventEmitter {
   }
 }
 
+/** Creates a server (node:net's forms: `createServer(listener)`, `createServer(options, listener)`); call listen() to start accepting. */
 export function createServer(options?: ServerOptions | ((conn: Connection) => void), onConnection?: (conn: Connection) => void): Server {
   return new Server(options, onConnection);
 }

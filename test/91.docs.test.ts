@@ -90,4 +90,17 @@ test('every TypeScript snippet compiles (strict, the published typings) and runs
   }
 });
 
+test('the API reference builds from the JSDoc (typedoc): every export documented, no broken link', () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-api-'));
+  try {
+    const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], { cwd: root, encoding: 'utf8', timeout: 120000 });
+    assert.is(r.status, 0, `typedoc: ${r.stdout}${r.stderr}`);
+    for (const page of ['classes/index.Connection.html', 'classes/rpc.RpcClient.html', 'interfaces/rpc.RpcServerOptions.html']) {
+      assert.ok(fs.existsSync(path.join(out, page)), `${page} is missing`);
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -7,6 +7,7 @@ import { connect } from '../../dial';
 import { LinkpollError, timeoutError } from '../../errors';
 import { encodeOptions, invalidArg, invalidType, outOfRange } from '../../options';
 import type { Reactor } from '../../reactor';
+import type { Logger } from '../../log';
 import { Pending, PendingTable } from './pending';
 import { Endpoint, PooledConn, UNIX_TARGET, type ClientTransport } from './pool';
 import { abortError, circuitOpen, connectionLost, connectionRejected, errorCode, isRetryable, isTransportFailure, RemoteException, REJECTED_WITHIN_MS } from './errors';
@@ -26,6 +27,7 @@ const CLIENT_TRANSPORTS: readonly string[] = ['ttheader', 'theader', 'framed', '
  */
 export interface TargetSpec { address: string; weight?: number; transport?: ClientTransport }
 
+/** When and how a failed call is tried again (on another target where there is one). */
 export interface RetryOptions {
   /** Attempts in all, the first included. Default 2. */
   maxAttempts?: number;
@@ -40,6 +42,7 @@ export interface RetryOptions {
   maxDuration?: number;
 }
 
+/** A second copy of a call sent when the first has not been answered after `delay` ms; the first answer wins. */
 export interface BackupRequestOptions {
   /** Send a second copy of the call (to another target where there is one) after this many ms without a reply; the first reply wins. */
   delay: number;
@@ -58,6 +61,7 @@ export interface ClientCall {
 /** Wraps every call (once per call, around its retries): `return next()` to go on, or answer itself. */
 export type ClientMiddleware = (call: ClientCall, next: () => Promise<unknown>) => Promise<unknown>;
 
+/** Options of an RpcClient: the service, its targets and transport, timeouts, the pool, governance and middleware. */
 export interface RpcClientOptions {
   service: ServiceSpec;
   /**
@@ -83,7 +87,7 @@ export interface RpcClientOptions {
   /** Wrap every call, first listed outermost. */
   middleware?: ClientMiddleware[];
   /** Circuit state changes are logged here. Default console; null for none. */
-  logger?: { warn(msg: string): void } | null;
+  logger?: Logger;
   /** 'ttheader' (default, Kitex); 'theader', 'framed' or 'binary' (Apache Thrift servers). */
   transport?: ClientTransport;
   /**
@@ -132,6 +136,7 @@ export interface RpcClientOptions {
   reactor?: Reactor;
 }
 
+/** Options of one call: its timeout, AbortSignal, headers and metainfo, balancer key, retry policy. */
 export interface CallOptions {
   target?: string;
   /** This call's timeout in ms (see RpcClientOptions.timeout). */
@@ -187,11 +192,17 @@ export interface RpcClientEvents {
 }
 
 export interface RpcClient {
+  /** Adds a listener for one of the client's events (see RpcClientEvents). */
   on<K extends keyof RpcClientEvents>(event: K, listener: (...args: RpcClientEvents[K]) => void): this;
+  /** Adds a listener for any event, as EventEmitter does. */
   on(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Adds a one-time listener for one of the client's events. */
   once<K extends keyof RpcClientEvents>(event: K, listener: (...args: RpcClientEvents[K]) => void): this;
+  /** Adds a one-time listener for any event. */
   once(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Removes a listener of one of the client's events. */
   off<K extends keyof RpcClientEvents>(event: K, listener: (...args: RpcClientEvents[K]) => void): this;
+  /** Removes a listener. */
   off(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
@@ -792,4 +803,5 @@ export class RpcClient extends EventEmitter {
 export { isRetryable, RemoteException } from './errors';
 export type { ClientTransport } from './pool';
 
+/** Same as `new RpcClient(options)`. */
 export function createRpcClient(options: RpcClientOptions): RpcClient { return new RpcClient(options); }

@@ -6,7 +6,9 @@ import { LinkpollError } from '../../errors';
 import { view } from '../../view';
 import { invalidArg } from '../../options';
 
+/** Thrift type ids as they are on the wire (binary protocol). */
 export const enum TType { STOP = 0, BOOL = 2, BYTE = 3, DOUBLE = 4, I16 = 6, I32 = 8, I64 = 10, STRING = 11, STRUCT = 12, MAP = 13, SET = 14, LIST = 15, UUID = 16 }
+/** Thrift message types. */
 export const enum MessageType { CALL = 1, REPLY = 2, EXCEPTION = 3, ONEWAY = 4 }
 
 /** A Thrift type: a base type name, a struct, or a container. Enums are 'i32'. */
@@ -17,6 +19,7 @@ export type TypeSpec =
   | StructSpec
   | { list: TypeSpec } | { set: TypeSpec } | { map: [TypeSpec, TypeSpec] };
 
+/** A field of a struct: id, name, type, requiredness, default. */
 export interface FieldSpec {
   id: number; name: string; type: TypeSpec; required?: boolean;
   /**
@@ -28,6 +31,7 @@ export interface FieldSpec {
   /** The IDL's annotations on the field (`(go.tag = "...")`), name -> value ('' for a bare name). */
   annotations?: Record<string, string>;
 }
+/** A struct, union or exception: its name and fields (as parseIdl() makes them). */
 export interface StructSpec {
   name: string; fields: FieldSpec[]; /** set for exception types */ exception?: boolean;
   /** The IDL's annotations on the struct. */
@@ -83,6 +87,7 @@ export function ttypeOf(t: TypeSpec): TType {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+/** Writes the Thrift binary protocol into a Buffer, growing it (into a new one) when it runs out of room. */
 export class ThriftWriter {
   buf: Buffer;
   pos = 0;
@@ -93,8 +98,10 @@ export class ThriftWriter {
 
   constructor(buf: Buffer) { this.buf = buf; }
 
+  /** Writes into buf from offset `at` on. */
   reset(buf: Buffer, at = 0): void { this.buf = buf; this.pos = at; this.base = at; this.grown = false; }
 
+  /** Makes room for n more bytes. */
   ensure(n: number): void {
     if (this.pos + n > this.buf.length) this.grow(n); // the rare path apart, so this one inlines
   }
@@ -114,9 +121,11 @@ export class ThriftWriter {
   /** Bytes written since reset, for code that patches a length later (survives growing). */
   get offset(): number { return this.pos - this.base; }
 
+  /** Writes a byte. */
   byte(v: number): void { this.ensure(1); this.buf[this.pos++] = v & 0xff; }
   // Integers are stored byte by byte: Buffer's writeInt*BE validate their arguments again on a
   // path that runs several times per message (their checkInt showed in profiles).
+  /** Writes an i16. */
   i16(v: number): void {
     if (v !== (v << 16) >> 16) throw outOfRange('i16', v);
     this.ensure(2);
@@ -124,20 +133,25 @@ export class ThriftWriter {
     b[p] = v >> 8; b[p + 1] = v;
     this.pos = p + 2;
   }
+  /** Writes an i32. */
   i32(v: number): void {
     if (v !== (v | 0)) throw outOfRange('i32', v);
     this.ensure(4);
     putU32(this.buf, this.pos, v);
     this.pos += 4;
   }
+  /** Writes a uint32 (big-endian), as length prefixes are. */
   u32(v: number): void { this.ensure(4); putU32(this.buf, this.pos, v); this.pos += 4; }
+  /** Writes an i64. */
   i64(v: bigint | number): void {
     if (typeof v === 'number' && !Number.isInteger(v)) throw outOfRange('i64', v);
     this.ensure(8);
     this.buf.writeBigInt64BE(typeof v === 'bigint' ? v : BigInt(v), this.pos);
     this.pos += 8;
   }
+  /** Writes a double. */
   double(v: number): void { this.ensure(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; }
+  /** Writes a string (UTF-8, length first). */
   string(s: string): void {
     const max = s.length * 3;
     this.ensure(4 + max);
@@ -157,20 +171,24 @@ export class ThriftWriter {
     putU32(b, this.pos, n);
     this.pos = at + n;
   }
+  /** Writes binary (length first). */
   binary(b: Uint8Array): void {
     this.ensure(4 + b.length);
     putU32(this.buf, this.pos, b.length);
     this.buf.set(b, this.pos + 4);
     this.pos += 4 + b.length;
   }
+  /** Writes bytes as they are. */
   raw(b: Uint8Array): void { this.ensure(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
 
+  /** Writes a strict message header. */
   messageBegin(name: string, type: MessageType, seqid: number): void {
     this.u32(0x80010000 | type);
     this.string(name);
     this.i32(seqid);
   }
 
+  /** Writes a value of type t; `path` names it in errors (Struct.field). */
   value(t: TypeSpec, v: unknown, path: string): void {
     if (typeof t === 'string') {
       switch (t) {
@@ -210,6 +228,7 @@ export class ThriftWriter {
     for (let i = 0; i < items.length; i++) this.value(et, items[i], path);
   }
 
+  /** Writes a struct of the given description (TypeError/RangeError naming the field when a value does not fit its type). */
   struct(s: StructSpec, v: Record<string, unknown>, path?: string): void {
     encoderOf(s)(this, v, path);
   }
@@ -297,6 +316,7 @@ function typeError(path: string, want: string, got: unknown): TypeError {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
+/** A message's name, type and sequence id. */
 export interface MessageHeader { name: string; type: MessageType; seqid: number }
 
 const SMALL_COPY = 256, SLAB_SIZE = 16 * 1024;
@@ -316,6 +336,7 @@ function internalize(s: string): string {
   return s;
 }
 
+/** Reads the Thrift binary protocol from a Buffer, every length checked against its end (ERR_LINKPOLL_PROTOCOL when the bytes do not fit). */
 export class ThriftReader {
   buf: Buffer;
   pos: number;
@@ -331,11 +352,17 @@ export class ThriftReader {
       throw protocolError(`truncated message: need ${n} bytes at ${this.pos - this.start}, have ${this.end - this.pos}`);
     }
   }
+  /** Reads a signed byte. */
   byte(): number { this.need(1); return this.buf[this.pos++]; }
+  /** Reads an i8 (a byte). */
   i8(): number { this.need(1); return (this.buf[this.pos++]! << 24) >> 24; }
+  /** Reads an i16. */
   i16(): number { this.need(2); const b = this.buf, p = this.pos; this.pos = p + 2; return ((b[p]! << 24) >> 16) | b[p + 1]!; }
+  /** Reads an i32. */
   i32(): number { this.need(4); const v = getI32(this.buf, this.pos); this.pos += 4; return v; }
+  /** Reads an i64 as a bigint. */
   i64(): bigint { this.need(8); const v = this.buf.readBigInt64BE(this.pos); this.pos += 8; return v; }
+  /** Reads a double. */
   double(): number { this.need(8); const v = this.buf.readDoubleBE(this.pos); this.pos += 8; return v; }
   private len(): number {
     const n = this.i32();
@@ -343,6 +370,7 @@ export class ThriftReader {
     this.need(n);
     return n;
   }
+  /** Reads a string (UTF-8). */
   string(): string {
     const n = this.len();
     const b = this.buf;
@@ -410,11 +438,13 @@ export class ThriftReader {
   msgType = 0 as MessageType;
   msgSeqid = 0;
 
+  /** Reads a message header, strict or old format. */
   messageBegin(): MessageHeader {
     this.readMessageHeader();
     return { name: this.msgName, type: this.msgType, seqid: this.msgSeqid };
   }
 
+  /** Reads a message header into this reader's name, type and seqid (no object made). */
   readMessageHeader(): void {
     const w = this.i32();
     const type = (w & 0xff) as MessageType;
@@ -424,6 +454,7 @@ export class ThriftReader {
     this.msgType = type;
   }
 
+  /** Reads a value of type t sent with wire type `wire` (a mismatch is skipped and read as undefined). */
   value(t: TypeSpec, wire: number): unknown {
     const want = ttypeOf(t);
     if (want !== wire) { this.skip(wire); return undefined; } // a type we do not expect: skipped
@@ -485,6 +516,7 @@ export class ThriftReader {
     return n;
   }
 
+  /** Reads a struct of the given description (unknown fields skipped). */
   struct(s: StructSpec): Record<string, unknown> {
     return decoderOf(s)(this);
   }
@@ -507,6 +539,7 @@ export class ThriftReader {
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
   }
 
+  /** Skips a value of wire type `wire`. */
   skip(wire: number): void {
     switch (wire) {
       case TType.UUID: this.need(16); this.pos += 16; return;
@@ -673,12 +706,14 @@ function compileEncoder(s: StructSpec): StructEncoder {
 // ---------------------------------------------------------------------------------------------
 // TApplicationException
 
+/** TApplicationException type codes (Apache Thrift's). */
 export const enum AppExceptionType {
   UNKNOWN = 0, UNKNOWN_METHOD = 1, INVALID_MESSAGE_TYPE = 2, WRONG_METHOD_NAME = 3, BAD_SEQUENCE_ID = 4,
   MISSING_RESULT = 5, INTERNAL_ERROR = 6, PROTOCOL_ERROR = 7, INVALID_TRANSFORM = 8, INVALID_PROTOCOL = 9,
   UNSUPPORTED_CLIENT_TYPE = 10,
 }
 
+/** The struct of TApplicationException (message, type). */
 export const TApplicationExceptionSpec: StructSpec = {
   name: 'TApplicationException',
   fields: [{ id: 1, name: 'message', type: 'string' }, { id: 2, name: 'type', type: 'i32' }],

@@ -11,11 +11,13 @@ export interface Instance {
   readonly inFlight: number;
 }
 
+/** Picks a target for each call: the built-in policies, or your own. */
 export interface LoadBalancer {
   /** Picks from a non-empty list; `key` is the call's hash key (CallOptions.key), if any. */
   pick(instances: readonly Instance[], key: string | undefined): Instance;
 }
 
+/** Each target in turn. */
 export class RoundRobin implements LoadBalancer {
   private i = 0;
   pick(list: readonly Instance[]): Instance {
@@ -100,6 +102,7 @@ export class ConsistentHash implements LoadBalancer {
   }
 }
 
+/** The built-in load balancing policies by name. */
 export type BalancerName = 'round-robin' | 'weighted-round-robin' | 'random' | 'least-inflight' | 'consistent-hash';
 
 export function createBalancer(b: BalancerName | LoadBalancer | undefined): LoadBalancer {

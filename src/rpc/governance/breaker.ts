@@ -6,6 +6,7 @@
 import { SlidingWindow } from './window';
 import { outOfRange } from '../../options';
 
+/** When a target's circuit opens (its recent error rate) and how long it stays open. */
 export interface CircuitBreakerOptions {
   /** Failure share that opens the circuit. Default 0.5. */
   errorRate?: number;
@@ -17,6 +18,7 @@ export interface CircuitBreakerOptions {
   coolingTime?: number;
 }
 
+/** A circuit's state: closed (calls go), open (calls skip the target), half-open (trial calls). */
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
 export class CircuitBreaker {

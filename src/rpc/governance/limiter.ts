@@ -4,6 +4,7 @@
 import { SlidingWindow } from './window';
 import { outOfRange } from '../../options';
 
+/** A token bucket: calls per second, and the burst allowed. */
 export interface RateLimitOptions {
   /** Sustained requests per second. */
   qps: number;
@@ -36,6 +37,7 @@ export class TokenBucket {
   }
 }
 
+/** How many retries and backup requests are allowed, as a share of calls plus a floor per second. */
 export interface RetryBudgetOptions {
   /** Retries allowed as a share of calls over the last 10 s. Default 0.1. */
   ratio?: number;

@@ -9,6 +9,7 @@ import { Buffer } from 'node:buffer';
 import type { FieldSpec, StructSpec, TypeSpec } from '../codec/thrift';
 import type { MethodSpec, ServiceSpec } from '../transport/protocol';
 
+/** What parseIdl() reads from an IDL: structs, enums, constants, typedefs and services, by name. */
 export interface Idl {
   structs: Record<string, StructSpec>;
   services: Record<string, ServiceSpec>;

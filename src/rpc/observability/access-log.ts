@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientMiddleware } from '../client/client';
 import type { ServerMiddleware } from '../server/server';
 
+/** What the access log middleware writes, and where. */
 export interface AccessLogOptions {
   /** Where lines go. Default console.log. */
   log?: (line: string) => void;

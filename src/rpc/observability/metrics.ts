@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 /** Upper bounds of the latency buckets, ms. */
 export const LATENCY_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
+/** One method's figures: calls, errors by code, calls in flight, latency histogram and percentiles. */
 export interface MethodMetricsSnapshot {
   calls: number;
   /** Calls that failed, by error code ('ETIMEDOUT', 'ERR_LINKPOLL_REMOTE', ...). */

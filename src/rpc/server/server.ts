@@ -63,6 +63,7 @@ function metainfo(kv: ReadonlyMap<string, string>, prefix: string): ReadonlyMap<
   return out;
 }
 
+/** A method's implementation: its decoded arguments by parameter name and the call's context; returns the result (or a promise of it), throws DeclaredException, BizStatusError or any error (a TApplicationException for the caller). */
 export type Handler = (args: Record<string, unknown>, ctx: CallContext) => unknown;
 
 /**
@@ -94,6 +95,7 @@ export class BizStatusError extends Error {
   }
 }
 
+/** Options of an RpcServer: limits, timeouts, logging, metrics, and the connection options its connections get. */
 export interface RpcServerOptions {
   /** Largest frame accepted (bytes); larger closes the connection. Default 16 MiB. */
   maxFrameSize?: number;
@@ -133,6 +135,7 @@ export interface RpcServerOptions {
   logger?: Logger;
 }
 
+/** What an RpcServer has refused or dropped (RpcServer.stats()), by reason. */
 export interface RpcServerStats {
   connections: number; requests: number; replies: number; appExceptions: number;
   protocolErrors: number; closedForProtocolErrors: number; rateLimited: number;
@@ -173,14 +176,21 @@ export interface RpcServerEvents {
 }
 
 export interface RpcServer {
+  /** Adds a listener for one of the server's events (see RpcServerEvents). */
   on<K extends keyof RpcServerEvents>(event: K, listener: (...args: RpcServerEvents[K]) => void): this;
+  /** Adds a listener for any event, as EventEmitter does. */
   on(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Adds a one-time listener for one of the server's events. */
   once<K extends keyof RpcServerEvents>(event: K, listener: (...args: RpcServerEvents[K]) => void): this;
+  /** Adds a one-time listener for any event. */
   once(event: string | symbol, listener: (...args: any[]) => void): this;
+  /** Removes a listener of one of the server's events. */
   off<K extends keyof RpcServerEvents>(event: K, listener: (...args: RpcServerEvents[K]) => void): this;
+  /** Removes a listener. */
   off(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
+/** Serves Thrift services on one port over every transport (Kitex TTHeader, Apache THeader, framed, unframed binary), told apart by each connection's first bytes; events: RpcServerEvents. */
 export class RpcServer extends EventEmitter {
   readonly server: Server;
   private readonly methods = new Map<string, Registered>();
@@ -306,6 +316,7 @@ export class RpcServer extends EventEmitter {
     }
     return (this.server.listen as (...a: unknown[]) => Promise<AddressInfo>)(...args);
   }
+  /** The bound address, or null when not listening. */
   address(): AddressInfo | null { return this.server.address(); }
   /**
    * Graceful close, as Kitex does it: stops accepting; replies from now on carry Kitex's `crrst`
@@ -673,6 +684,7 @@ function hasSuccess(m: MethodSpec): boolean {
 
 const NO_HEADER = { intKV: new Map<number, string>(), strKV: new Map<string, string>() };
 
+/** Same as `new RpcServer(options)`. */
 export function createRpcServer(options?: RpcServerOptions): RpcServer {
   return new RpcServer(options);
 }

@@ -5,6 +5,7 @@ import type { Connection } from '../../connection';
 import { APACHE_THEADER_MAGIC, COMPACT_PROTOCOL, beginTTHeader, endFrame, parseTTHeader, TTHEADER_MAGIC, type HeaderInfo } from '../codec/ttheader';
 import { MessageType, putU32, ThriftReader, ThriftWriter, type StructSpec } from '../codec/thrift';
 
+/** A method of a service: its arguments and result structs (as parseIdl() makes them). */
 export interface MethodSpec {
   name: string;
   /** Arguments struct (fields = the method's parameters). */
@@ -16,6 +17,7 @@ export interface MethodSpec {
   annotations?: Record<string, string>;
 }
 
+/** A service: its name and methods (as parseIdl() makes them; extended services include their parents' methods). */
 export interface ServiceSpec {
   name: string; methods: Record<string, MethodSpec>;
   /** The IDL's annotations on the service. */
