@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as ts from 'typescript';
 import { rpc } from '../src';
 
@@ -247,6 +247,145 @@ test('names that are reserved words or the client method\'s own `options` genera
     c.close();
     await srv.close();
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Types that say what the IDL says, compiled in every setting a user's project may have.
+
+const TS_VERSIONS = ['5', '7'] as const;
+const TS7 = '7.0.2';
+
+/** The compiler of TypeScript `major`: this project's 5.x, or 7.x from the npm registry (cached in the temp dir). */
+function tscOf(major: '5' | '7'): { tsc: string } | { skip: string } {
+  if (major === '5') return { tsc: path.join(root, 'node_modules', 'typescript', 'bin', 'tsc') };
+  const dir = path.join(os.tmpdir(), `linkpoll-typescript-${TS7}`);
+  const tsc = path.join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!fs.existsSync(tsc)) {
+    fs.mkdirSync(dir, { recursive: true });
+    const r = spawnSync('npm', ['install', '--prefix', dir, '--no-audit', '--no-fund', '--no-save', `typescript@${TS7}`], { encoding: 'utf8', timeout: 300000 });
+    if (r.status !== 0 || !fs.existsSync(tsc)) return { skip: `typescript@${TS7} could not be installed from the npm registry: ${(r.stderr || '').trim().split('\n').pop()}` };
+  }
+  return { tsc };
+}
+
+/** The module settings a user's project may use: [name, compilerOptions, package type, import suffix]. */
+const SETTINGS: [string, Record<string, string>, 'commonjs' | 'module', string][] = [
+  ['CommonJS', { module: 'commonjs' }, 'commonjs', ''],
+  ['ES2022 + bundler', { module: 'es2022', moduleResolution: 'bundler' }, 'module', ''],
+  ['NodeNext (ESM)', { module: 'nodenext', moduleResolution: 'nodenext' }, 'module', '.js'],
+  ['NodeNext (CommonJS)', { module: 'nodenext', moduleResolution: 'nodenext' }, 'commonjs', ''],
+];
+
+/** Type-checks `files` (name -> source; '{ext}' in them becomes the import suffix) with linkpoll installed, in every setting and TypeScript version. */
+function typeCheckEverywhere(files: Record<string, string>): void {
+  for (const major of TS_VERSIONS) {
+    const c = tscOf(major);
+    if ('skip' in c) { console.log(`  SKIPPED (visible): TypeScript ${major}: ${c.skip}`); continue; }
+    for (const [name, options, type, ext] of SETTINGS) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-ts-'));
+      try {
+        fs.mkdirSync(path.join(dir, 'node_modules'));
+        fs.symlinkSync(root, path.join(dir, 'node_modules', 'linkpoll'), 'dir');
+        fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'user', private: true, type }));
+        for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), text.replaceAll('{ext}', ext));
+        fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+          compilerOptions: { target: 'ES2022', strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, isolatedModules: true,
+            noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], ...options },
+          include: Object.keys(files),
+        }));
+        const r = spawnSync(process.execPath, [c.tsc, '-p', dir], { encoding: 'utf8', timeout: 120000 });
+        assert.is(r.status, 0, `TypeScript ${major}, ${name}:\n${r.stdout}${r.stderr}`);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+const TYPED = fs.readFileSync(path.join(root, 'test', 'fixtures', 'typed.thrift'), 'utf8');
+
+test('generated types: real enums, typedef aliases, one-of unions, exception classes, exact constants; under TypeScript 5 and 7 in CommonJS, ES2022 and NodeNext', () => {
+  const src = rpc.generateTypeScript(TYPED);
+  typeCheckEverywhere({
+    'typed.ts': src,
+    'use.ts': [
+      "import { Status, type UserId, type History, type Pick, type User, NotFound, LIMIT, DEFAULT_STATUS, BY_WORD, UsersClient, registerUsers, type UsersHandlers } from './typed{ext}';",
+      "import { RpcServer } from 'linkpoll/rpc';",
+      'export const id: UserId = 5n;',
+      'export const h: History = [Status.OK, Status.GONE];',
+      "export const name: string | undefined = Status[Status.GONE];",
+      'export const limit: 100 = LIMIT;',
+      'export const missing: Status.MISSING = DEFAULT_STATUS;',
+      'export const word: Status | undefined = BY_WORD.get("ok");',
+      "export const byName: Pick = { name: 'ann' };",
+      'export const byId: Pick = { id: 7n };',
+      "export const user: User = { id: 1n, status: Status.OK };",
+      '// @ts-expect-error: 42 is not a Status',
+      'export const notAStatus: Status = 42;',
+      "// @ts-expect-error: a union takes one member",
+      "export const both: Pick = { name: 'ann', id: 7n };",
+      '// @ts-expect-error: UserId is a bigint',
+      'export const wrongId: UserId = 5;',
+      'const handlers: UsersHandlers = {',
+      "  find: ({ how }) => { if (how?.name === undefined) throw new NotFound({ message: 'no such user', code: 4 }); return { id: 1n, name: how.name }; },",
+      '  all: ({ limit }) => Array.from({ length: limit ?? 0 }, (_, i) => ({ id: BigInt(i) })),',
+      '};',
+      'export async function use(c: UsersClient): Promise<number> {',
+      '  registerUsers(new RpcServer(), handlers);',
+      '  try { return (await c.find({ id: 1n })).name?.length ?? 0; } catch (e) {',
+      '    if (e instanceof NotFound) { const code: number | undefined = e.code; const text: string = e.message; return (code ?? 0) + text.length; }',
+      '    throw e;',
+      '  }',
+      '}',
+    ].join('\n'),
+  });
+});
+
+test('generated exception classes: a handler throws one, the caller catches the same class with its fields; unions are one of; docs become JSDoc', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-gen-'));
+  fs.mkdirSync(path.join(dir, 'node_modules'));
+  fs.symlinkSync(root, path.join(dir, 'node_modules', 'linkpoll'), 'dir');
+  const src = rpc.generateTypeScript(TYPED);
+  for (const doc of ['/** How a lookup ended. */', '  /** Found it. */', '/** Users are numbered with i64s. */', '  /** By name. */', '  /** The user\'s number. */',
+    '/** Finds users. */', '   * Looks one up.', '   * @throws {NotFound} (nf)']) {
+    assert.ok(src.includes(doc), `generated code lacks ${doc}`);
+  }
+  const gen = load(src, path.join(dir, 'typed.js'));
+  assert.is(gen.Status[5], 'GONE');
+  assert.is(gen.Status.MISSING, 4);
+  const server = new rpc.RpcServer({ logger: null });
+  gen.registerUsers(server, {
+    find: ({ how }: { how: { name?: string; id?: bigint } }) => {
+      if (how.id === 0n) throw new gen.Invalid({ why: 'zero' });
+      if (how.name !== 'ann') throw new gen.NotFound({ message: `no user ${how.name ?? how.id}`, code: 4 });
+      return { id: 1n, name: 'ann', status: 5 };
+    },
+    all: ({ limit }: { limit: number }) => Array.from({ length: limit }, (_, i) => ({ id: BigInt(i) })),
+  });
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const client = new gen.UsersClient({ targets: [`127.0.0.1:${port}`] });
+  const found = await client.find({ name: 'ann' }) as { id: bigint; name: string; status: number };
+  assert.equal([found.id, found.name, found.status], [1n, 'ann', 5]);
+  const e = await client.find({ name: 'bob' }).catch((x: unknown) => x) as Error & { code: number; thriftField: string };
+  assert.instance(e, gen.NotFound);
+  assert.instance(e, rpc.ThriftException);
+  assert.is(e.message, 'no user bob');
+  assert.is(e.code, 4);
+  assert.is(e.thriftField, 'nf');
+  const bad = await client.find({ id: 0n }).catch((x: unknown) => x) as Error & { why: string; thriftField: string };
+  assert.instance(bad, gen.Invalid);
+  assert.is(bad.why, 'zero');
+  assert.is(bad.thriftField, 'bad');
+  // The IDL's default (LIMIT) is sent when the argument is left out.
+  assert.is((await client.all() as unknown[]).length, 100);
+  // One of: two members (or none) is the caller's error, before anything is sent.
+  const two = await client.find({ name: 'ann', id: 1n }).catch((x: Error) => x) as Error;
+  assert.match(two.message, /how: a union takes exactly one field, got 2 \(name, id\)/);
+  const none = await client.find({}).catch((x: Error) => x) as Error;
+  assert.match(none.message, /a union takes exactly one field, got 0/);
+  client.close();
+  await server.close();
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test.run();

@@ -13,12 +13,12 @@ export { RpcClient, createRpcClient, RemoteException, isRetryable,
 
 // Services and the Thrift binary codec (what generated code and hand-written specs use)
 export { type MethodSpec, type ServiceSpec, type Transport } from './transport/protocol';
-export { TType, MessageType, AppExceptionType, ThriftReader, ThriftWriter, TApplicationException, TApplicationExceptionSpec,
+export { TType, MessageType, AppExceptionType, ThriftReader, ThriftWriter, TApplicationException, TApplicationExceptionSpec, ThriftException,
   type TypeSpec, type FieldSpec, type StructSpec, type MessageHeader } from './codec/thrift';
 export { IntKey } from './codec/ttheader';
 
 // IDL and code generation
-export { parseIdl, parseIdlFile, parseIdlFiles, readIdlFiles, type Idl } from './idl/idl';
+export { parseIdl, parseIdlFile, parseIdlFiles, readIdlFiles, type Idl, type IdlType } from './idl/idl';
 export { generateTypeScript } from './idl/codegen';
 
 // Governance

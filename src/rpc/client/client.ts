@@ -11,7 +11,7 @@ import type { Logger } from '../../log';
 import { Pending, PendingTable } from './pending';
 import { Endpoint, PooledConn, UNIX_TARGET, type ClientTransport } from './pool';
 import { abortError, circuitOpen, connectionLost, connectionRejected, errorCode, isRetryable, isTransportFailure, RemoteException, REJECTED_WITHIN_MS } from './errors';
-import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader } from '../codec/thrift';
+import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader, type FieldSpec } from '../codec/thrift';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
 import { messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { createBalancer, type BalancerName, type LoadBalancer } from '../governance/balancer';
@@ -767,7 +767,7 @@ export class RpcClient extends EventEmitter {
       const fields = p.method.result.fields;
       for (let i = 0; i < fields.length; i++) {
         const f = fields[i]!;
-        if (f.id !== 0 && result[f.name] !== undefined) { p.reject(new RemoteException(f.name, result[f.name], typeof f.type === 'object' && 'fields' in f.type ? f.type.name : '')); return; }
+        if (f.id !== 0 && result[f.name] !== undefined) { p.reject(declaredError(f, result[f.name] as Record<string, unknown>)); return; }
       }
       if (result.success === undefined && fields.some((f) => f.id === 0)) {
         p.reject(new TApplicationException(5, `${p.method.name} returned no result`));
@@ -801,6 +801,17 @@ export class RpcClient extends EventEmitter {
 }
 
 export { isRetryable, RemoteException } from './errors';
+
+/** A declared exception from a reply: an instance of its generated class where there is one, else a RemoteException. */
+function declaredError(f: FieldSpec, value: Record<string, unknown>): Error {
+  const spec = typeof f.type === 'object' && 'fields' in f.type ? f.type : undefined;
+  if (spec?.exceptionClass !== undefined) {
+    const e = new spec.exceptionClass(value);
+    Object.defineProperty(e, 'thriftField', { value: f.name });
+    return e;
+  }
+  return new RemoteException(f.name, value, spec?.name ?? '');
+}
 export type { ClientTransport } from './pool';
 
 /** Same as `new RpcClient(options)`. */

@@ -19,6 +19,16 @@ export type TypeSpec =
   | StructSpec
   | { list: TypeSpec } | { set: TypeSpec } | { map: [TypeSpec, TypeSpec] };
 
+/**
+ * A type as the IDL writes it, for code generators (the codec runs on TypeSpec, where typedefs
+ * are resolved and enums are i32): a base type, a named definition (`name` as its own file
+ * defines it), or a container of those.
+ */
+export type IdlType =
+  | 'bool' | 'byte' | 'i16' | 'i32' | 'i64' | 'double' | 'string' | 'binary' | 'uuid'
+  | { kind: 'enum' | 'typedef' | 'struct'; name: string }
+  | { list: IdlType } | { set: IdlType } | { map: [IdlType, IdlType] };
+
 /** A field of a struct: id, name, type, requiredness, default. */
 export interface FieldSpec {
   id: number; name: string; type: TypeSpec; required?: boolean;
@@ -30,12 +40,25 @@ export interface FieldSpec {
   default?: unknown;
   /** The IDL's annotations on the field (`(go.tag = "...")`), name -> value ('' for a bare name). */
   annotations?: Record<string, string>;
+  /** The type as the IDL writes it (typedef and enum names kept), for code generators. */
+  declared?: IdlType;
+  /** The IDL's doc comment on the field. */
+  doc?: string;
 }
 /** A struct, union or exception: its name and fields (as parseIdl() makes them). */
 export interface StructSpec {
   name: string; fields: FieldSpec[]; /** set for exception types */ exception?: boolean;
+  /** Set for unions: exactly one field is set (encoding none or two is an error, as Apache's and Kitex's code insist). */
+  union?: boolean;
+  /**
+   * For exceptions: the class generated code defines for this type (extending ThriftException).
+   * A client rejects with an instance of it when a reply carries this exception.
+   */
+  exceptionClass?: new (fields: Record<string, unknown>) => Error;
   /** The IDL's annotations on the struct. */
   annotations?: Record<string, string>;
+  /** The IDL's doc comment on the struct. */
+  doc?: string;
 }
 
 export const MAX_DEPTH = 64;
@@ -693,7 +716,12 @@ function compileEncoder(s: StructSpec): StructEncoder {
       ? ` else throw missingField((path === undefined ? ${name} : path) + ${JSON.stringify(`.${f.name} is required`)});`
       : '';
     const fill = dflt === undefined ? '' : ` if (x === undefined) x = V[${defaults.push(dflt) - 1}];`;
-    lines.push(`x = v[${key}];${fill}`, `if (x !== undefined && x !== null) { w.field(${f.wire}, ${f.id}); ${write} }${missing}`);
+    lines.push(`x = v[${key}];${fill}`, `if (x !== undefined && x !== null) { ${s.union ? 'set++; ' : ''}w.field(${f.wire}, ${f.id}); ${write} }${missing}`);
+  }
+  // A union is one of its fields, as Apache's and Kitex's code insist when writing one.
+  if (s.union) {
+    lines.splice(2, 0, 'let set = 0;');
+    lines.push(`if (set !== 1) throw missingField((path === undefined ? ${name} : path) + ': a union takes exactly one field, got ' + set + ' (' + ${JSON.stringify(fields.map((f) => f.name))}.filter((k) => v[k] !== undefined && v[k] !== null).join(', ') + ')');`);
   }
   lines.push('w.byte(0);');
   // A value lacking a required field is the caller's mistake (invalidArg), not the wire's.
@@ -701,6 +729,35 @@ function compileEncoder(s: StructSpec): StructEncoder {
   e = make(encoderOf, invalidArg, typeError, subs, [], types, defaults) as StructEncoder;
   remember(s, ENCODER, encoders, e);
   return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Declared exceptions as classes
+
+const SPEC = Symbol('linkpoll.exceptionSpec');
+
+/**
+ * The base of the exception classes linkpoll-thrift generates (`exception NotFound { 1: string
+ * message }` becomes `class NotFound extends ThriftException`): a handler throws one (`throw new
+ * NotFound({ message: 'no such key' })`) and the caller's call rejects with an instance of the same
+ * class (`err instanceof NotFound`), its IDL fields as properties. The method must declare it
+ * (`throws (1: NotFound nf)`); an undeclared one reaches the caller as a TApplicationException.
+ */
+export class ThriftException extends Error {
+  /** The result field it travels in (`nf`), once a client has received it. */
+  declare readonly thriftField?: string;
+  constructor(spec: StructSpec, fields: object = {}) {
+    const text = (fields as { message?: unknown }).message;
+    super(typeof text === 'string' ? text : spec.name);
+    Object.defineProperty(this, SPEC, { value: spec });
+    this.name = spec.name;
+    Object.assign(this, fields);
+  }
+}
+
+/** The exception type of a ThriftException (what generated code passed to its constructor). */
+export function exceptionSpecOf(e: ThriftException): StructSpec {
+  return (e as unknown as { [SPEC]: StructSpec })[SPEC];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Buffer } from 'node:buffer';
-import type { FieldSpec, StructSpec, TypeSpec } from '../codec/thrift';
+import type { FieldSpec, IdlType, StructSpec, TypeSpec } from '../codec/thrift';
+
+export type { IdlType } from '../codec/thrift';
 import type { MethodSpec, ServiceSpec } from '../transport/protocol';
 
 /** What parseIdl() reads from an IDL: structs, enums, constants, typedefs and services, by name. */
@@ -16,7 +18,18 @@ export interface Idl {
   enums: Record<string, Record<string, number>>;
   /** `const` definitions, as the codec represents their types (i64 bigint, set Set, map Map, struct object). */
   consts: Record<string, unknown>;
+  /** Typedefs as the IDL writes them (`typedef i64 UserId`: UserId -> 'i64'), for code generators. */
+  aliases: Record<string, IdlType>;
+  /** Each const's type as the IDL writes it. */
+  constTypes: Record<string, IdlType>;
+  /**
+   * Doc comments (`/** ... *\/` before a definition) of enums, their values (`Enum.VALUE`),
+   * consts and typedefs, by name; structs, fields, services and methods carry theirs as `doc`.
+   */
+  docs: Record<string, string>;
 }
+
+
 
 type Tok = string;
 
@@ -42,8 +55,9 @@ function intLiteral(v: string): number {
   return v.startsWith('-') ? -n : n;
 }
 
-function tokenize(src: string, offsets?: number[], file = ''): Tok[] {
+function tokenize(src: string, offsets?: number[], file = '', docs?: Map<number, string>): Tok[] {
   const out: Tok[] = [];
+  let doc: string | undefined;
   const re = /\s+|\/\/[^\n]*|#[^\n]*|\/\*[\s\S]*?\*\/|("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|([A-Za-z_][\w.]*)|([+-]?0x[0-9a-fA-F]+|[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)|([{}()<>,;:=\[\]*])/y;
   let m: RegExpExecArray | null;
   let pos = 0;
@@ -52,10 +66,20 @@ function tokenize(src: string, offsets?: number[], file = ''): Tok[] {
     m = re.exec(src);
     if (!m) throw idlError(`unexpected character '${src[pos]}'`, location(file, src, pos));
     const t = m[1] ?? m[2] ?? m[3] ?? m[4];
-    if (t !== undefined) { out.push(t); offsets?.push(pos); }
+    if (t !== undefined) {
+      if (doc !== undefined) { docs?.set(out.length, doc); doc = undefined; }
+      out.push(t); offsets?.push(pos);
+    } else if (m[0].startsWith('/**') && m[0].length > 4) {
+      doc = docText(m[0]);
+    }
     pos = re.lastIndex;
   }
   return out;
+}
+
+/** The text of a `/** ... *\/` comment: its lines without the leading stars, trimmed. */
+function docText(c: string): string {
+  return c.slice(3, -2).split('\n').map((l) => l.replace(/^\s*\*?\s?/, '').trimEnd()).join('\n').trim();
 }
 
 const BASE: Record<string, TypeSpec> = {
@@ -145,7 +169,16 @@ function unquote(s: string): string {
 
 function parseOne(src: string, filename: string, load: IncludeLoader, loading: Map<string, Parsed | null>): Parsed {
   const offsets: number[] = [];
-  const t = tokenize(src, offsets, filename);
+  const docAt = new Map<number, string>();
+  const t = tokenize(src, offsets, filename, docAt);
+  const docs: Record<string, string> = {};
+  /** Keeps the doc comment before token k on `o` (as `doc`), or in `docs` under `name`. */
+  const document = (k: number, o?: { doc?: string }, name?: string) => {
+    const d = docAt.get(k);
+    if (d === undefined) return;
+    if (o) o.doc = d;
+    if (name !== undefined) docs[name] = d;
+  };
   let i = 0;
   /** Where token k is (the end of the text past the last). */
   const at = (k: number) => location(filename, src, k < offsets.length ? offsets[k]! : src.length);
@@ -265,6 +298,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       if (clash) throw idlError(`${owner}: field ${clash.id === id ? `id ${id}` : `name ${name}`} is used twice`, at(start));
       const f: FieldSpec = { id, name, type: type as TypeSpec };
       if (required) f.required = true;
+      document(start, f);
       keep(f, ann);
       if (dflt !== undefined) fieldDefaults.push({ f, raw: dflt, owner });
       fields.push(f);
@@ -273,21 +307,23 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     return fields;
   };
 
-  const methods: { svc: ServiceSpec; name: string; ret: TypeSpec | string | null; args: FieldSpec[]; throws: FieldSpec[]; oneway: boolean; annotations: Record<string, string> | undefined }[] = [];
+  const methods: { svc: ServiceSpec; name: string; ret: TypeSpec | string | null; args: FieldSpec[]; throws: FieldSpec[]; oneway: boolean; annotations: Record<string, string> | undefined; doc: string | undefined }[] = [];
   const extendsOf: { svc: ServiceSpec; base: string }[] = [];
   const includes: string[] = [];
 
   while (i < t.length) {
+    const kwTok = i;
     const kw = next();
     if (kw === 'namespace') { next(); next(); skipAnnotations(); continue; } // (`namespace xsd test (uri = '...')`)
     if (kw === 'senum' || kw === 'slist') throw idlError(`'${kw}' is deprecated and not supported (Apache's compiler dropped it too): use an enum, or list<string>`, at(i - 1));
     if (kw === 'include') { includes.push(unquote(next())); continue; }
     if (kw === 'cpp_include') { next(); continue; }
-    if (kw === 'typedef') { const ty = parseType(); const n = next(); define('typedef', n, i - 1); typedefs[n] = ty; skipAnnotations(); sep(); continue; }
+    if (kw === 'typedef') { const ty = parseType(); const n = next(); define('typedef', n, i - 1); typedefs[n] = ty; document(kwTok, undefined, n); skipAnnotations(); sep(); continue; }
     if (kw === 'const') {
       const type = parseType();
       const name = next();
       define('const', name, i - 1);
+      document(kwTok, undefined, name);
       expect('=');
       constDefs.push({ name, type, raw: parseValue() });
       sep();
@@ -296,10 +332,12 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (kw === 'enum') {
       const name = next();
       define('enum', name, i - 1);
+      document(kwTok, undefined, name);
       expect('{');
       const values: Record<string, number> = {};
       let v = 0;
       while (peek() !== '}') {
+        document(i, undefined, `${name}.${peek()}`);
         const k = next();
         if (!/^[A-Za-z_]\w*$/.test(k)) throw idlError(`enum ${name}: expected a value name, got ${k}`, at(i - 1));
         if (values[k] !== undefined) throw idlError(`enum ${name}: ${k} is defined twice`, at(i - 1));
@@ -324,6 +362,8 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       expect('{');
       const s: StructSpec = { name, fields: parseFields('}', `${kw} ${name}`) };
       if (kw === 'exception') s.exception = true;
+      if (kw === 'union') s.union = true;
+      document(kwTok, s);
       keep(s, readAnnotations(before));
       structs[name] = s;
       continue;
@@ -332,10 +372,12 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       const name = next();
       define('service', name, i - 1);
       const svc: ServiceSpec = { name, methods: {} };
+      document(kwTok, svc);
       if (peek() === 'extends') { i++; extendsOf.push({ svc, base: next() }); }
       const svcAnn = readAnnotations();
       expect('{');
       while (peek() !== '}') {
+        const methodTok = i;
         let oneway = false;
         if (peek() === 'oneway') { oneway = true; i++; }
         const retTok = peek();
@@ -348,7 +390,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
         if (peek() === 'throws') { i++; expect('('); throws = parseFields(')', `${name}.${mname} throws`); }
         const annotations = readAnnotations();
         sep();
-        methods.push({ svc, name: mname, ret, args, throws, oneway, annotations });
+        methods.push({ svc, name: mname, ret, args, throws, oneway, annotations, doc: docAt.get(methodTok) });
       }
       expect('}');
       keep(svc, readAnnotations(svcAnn));
@@ -422,7 +464,23 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if ('set' in ty) return { set: resolve(ty.set as TypeSpec | string, seen) };
     return { map: [resolve(ty.map[0] as TypeSpec | string, seen), resolve(ty.map[1] as TypeSpec | string, seen)] };
   };
-  for (const s of Object.values(structs)) for (const f of s.fields) f.type = resolve(f.type);
+  // The type as written, each name with its kind, for code generators (before resolve() replaces it).
+  const declare = (ty: TypeSpec | string): IdlType => {
+    if (typeof ty === 'string') {
+      if (!ty.startsWith('@')) return ty as IdlType;
+      const n = ty.slice(1);
+      const bare = n.slice(n.lastIndexOf('.') + 1);
+      if (lookup('typedefs', n) !== undefined) return { kind: 'typedef', name: bare };
+      if (lookup('enums', n)) return { kind: 'enum', name: bare };
+      return { kind: 'struct', name: bare };
+    }
+    if ('fields' in ty) return { kind: 'struct', name: ty.name };
+    if ('list' in ty) return { list: declare(ty.list as TypeSpec | string) };
+    if ('set' in ty) return { set: declare(ty.set as TypeSpec | string) };
+    return { map: [declare(ty.map[0] as TypeSpec | string), declare(ty.map[1] as TypeSpec | string)] };
+  };
+  const typed = (f: FieldSpec) => { f.declared = declare(f.type); f.type = resolve(f.type); };
+  for (const s of Object.values(structs)) for (const f of s.fields) typed(f);
   // A const's value, as the codec types it; names are enum values (Enum.NAME) or earlier consts.
   const valueOf = (raw: Raw, ty: TypeSpec, what: string): unknown => {
     const bad = (why: string): never => { throw idlError(`${what}: ${why}`, at(raw.tok)); };
@@ -480,13 +538,16 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     const items = raw.list.map((x) => valueOf(x, 'list' in ty ? ty.list : ty.set, what));
     return 'set' in ty ? new Set(items) : items;
   };
-  for (const c of constDefs) consts[c.name] = valueOf(c.raw, resolve(c.type), `const ${c.name}`);
+  const constTypes: Record<string, IdlType> = {};
+  for (const c of constDefs) { consts[c.name] = valueOf(c.raw, resolve(c.type), `const ${c.name}`); constTypes[c.name] = declare(c.type); }
+  const aliases: Record<string, IdlType> = {};
+  for (const [n, v] of Object.entries(typedefs)) aliases[n] = declare(v);
   const resolvedTypedefs: Record<string, TypeSpec> = {};
   for (const [n, v] of Object.entries(typedefs)) resolvedTypedefs[n] = resolve(v);
   for (const m of methods) {
-    for (const f of [...m.args, ...m.throws]) f.type = resolve(f.type);
+    for (const f of [...m.args, ...m.throws]) typed(f);
     const resultFields: FieldSpec[] = [];
-    if (m.ret !== null) resultFields.push({ id: 0, name: 'success', type: resolve(m.ret) });
+    if (m.ret !== null) resultFields.push({ id: 0, name: 'success', type: resolve(m.ret), declared: declare(m.ret) });
     resultFields.push(...m.throws);
     const spec: MethodSpec = {
       name: m.name,
@@ -494,6 +555,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       result: { name: `${m.svc.name}_${m.name}_result`, fields: resultFields },
     };
     if (m.oneway) spec.oneway = true;
+    if (m.doc !== undefined) spec.doc = m.doc;
     keep(spec, m.annotations);
     m.svc.methods[m.name] = spec;
   }
@@ -514,5 +576,5 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
   for (const { svc } of extendsOf) inherit(svc, 0);
   // (After the methods: their argument fields are resolved there.)
   for (const d of fieldDefaults) d.f.default = valueOf(d.raw, resolve(d.f.type), `${d.owner}: default of ${d.f.name}`);
-  return { structs, services, enums, consts, typedefs: resolvedTypedefs, qualified };
+  return { structs, services, enums, consts, aliases, constTypes, docs, typedefs: resolvedTypedefs, qualified };
 }

@@ -10,7 +10,7 @@ import type { AddressInfo, Connection } from '../../connection';
 import { LinkpollError } from '../../errors';
 import type { Reactor } from '../../reactor';
 import {
-  AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader,
+  ThriftException, exceptionSpecOf, AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader,
 } from '../codec/thrift';
 import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from '../codec/ttheader';
 import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
@@ -591,7 +591,7 @@ export class RpcServer extends EventEmitter {
       setImmediate(() => { if (this.active === 0) for (const w of this.idleWaiters.splice(0)) w(); });
     }
     const code = !failed ? undefined :
-      err instanceof DeclaredException ? `declared:${err.field}` : String((err as LinkpollError)?.code ?? (err as Error)?.name ?? 'Error');
+      err instanceof DeclaredException ? `declared:${err.field}` : err instanceof ThriftException ? `declared:${err.name}` : String((err as LinkpollError)?.code ?? (err as Error)?.name ?? 'Error');
     if (this.timing) mm.done(performance.now() - t0, code);
     else mm.count(code);
   }
@@ -631,6 +631,12 @@ export class RpcServer extends EventEmitter {
   }
 
   private failed(conn: Connection, st: ConnState, hseq: number, seqid: number, m: MethodSpec, e: unknown): void {
+    if (e instanceof ThriftException) {
+      // A generated exception class: the method's result field of its type carries it.
+      const spec = exceptionSpecOf(e);
+      const f = m.result.fields.find((x) => x.id !== 0 && (x.type === spec || (typeof x.type === 'object' && 'fields' in x.type && x.type.name === spec.name)));
+      if (f) e = new DeclaredException(f.name, e as unknown as Record<string, unknown>);
+    }
     if (e instanceof DeclaredException && m.result.fields.some((f) => f.name === e.field && f.id !== 0)) {
       if (conn.destroyed) return;
       try {

@@ -15,6 +15,8 @@ export interface MethodSpec {
   oneway?: boolean;
   /** The IDL's annotations on the method (Kitex's `api.get`, say). */
   annotations?: Record<string, string>;
+  /** The IDL's doc comment on the method. */
+  doc?: string;
 }
 
 /** A service: its name and methods (as parseIdl() makes them; extended services include their parents' methods). */
@@ -22,6 +24,8 @@ export interface ServiceSpec {
   name: string; methods: Record<string, MethodSpec>;
   /** The IDL's annotations on the service. */
   annotations?: Record<string, string>;
+  /** The IDL's doc comment on the service. */
+  doc?: string;
 }
 
 /**
