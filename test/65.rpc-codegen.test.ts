@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as ts from 'typescript';
 import { rpc } from '../src';
 
@@ -287,7 +287,10 @@ function typeCheckEverywhere(files: Record<string, string>): void {
         fs.mkdirSync(path.join(dir, 'node_modules'));
         fs.symlinkSync(root, path.join(dir, 'node_modules', 'linkpoll'), 'dir');
         fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'user', private: true, type }));
-        for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, f), text.replaceAll('{ext}', ext));
+        for (const [f, text] of Object.entries(files)) {
+          fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+          fs.writeFileSync(path.join(dir, f), text.replaceAll('{ext}', ext));
+        }
         fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
           compilerOptions: { target: 'ES2022', strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, isolatedModules: true,
             noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')], ...options },
@@ -386,6 +389,87 @@ test('generated exception classes: a handler throws one, the caller catches the 
   client.close();
   await server.close();
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('one module per IDL file (generate({ perFile })): includes become imports, descriptions are shared (an included exception class is caught by class); compiles everywhere; --watch regenerates', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-perfile-'));
+  const idlDir = path.join(dir, 'idl');
+  fs.mkdirSync(path.join(idlDir, 'common'), { recursive: true });
+  fs.writeFileSync(path.join(idlDir, 'common', 'base.thrift'), [
+    'include "types.thrift"',
+    '/** What every response carries. */',
+    'struct BaseResp { 1: string StatusMessage = "", 2: i32 StatusCode = 0, 3: types.Level level }',
+    'exception BaseError { 1: string message, 2: i32 code }',
+  ].join('\n'));
+  fs.writeFileSync(path.join(idlDir, 'common', 'types.thrift'), 'typedef i64 UserId\nenum Level { LOW = 1, HIGH = 2 }');
+  fs.writeFileSync(path.join(idlDir, 'user.thrift'), [
+    'include "common/base.thrift"',
+    'include "common/types.thrift"',
+    'struct GetUserReq { 1: types.UserId id, 2: types.Level level }',
+    'struct GetUserResp { 1: string name, 255: base.BaseResp BaseResp }',
+    'service UserService { GetUserResp GetUser(1: GetUserReq req) throws (1: base.BaseError err) }',
+  ].join('\n'));
+  const out = path.join(dir, 'gen');
+  const written = rpc.generate(path.join(idlDir, 'user.thrift'), { perFile: true, outDir: out });
+  assert.equal(Object.keys(written).sort(), ['_idl.ts', 'common/base.ts', 'common/types.ts', 'user.ts']);
+  assert.match(written['user.ts']!, /import \* as base from '\.\/common\/base\.js';/);
+  assert.match(written['user.ts']!, /id\?: types\.UserId;/);
+  assert.not.match(written['user.ts']!, /interface BaseResp/);
+  const files: Record<string, string> = { 'use.ts': [
+    "import { UserServiceClient, registerUserService, type GetUserReq } from './user{ext}';",
+    "import { BaseError, type BaseResp } from './common/base{ext}';",
+    "import { Level } from './common/types{ext}';",
+    "import { RpcServer } from 'linkpoll/rpc';",
+    'export const req: GetUserReq = { id: 1n, level: Level.HIGH };',
+    "export const resp: BaseResp = { StatusCode: 0, level: Level.LOW };",
+    "registerUserService(new RpcServer(), { GetUser: ({ req: r }) => { if (r?.id === 0n) throw new BaseError({ message: 'zero', code: 1 }); return { name: 'n' }; } });",
+    'export const call = (c: UserServiceClient) => c.GetUser(req).catch((e: unknown) => (e instanceof BaseError ? e.code : 0));',
+  ].join('\n') };
+  for (const [f, text] of Object.entries(written)) files[f] = text;
+  typeCheckEverywhere(files);
+
+  // Run it: compiled as CommonJS, the classes of one module are the ones the other's client makes.
+  fs.mkdirSync(path.join(out, 'node_modules'));
+  fs.symlinkSync(root, path.join(out, 'node_modules', 'linkpoll'), 'dir');
+  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--outDir', path.join(out, 'js'), '--module', 'commonjs', '--target', 'ES2022',
+    '--skipLibCheck', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), ...Object.keys(written).map((f) => path.join(out, f))], { stdio: 'pipe' });
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const user = require(path.join(out, 'js', 'user.js'));
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const base = require(path.join(out, 'js', 'common', 'base.js'));
+  const server = new rpc.RpcServer({ logger: null });
+  user.registerUserService(server, { GetUser: ({ req }: { req: { id: bigint } }) => {
+    if (req.id === 0n) throw new base.BaseError({ message: 'zero', code: 7 });
+    return { name: `u${req.id}`, BaseResp: { StatusCode: 0, level: 2 } };
+  } });
+  const { port } = await server.listen({ port: 0, host: '127.0.0.1' });
+  const client = new user.UserServiceClient({ targets: [`127.0.0.1:${port}`] });
+  try {
+    assert.equal(await client.GetUser({ id: 5n }), { name: 'u5', BaseResp: { StatusMessage: '', StatusCode: 0, level: 2 } });
+    const e = await client.GetUser({ id: 0n }).catch((x: Error) => x);
+    assert.instance(e, base.BaseError);
+    assert.equal([e.message, e.code], ['zero', 7]);
+  } finally {
+    client.close();
+    await server.close();
+  }
+
+  // --watch: an edit to an included file regenerates the modules.
+  const cli = path.join(root, require(path.join(root, 'package.json')).bin['linkpoll-thrift']);
+  const watchOut = path.join(dir, 'watched');
+  const w = spawn(process.execPath, [cli, path.join(idlDir, 'user.thrift'), '--out', watchOut, '--per-file', '--watch'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    let said = '';
+    await new Promise<void>((resolve) => w.stderr!.on('data', (d) => { said += d; if (said.includes('watching')) resolve(); }));
+    assert.not.match(fs.readFileSync(path.join(watchOut, 'common', 'types.ts'), 'utf8'), /MID/);
+    fs.writeFileSync(path.join(idlDir, 'common', 'types.thrift'), 'typedef i64 UserId\nenum Level { LOW = 1, MID = 5, HIGH = 2 }');
+    const until = Date.now() + 5000;
+    while (!fs.readFileSync(path.join(watchOut, 'common', 'types.ts'), 'utf8').includes('MID = 5') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.match(fs.readFileSync(path.join(watchOut, 'common', 'types.ts'), 'utf8'), /MID = 5/);
+  } finally {
+    w.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -58,6 +58,7 @@ test('every TypeScript snippet compiles (strict, the published typings) and runs
     fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'docs', private: true, type: 'commonjs' }));
     // What the codegen guide tells a user to run first.
     fs.writeFileSync(path.join(dir, 'geecache.ts'), generated('examples/geecache/geecache.thrift'));
+    fs.writeFileSync(path.join(dir, 'typed.ts'), generated('test/fixtures/typed.thrift'));
     const names = snippets.map((b, i) => {
       const name = `${path.basename(b.file, '.md')}-${i}`;
       fs.writeFileSync(path.join(dir, `${name}.ts`), `// ${b.file}:${b.line}\n${b.code}`);
@@ -68,7 +69,7 @@ test('every TypeScript snippet compiles (strict, the published typings) and runs
         target: 'ES2022', module: 'node16', moduleResolution: 'node16', strict: true, outDir: 'out', skipLibCheck: false,
         noUncheckedIndexedAccess: true, types: ['node'], typeRoots: [path.join(root, 'node_modules', '@types')],
       },
-      include: ['*.ts'],
+      include: names.map((n) => `${n}.ts`),
     }));
     const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', dir], { encoding: 'utf8' });
     assert.is(tsc.status, 0, `the snippets do not compile:\n${tsc.stdout}${tsc.stderr}`);

@@ -19,7 +19,7 @@ export { IntKey } from './codec/ttheader';
 
 // IDL and code generation
 export { parseIdl, parseIdlFile, parseIdlFiles, readIdlFiles, type Idl, type IdlType } from './idl/idl';
-export { generateTypeScript } from './idl/codegen';
+export { generate, generateTypeScript, generateTypeScriptFiles, type GenerateOptions } from './idl/codegen';
 
 // Governance
 export { RoundRobin, WeightedRoundRobin, WeightedRandom, LeastInFlight, ConsistentHash,

@@ -26,7 +26,8 @@ export type TypeSpec =
  */
 export type IdlType =
   | 'bool' | 'byte' | 'i16' | 'i32' | 'i64' | 'double' | 'string' | 'binary' | 'uuid'
-  | { kind: 'enum' | 'typedef' | 'struct'; name: string }
+  /** `file`: the file that defines it, when that is an included one (parseIdlFiles's names). */
+  | { kind: 'enum' | 'typedef' | 'struct'; name: string; file?: string }
   | { list: IdlType } | { set: IdlType } | { map: [IdlType, IdlType] };
 
 /** A field of a struct: id, name, type, requiredness, default. */

@@ -27,6 +27,13 @@ export interface Idl {
    * consts and typedefs, by name; structs, fields, services and methods carry theirs as `doc`.
    */
   docs: Record<string, string>;
+  /** The names this file defines itself (the others came with its includes). */
+  own: string[];
+  /**
+   * Every file read, by name, the main one included: each its own Idl, sharing the descriptions
+   * the main file's types point to (parseIdlFiles and parseIdlFile; {} from parseIdl).
+   */
+  files: Record<string, Idl>;
 }
 
 
@@ -92,6 +99,8 @@ type IncludeLoader = (include: string, from: string) => { name: string; text: st
 
 interface Parsed extends Idl {
   typedefs: Record<string, TypeSpec>;
+  /** The file each include prefix names (its own includes' too). */
+  prefixFiles: Map<string, string>;
   /** Definitions of its includes by `prefix.Name` (transitively: a file's includes' names are known to whoever includes it). */
   qualified: Qualified;
 }
@@ -106,6 +115,13 @@ export function parseIdl(src: string): Idl {
   return parseOne(src, '', () => undefined, new Map());
 }
 
+/** The Idl of `main` with `files`: every file parsed (in `loading`), by name. */
+function withFiles(idl: Parsed, main: string, loading: Map<string, Parsed | null>): Idl {
+  for (const [name, sub] of loading) if (sub) idl.files[name] = sub;
+  idl.files[main] = idl;
+  return idl;
+}
+
 /**
  * Parses IDL spread over files: `files` maps names to text; `main` is the one to parse. An
  * include is looked up relative to the including file's name, then as written.
@@ -118,7 +134,8 @@ export function parseIdlFiles(files: Record<string, string>, main: string): Idl 
     }
     return undefined;
   };
-  return parseOne(files[main], main, load, new Map([[main, null]]));
+  const loading = new Map<string, Parsed | null>([[main, null]]);
+  return withFiles(parseOne(files[main], main, load, loading), main, loading);
 }
 
 /**
@@ -408,6 +425,13 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
   const ambiguousBare = new Map<string, string[]>();
   const qualified: Qualified = { structs: {}, enums: {}, services: {}, typedefs: {}, consts: {} };
   const bareFrom = new Map<string, string>();
+  const bareFile = new Map<string, string>();
+  const prefixFiles = new Map<string, string>();
+  /** The file (of those read) that defines `n` itself as this very definition. */
+  const definer = (kind: 'structs' | 'enums' | 'services' | 'typedefs' | 'consts', n: string, v: unknown): string | undefined => {
+    for (const [name, p] of loading) if (p && p.own.includes(n) && (p[kind] as Record<string, unknown>)[n] === v) return name;
+    return undefined;
+  };
   for (const inc of includes) {
     const found = load(inc, filename);
     if (!found) { missing.push(inc); continue; }
@@ -419,6 +443,8 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
       loading.set(found.name, sub);
     }
     const prefix = path.posix.basename(inc).replace(/\.thrift$/, '');
+    prefixFiles.set(prefix, found.name);
+    for (const [p, f] of sub.prefixFiles) if (!prefixFiles.has(p)) prefixFiles.set(p, f);
     for (const kind of ['structs', 'enums', 'services', 'typedefs', 'consts'] as const) {
       for (const [n, v] of Object.entries(sub.qualified[kind])) (qualified[kind] as Record<string, unknown>)[n] ??= v;
     }
@@ -429,7 +455,7 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
         into[`${prefix}.${n}`] = v;
         if (own.has(n)) continue;
         const from = bareFrom.get(`${kind}:${n}`);
-        if (from === undefined) { bareFrom.set(`${kind}:${n}`, inc); bare[n] = v; } else if (from !== inc) ambiguousBare.set(n, [...(ambiguousBare.get(n) ?? [from]), inc]);
+        if (from === undefined) { bareFrom.set(`${kind}:${n}`, inc); bareFile.set(`${kind}:${n}`, definer(kind, n, v) ?? found.name); bare[n] = v; } else if (from !== inc) ambiguousBare.set(n, [...(ambiguousBare.get(n) ?? [from]), inc]);
       }
     }
   }
@@ -469,10 +495,12 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
     if (typeof ty === 'string') {
       if (!ty.startsWith('@')) return ty as IdlType;
       const n = ty.slice(1);
-      const bare = n.slice(n.lastIndexOf('.') + 1);
-      if (lookup('typedefs', n) !== undefined) return { kind: 'typedef', name: bare };
-      if (lookup('enums', n)) return { kind: 'enum', name: bare };
-      return { kind: 'struct', name: bare };
+      const dot = n.lastIndexOf('.');
+      const bare = n.slice(dot + 1);
+      const kind = lookup('typedefs', n) !== undefined ? 'typedef' : lookup('enums', n) ? 'enum' : 'struct';
+      // Which file defines it: this one, the include its prefix names, or the include its bare name came with.
+      const file = dot >= 0 ? prefixFiles.get(n.slice(0, dot)) : own.has(bare) ? undefined : bareFile.get(`${kind}s:${bare}`);
+      return file === undefined ? { kind, name: bare } : { kind, name: bare, file };
     }
     if ('fields' in ty) return { kind: 'struct', name: ty.name };
     if ('list' in ty) return { list: declare(ty.list as TypeSpec | string) };
@@ -576,5 +604,5 @@ function parseOne(src: string, filename: string, load: IncludeLoader, loading: M
   for (const { svc } of extendsOf) inherit(svc, 0);
   // (After the methods: their argument fields are resolved there.)
   for (const d of fieldDefaults) d.f.default = valueOf(d.raw, resolve(d.f.type), `${d.owner}: default of ${d.f.name}`);
-  return { structs, services, enums, consts, aliases, constTypes, docs, typedefs: resolvedTypedefs, qualified };
+  return { structs, services, enums, consts, aliases, constTypes, docs, own: [...own], files: {}, typedefs: resolvedTypedefs, qualified, prefixFiles };
 }
