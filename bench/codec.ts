@@ -1,9 +1,14 @@
 // Thrift binary encode/decode: linkpoll's codec against npm thrift's TBinaryProtocol, on the
-// GroupCache Request/Response pair and on a larger struct.
+// GroupCache Request/Response pair and on a larger struct (everything.thrift's Everything), where
+// the npm side is the code Apache's compiler generates (`thrift --gen js:node`, when the compiler
+// is installed: Debian's thrift-compiler). linkpoll's generated code runs the codec compiled from
+// the IDL at load, so these rows are its generated code's too.
 //   node dist/bench/codec.js
 import { Bench } from 'tinybench';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { rpc } from '../src';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -62,8 +67,31 @@ function npmReader(bytes: Buffer): any {
   return new thrift.TBinaryProtocol(t);
 }
 
+/** Everything as Apache's generated JavaScript (thrift --gen js:node), or undefined without the compiler. */
+function apacheEverything(): { Everything: any } | undefined {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-js-'));
+  const r = spawnSync('thrift', ['--gen', 'js:node', '-out', out, path.join(root, 'test/fixtures/everything.thrift')], { encoding: 'utf8' });
+  if (r.status !== 0) { console.log(`(no Apache-generated rows: thrift --gen js:node failed or is missing: ${r.error?.message ?? r.stderr.trim()})`); return undefined; }
+  // Its modules require('thrift'): resolved from this project's node_modules.
+  const Module = require('node:module') as { _initPaths(): void };
+  process.env.NODE_PATH = path.join(root, 'node_modules');
+  Module._initPaths();
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require(path.join(out, 'everything_types.js'));
+}
+
 async function main(): Promise<void> {
   const bench = new Bench({ time: 800 });
+  const apache = apacheEverything();
+  if (apache) {
+    // The value as Apache's code holds it (Int64 objects, arrays for sets, objects for maps): read from our bytes.
+    const value = new apache.Everything();
+    value.read(npmReader(bigBytes));
+    const out = npmWriter();
+    bench
+      .add('encode larger struct: Apache generated JS', () => { out.reset(); value.write(out.proto); })
+      .add('decode larger struct: Apache generated JS', () => { const e = new apache.Everything(); e.read(npmReader(bigBytes)); });
+  }
   bench
     .add('encode Request+Response: linkpoll', () => { enc(gee.structs.Request, req); enc(gee.structs.Response, resp); })
     .add('encode Request+Response: npm thrift', () => { npm.reset(); npmWriteRequest(npm.proto); npmWriteResponse(npm.proto); })
