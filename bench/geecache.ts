@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { HashRing } from '../examples/geecache/consistenthash';
 import { loadgenPath } from './loadgen';
+import { barChart } from './chart';
 
 const root = path.join(__dirname, '..', '..');
 const loadgen = loadgenPath();
@@ -87,31 +88,10 @@ async function measure(name: string, peerTransport: 'http' | 'rpc', clientMode: 
 }
 
 function svg(rows: Row[]): string {
-  const groups = [10, 100];
-  const W = 900, H = 340, pad = 60;
-  const maxQ = Math.max(...rows.map((r) => r.qps)) * 1.15;
-  const colors = ['#c9a227', '#8a6d0b', '#9aa5b1', '#4c9be8', '#1f5fa8'];
-  const names = [...new Set(rows.map((r) => r.name))];
-  const bw = 44;
-  let bars = '';
-  groups.forEach((c, gi) => {
-    const gx = pad + 30 + gi * 400;
-    names.forEach((nm, ni) => {
-      const r = rows.find((x) => x.name === nm && x.conns === c);
-      if (!r) return;
-      const h = ((H - 2 * pad) * r.qps) / maxQ;
-      const x = gx + ni * (bw + 22);
-      bars += `<rect x="${x}" y="${H - pad - h}" width="${bw}" height="${h}" fill="${colors[ni]}"/>`;
-      bars += `<text x="${x + bw / 2}" y="${H - pad - h - 6}" font-size="11" text-anchor="middle">${Math.round(r.qps).toLocaleString('en-US')}</text>`;
-      bars += `<text x="${x + bw / 2}" y="${H - pad + 14}" font-size="10" text-anchor="middle">${(r.avgUs / 1000).toFixed(2)} ms</text>`;
-    });
-    bars += `<text x="${gx + 160}" y="${H - pad + 34}" font-size="13" text-anchor="middle">${c} concurrent clients</text>`;
-  });
-  const legend = names.map((nm, i) => `<rect x="${pad + (i % 3) * 270}" y="${10 + Math.floor(i / 3) * 18}" width="12" height="12" fill="${colors[i]}"/><text x="${pad + 18 + (i % 3) * 270}" y="${21 + Math.floor(i / 3) * 18}" font-size="12">${nm}</text>`).join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">` +
-    `<rect width="100%" height="100%" fill="white"/>${legend}` +
-    `<text x="14" y="${H / 2}" font-size="12" transform="rotate(-90 14 ${H / 2})" text-anchor="middle">QPS (bar), avg latency (below)</text>` +
-    `<line x1="${pad}" y1="${H - pad}" x2="${W - 20}" y2="${H - pad}" stroke="#333"/>${bars}</svg>\n`;
+  return barChart('GeeCache, 3 nodes: a front node fetching from its peers', 'QPS (bar), avg latency (below)', [10, 100].map((c) => ({
+    label: `${c} concurrent clients`,
+    bars: rows.filter((r) => r.conns === c).map((r) => ({ name: r.name, value: r.qps, note: `${(r.avgUs / 1000).toFixed(2)} ms` })),
+  })));
 }
 
 async function main(): Promise<void> {

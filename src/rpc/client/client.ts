@@ -3,17 +3,16 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
-import { connect } from '../../dial';
 import { LinkpollError, timeoutError } from '../../errors';
 import { encodeOptions, invalidArg, invalidType, outOfRange } from '../../options';
 import type { Reactor } from '../../reactor';
 import type { Logger } from '../../log';
 import { Pending, PendingTable } from './pending';
-import { Endpoint, PooledConn, UNIX_TARGET, type ClientTransport } from './pool';
-import { abortError, circuitOpen, connectionLost, connectionRejected, errorCode, isRetryable, isTransportFailure, RemoteException, REJECTED_WITHIN_MS } from './errors';
+import { ConnectionPool, PooledConn, type Endpoint, type ClientTransport } from './pool';
+import { abortError, circuitOpen, errorCode, isRetryable, isTransportFailure, RemoteException } from './errors';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader, type FieldSpec } from '../codec/thrift';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
-import { messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
+import { messagePrefix, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { createBalancer, type BalancerName, type LoadBalancer } from '../governance/balancer';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '../governance/breaker';
 import { RetryBudget, TokenBucket, type RateLimitOptions, type RetryBudgetOptions } from '../governance/limiter';
@@ -155,13 +154,6 @@ export interface CallOptions {
   key?: string;
 }
 
-/**
- * A connection stops taking calls in a tick at this many, or once this much of its output is
- * queued: half of a linkpoll server's default requests in flight per connection (256, over which
- * it pauses reading), and bytes enough to amortise the syscall.
- */
-const BATCH_CALLS = 128;
-const BATCH_BYTES = 64 * 1024;
 const NO_OPTIONS: CallOptions = Object.freeze({});
 const NO_ARGS: Record<string, unknown> = Object.freeze({});
 
@@ -212,9 +204,10 @@ export class RpcClient extends EventEmitter {
   private readonly transport: ClientTransport;
   /** Before every method name on the wire ("Service:" when multiplexed). */
   private readonly namePrefix: string;
-  private readonly endpoints = new Map<string, Endpoint>();
+  private readonly pool: ConnectionPool;
   private seq = 0;
-  private closed = false;
+  /** @internal PoolOwner: close() was called. */
+  closed = false;
   private readonly pending = new PendingTable();
   private instances: Endpoint[] = [];
   private readonly balancer: LoadBalancer;
@@ -226,9 +219,6 @@ export class RpcClient extends EventEmitter {
   private readonly breakerOpts: CircuitBreakerOptions | undefined;
   private readonly metrics_ = new RpcMetrics(['retries', 'backup_requests', 'circuit_open_rejections', 'rate_limited']);
   private readonly sweeper: NodeJS.Timeout;
-  private readonly maxIdle: number;
-  private readonly writesPerTick: number;
-  private readonly idleSweeps: number;
   private readonly reader = new ThriftReader(Buffer.alloc(0)); // reused: replies are decoded one at a time
   private readonly header = new HeaderInfo(0, 0, 0, 0, undefined, 0, 0); // likewise their headers
 
@@ -258,20 +248,32 @@ export class RpcClient extends EventEmitter {
     if (options.idleTimeout !== undefined && !(typeof options.idleTimeout === 'number' && options.idleTimeout > 0)) throw outOfRange('idleTimeout must be a number of ms > 0');
     this.budget = options.retry || options.backupRequest ? new RetryBudget(options.retryBudget) : undefined;
     this.governed = !!(options.retry || options.backupRequest || this.breakerOpts || this.limiter || this.middleware.length);
-    this.setTargets(options.targets ?? []);
     const idle = options.idleTimeout ?? 60000;
     const per = options.connectionsPerTarget ?? 1;
-    this.maxIdle = options.maxIdlePerTarget ?? per;
-    if (!(Number.isInteger(this.maxIdle) && this.maxIdle >= 0)) throw outOfRange('maxIdlePerTarget must be an integer >= 0');
+    const maxIdle = options.maxIdlePerTarget ?? per;
+    if (!(Number.isInteger(maxIdle) && maxIdle >= 0)) throw outOfRange('maxIdlePerTarget must be an integer >= 0');
     encodeOptions({ keepAlive: options.keepAlive, connectTimeout: options.connectTimeout, maxFrameSize: options.maxFrameSize }); // refused now, not at the first dial
-    this.writesPerTick = options.writesPerTick ?? Infinity;
-    if (!(this.writesPerTick >= 1)) throw outOfRange('writesPerTick must be >= 1');
+    const writesPerTick = options.writesPerTick ?? Infinity;
+    if (!(writesPerTick >= 1)) throw outOfRange('writesPerTick must be >= 1');
     // Sweeps at most a second apart; a connection unused for idleTimeout (to a sweep's precision) closes.
     const every = Math.max(100, Math.min(idle / 2, 1000));
-    this.idleSweeps = Math.max(1, Math.round(idle / every));
-    this.sweeper = setInterval(() => this.sweep(), every);
+    this.pool = new ConnectionPool(this, {
+      transport: this.transport, reactor: options.reactor, connectionsPerTarget: options.connectionsPerTarget, maxFrameSize: options.maxFrameSize,
+      connectTimeout: options.connectTimeout, keepAlive: options.keepAlive, writeTimeout: options.writeTimeout,
+      writesPerTick, maxIdle, idleSweeps: Math.max(1, Math.round(idle / every)),
+    });
+    this.setTargets(options.targets ?? []);
+    this.sweeper = setInterval(() => this.pool.sweep(), every);
     this.sweeper.unref();
   }
+
+  /** @internal PoolOwner: calls in flight on a connection that closed fail with `reason`. */
+  lost(pc: PooledConn, reason: Error): void {
+    for (const p of this.pending.all()) if (p.conn === pc) p.reject(reason);
+  }
+
+  /** @internal PoolOwner: whether this target is still listed. */
+  isTarget(ep: Endpoint): boolean { return this.instances.includes(ep); }
 
   /** Replaces the targets (service discovery); connections to targets that left close when idle. */
   setTargets(targets: string | TargetSpec | (string | TargetSpec)[]): void {
@@ -287,7 +289,7 @@ export class RpcClient extends EventEmitter {
       if (!(w > 0)) throw outOfRange(`target ${spec.address}: weight must be positive`);
       const tr = spec.transport ?? this.transport;
       if (!CLIENT_TRANSPORTS.includes(tr)) throw invalidArg(`target ${spec.address}: unknown transport ${String(tr)}`);
-      const ep = this.endpoint(spec.address);
+      const ep = this.pool.endpoint(spec.address);
       ep.weight = w;
       ep.transport = tr; // connections dialled from now on speak it
       next.push(ep);
@@ -432,7 +434,7 @@ export class RpcClient extends EventEmitter {
   private choose(call: ClientCall, opts: CallOptions): Endpoint {
     const now = Date.now();
     if (opts.target !== undefined) {
-      const ep = this.endpoint(opts.target);
+      const ep = this.pool.endpoint(opts.target);
       if (this.breakerOpts && !this.instanceBreaker(ep).allow(now)) throw circuitOpen(opts.target);
       return ep;
     }
@@ -479,7 +481,7 @@ export class RpcClient extends EventEmitter {
       }
       let ready: PooledConn | Promise<PooledConn>;
       try {
-        ready = this.connFor(target);
+        ready = this.pool.connFor(target);
       } catch (e) {
         p.reject(e as Error);
         return;
@@ -595,21 +597,21 @@ export class RpcClient extends EventEmitter {
     if (this.ticker) clearInterval(this.ticker);
     for (const p of this.dialing) p.reject(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client was closed'));
     this.dialing.clear();
-    for (const ep of this.endpoints.values()) for (const c of ep.conns) c.conn.destroy(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client was closed'));
-    this.endpoints.clear();
+    for (const ep of this.pool.endpoints.values()) for (const c of ep.conns) c.conn.destroy(new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client was closed'));
+    this.pool.endpoints.clear();
   }
 
   /** Connections and calls in flight per target. */
   stats(): Record<string, { connections: number; inFlight: number }> {
     const out: Record<string, { connections: number; inFlight: number }> = {};
-    for (const [k, ep] of this.endpoints) out[k] = { connections: ep.conns.length, inFlight: ep.inFlight };
+    for (const [k, ep] of this.pool.endpoints) out[k] = { connections: ep.conns.length, inFlight: ep.inFlight };
     return out;
   }
 
   /** Per-method calls, errors by code, latency histogram, in flight; retry/breaker counters; circuit states. */
   metrics(): { methods: Record<string, MethodMetricsSnapshot>; counters: Record<string, number>; circuits: Record<string, CircuitState> } {
     const circuits: Record<string, CircuitState> = {};
-    for (const [k, ep] of this.endpoints) if (ep.breaker) circuits[`target:${k}`] = ep.breaker.state;
+    for (const [k, ep] of this.pool.endpoints) if (ep.breaker) circuits[`target:${k}`] = ep.breaker.state;
     return { ...this.metrics_.snapshot(), circuits };
   }
 
@@ -622,110 +624,8 @@ export class RpcClient extends EventEmitter {
     return this.seq;
   }
 
-  private endpoint(target: string): Endpoint {
-    let ep = this.endpoints.get(target);
-    if (!ep) {
-      const unix = UNIX_TARGET.exec(target);
-      if (unix) {
-        ep = new Endpoint(target, '', 0, this.transport, unix[1]);
-      } else {
-        const i = target.lastIndexOf(':');
-        const host = target.slice(0, i).replace(/^\[|\]$/g, '');
-        const port = Number(target.slice(i + 1));
-        if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw invalidArg(`target must be "host:port" or "unix:/path", got ${target}`);
-        ep = new Endpoint(target, host, port, this.transport);
-      }
-      this.endpoints.set(target, ep);
-    }
-    return ep;
-  }
-
-  private connFor(target: string): PooledConn | Promise<PooledConn> {
-    const ep = this.endpoint(target);
-    const want = this.opts.connectionsPerTarget ?? 1;
-    if (ep.conns.length >= want) {
-      // Full pool: connections in turn, the calls of one tick in batches. A connection whose output
-      // of this tick is still queued takes up to batchLimit calls; the limit spreads the number of
-      // calls the previous tick made over writesPerTick connections.
-      const last = ep.conns[ep.rr];
-      if (last !== undefined && last.conn.staged > 0) {
-        if (last.batch < ep.batchLimit && last.batch < BATCH_CALLS && last.conn.staged < BATCH_BYTES) { last.batch++; ep.tickCalls++; return last; }
-      } else {
-        ep.batchLimit = Math.ceil(ep.tickCalls / this.writesPerTick) || 1;
-        ep.tickCalls = 0;
-      }
-      ep.tickCalls++;
-      const c = ep.conns[(ep.rr = (ep.rr + 1) % ep.conns.length)]!;
-      c.batch = 1;
-      return c;
-    }
-    let best: PooledConn | undefined;
-    for (const c of ep.conns) if (!best || c.inFlight < best.inFlight) best = c;
-    if (best && (ep.conns.length >= want || best.inFlight === 0 || ep.dialing)) return best;
-    if (!ep.dialing) ep.dialing = this.dial(ep).finally(() => { ep!.dialing = undefined; });
-    return best ?? ep.dialing;
-  }
-
-  private async dial(ep: Endpoint): Promise<PooledConn> {
-    const maxFrameSize = this.opts.maxFrameSize ?? 16 * 1024 * 1024;
-    const unframed = ep.transport === 'binary';
-    const conn = await connect({
-      ...(ep.path !== undefined ? { path: ep.path } : { host: ep.host, port: ep.port }),
-      reactor: this.opts.reactor, framing: unframed ? 'none' : 'u32be',
-      frameCheck: ep.transport === 'ttheader' ? 'ttheader' : undefined,
-      maxFrameSize, connectTimeout: this.opts.connectTimeout ?? 1000, keepAlive: this.opts.keepAlive ?? 15000,
-      writeTimeout: this.opts.writeTimeout ?? 5000,
-    });
-    const pc = new PooledConn(conn, ep.transport);
-    const opened = Date.now();
-    conn.unref(); // until a call is sent on it (send() refs it): a dial whose call gave up does not hold the process
-    if (unframed) {
-      // No length prefix: each reply ends where its struct does.
-      const cutter = new UnframedCutter(maxFrameSize);
-      conn.on('readable', () => {
-        const r = conn.reader;
-        try {
-          let msg: Buffer | null;
-          while (!conn.destroyed && (msg = cutter.next(r)) !== null) this.onReply(pc, msg, 0, msg.length, false);
-        } catch (e) {
-          conn.destroy(e as Error); // the stream cannot be resynchronised: its calls fail with this
-          return;
-        }
-        r.release();
-      });
-    } else {
-      conn._frameAt = (buf, start, end, checked) => this.onReply(pc, buf, start, end, checked);
-    }
-    conn.on('close', (err) => {
-      const i = ep.conns.indexOf(pc);
-      if (i >= 0) ep.conns.splice(i, 1);
-      if (pc.inFlight > 0) {
-        // Closed (or reset: the request may have arrived unread) by the server at once, before a
-        // single byte of answer: what a server over its connection limit does (Kitex's WithLimit
-        // accepts and closes), or one that refuses the request outright (over its frame size,
-        // say); told apart from a transport failure.
-        const rejected = conn.bytesRead === 0 && Date.now() - opened < REJECTED_WITHIN_MS &&
-          (err === undefined || (err as LinkpollError).code === 'ECONNRESET');
-        const reason = rejected ? connectionRejected(ep.address, pc.inFlight, err) : connectionLost(ep.address, pc.inFlight, err);
-        for (const p of this.pending.all()) if (p.conn === pc) p.reject(reason);
-      }
-    });
-    if (this.closed) { conn.destroy(); throw new LinkpollError('ERR_LINKPOLL_CLOSED', 'the client is closed'); }
-    ep.conns.push(pc);
-    return pc;
-  }
-
-  private retire(pc: PooledConn): void {
-    pc.retiring = true;
-    for (const ep of this.endpoints.values()) {
-      const i = ep.conns.indexOf(pc);
-      if (i >= 0) ep.conns.splice(i, 1);
-    }
-    if (pc.inFlight === 0) pc.conn.unref().end();
-  }
-
-  // The reply is bytes [start, end) of `buf` (its block).
-  private onReply(pc: PooledConn, buf: Buffer, start: number, end: number, checked: boolean): void {
+  /** @internal PoolOwner: a reply, bytes [start, end) of `buf` (its block). */
+  onReply(pc: PooledConn, buf: Buffer, start: number, end: number, checked: boolean): void {
     let seqid: number;
     let p: Pending | undefined;
     try {
@@ -742,7 +642,7 @@ export class RpcClient extends EventEmitter {
       // Apache THeader peers may leave the header's seqid 0 (npm thrift does): the message's counts.
       seqid = header !== undefined && !header.apache ? header.seqid : reader.msgSeqid;
       // Kitex's crrst: the server is going away; calls already sent are answered on this connection.
-      if (header !== undefined && !pc.retiring && header.strKV.get('crrst') !== undefined) this.retire(pc);
+      if (header !== undefined && !pc.retiring && header.strKV.get('crrst') !== undefined) this.pool.retire(pc);
       p = this.pending.get(seqid);
       if (!p || p.conn !== pc) return; // a reply after its call timed out
       if (type === MessageType.EXCEPTION) {
@@ -781,23 +681,7 @@ export class RpcClient extends EventEmitter {
     }
   }
 
-  private sweep(): void {
-    for (const ep of this.endpoints.values()) {
-      let idle = 0;
-      for (const c of [...ep.conns]) {
-        c.unusedSweeps = c.used ? 0 : c.unusedSweeps + 1;
-        c.used = false;
-        if (c.inFlight !== 0) continue;
-        // Beyond the idle allowance, or unused for idleTimeout: closed (the close handler unlists it).
-        // Unlisted at once, so that no call picks a connection that is closing.
-        if (++idle > this.maxIdle || c.unusedSweeps >= this.idleSweeps) this.retire(c);
-      }
-    }
-    // Targets that left (setTargets) are forgotten once their connections are gone.
-    for (const [k, ep] of this.endpoints) {
-      if (ep.conns.length === 0 && !ep.dialing && !this.instances.includes(ep)) this.endpoints.delete(k);
-    }
-  }
+
 }
 
 export { isRetryable, RemoteException } from './errors';
