@@ -376,7 +376,7 @@ test('Apache THeader golden bytes: varint string KV headers, read back, answered
   assert.is(rpc.detectTransport(got), 'theader');
 });
 
-test('Apache THeader: unknown info ids are skipped as Apache readers do; bad varints and transforms refused', () => {
+test('Apache THeader: unknown info ids are skipped as Apache readers do; bad varints and unknown transforms refused', () => {
   const frame = (header: number[], ntrans = 0) => {
     const h = [0, ntrans, ...header];
     while (h.length % 4) h.push(0);
@@ -391,7 +391,12 @@ test('Apache THeader: unknown info ids are skipped as Apache readers do; bad var
   assert.throws(() => rpc.parseTTHeader(frame([1, 1, 0x85])), /THeader varint runs past|THeader string runs past/);
   assert.throws(() => rpc.parseTTHeader(frame([1, 1, 0x7f])), /THeader string runs past/);
   assert.throws(() => rpc.parseTTHeader(frame([1, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])), /longer than 32 bits/);
-  assert.throws(() => rpc.parseTTHeader(frame([], 1)), /transforms/);
+  // Transforms: zlib (id 1) is listed for the reader to inflate; any other id is refused by name.
+  assert.throws(() => rpc.parseTTHeader(frame([], 1)), /THeader transform 0 is not supported \(zlib, 1, is\)/);
+  assert.throws(() => rpc.parseTTHeader(frame([2], 1)), /THeader transform 2 is not supported/);
+  const zipped = rpc.parseTTHeader(frame([1, ...kv], 1));
+  assert.is(zipped.transforms, 1);
+  assert.equal([...zipped.strKV], [['k', 'v']]); // the info blocks after the transform list
 });
 
 test('decoded binary values are plain Buffers: strictly deep-equal to Buffer.from, printed as Buffers, independent copies', () => {

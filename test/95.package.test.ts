@@ -17,6 +17,16 @@ let tarball = '';
 let files: string[] = [];
 
 // What a user writes first: an echo over u32be frames, then one RPC call.
+// The consumer runs the package's own addon: not an addon this run was pointed at (the ASan build
+// of test/native/asan.sh), nor that build's preloaded runtime.
+const consumerEnv = (() => {
+  const env = { ...process.env };
+  delete env.LINKPOLL_NATIVE;
+  delete env.LD_PRELOAD;
+  delete env.ASAN_OPTIONS;
+  return env;
+})();
+
 const SMOKE_CJS = `
 const { createServer, connect } = require('linkpoll');
 const { RpcServer, RpcClient, parseIdl } = require('linkpoll/rpc');
@@ -46,7 +56,7 @@ console.log(JSON.stringify({ v, server: typeof createServer, writer: typeof Thri
 `;
 
 test('npm pack makes a tarball with the prebuilds, LICENSE, CHANGELOG and the sources its source maps name', () => {
-  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300000 });
+  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, env: consumerEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300000 });
   const info = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   tarball = path.join(work, info[0]!.filename);
   files = info[0]!.files.map((f) => f.path);
@@ -77,18 +87,18 @@ test('the tarball installs and loads with no compiler reachable (the prebuild, n
   fs.mkdirSync(project);
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
   const nowhere = path.join(work, 'no-such-compiler');
-  const env = { ...process.env, CC: nowhere, CXX: nowhere, LINK: nowhere, npm_config_nodedir: nowhere, npm_config_build_from_source: '' };
+  const env = { ...consumerEnv, CC: nowhere, CXX: nowhere, LINK: nowhere, npm_config_nodedir: nowhere, npm_config_build_from_source: '' };
   const inst = spawnSync('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: project, env, encoding: 'utf8', timeout: 300000 });
   assert.is(inst.status, 0, `npm install failed:\n${inst.stdout}${inst.stderr}`);
   const installed = path.join(project, 'node_modules', 'linkpoll');
   assert.not.ok(fs.existsSync(path.join(installed, 'build')), 'the install compiled the addon');
   fs.writeFileSync(path.join(project, 'smoke.cjs'), SMOKE_CJS);
   fs.writeFileSync(path.join(project, 'smoke.mjs'), SMOKE_ESM);
-  const cjs = spawnSync(process.execPath, ['smoke.cjs'], { cwd: project, encoding: 'utf8', timeout: 30000 });
+  const cjs = spawnSync(process.execPath, ['smoke.cjs'], { cwd: project, env: consumerEnv, encoding: 'utf8', timeout: 30000 });
   assert.is(cjs.status, 0, cjs.stderr);
   const r = JSON.parse(cjs.stdout) as { reply: string };
   assert.is(r.reply, 'hello!');
-  const esm = spawnSync(process.execPath, ['smoke.mjs'], { cwd: project, encoding: 'utf8', timeout: 30000 });
+  const esm = spawnSync(process.execPath, ['smoke.mjs'], { cwd: project, env: consumerEnv, encoding: 'utf8', timeout: 30000 });
   assert.is(esm.status, 0, esm.stderr);
   assert.equal(JSON.parse(esm.stdout), { v: 'abc', server: 'function', writer: 'function' });
 });
@@ -115,7 +125,7 @@ function arm64Node(): { node: string; sysroot: string } | { skip: string } {
 test('on linux-arm64 (qemu-user) the installed package loads its arm64 prebuild and serves', () => {
   const arm = arm64Node();
   if ('skip' in arm) { console.log(`  SKIPPED (visible): ${arm.skip}`); return; }
-  const r = spawnSync('qemu-aarch64', ['-L', arm.sysroot, arm.node, 'smoke.cjs'], { cwd: project, encoding: 'utf8', timeout: 120000 });
+  const r = spawnSync('qemu-aarch64', ['-L', arm.sysroot, arm.node, 'smoke.cjs'], { cwd: project, env: consumerEnv, encoding: 'utf8', timeout: 120000 });
   assert.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { reply: string; arch: string };
   assert.is(out.arch, 'arm64');

@@ -2,6 +2,7 @@
 // Users import 'linkpoll/rpc' (index.ts), which is the public API only.
 export * from './codec/thrift';
 export * from './codec/ttheader';
+export * from './codec/transforms';
 export * from './transport/protocol';
 export * from './server/server';
 export * from './client/client';

@@ -32,4 +32,4 @@ LIBASAN=$(g++ -print-file-name=libasan.so)
 # Leak checking is off: V8 and Node keep allocations until exit by design; ASan still reports
 # every invalid read, write and double free in our code.
 LD_PRELOAD="$LIBASAN" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-  LINKPOLL_NATIVE="$out/addon/build/Release/linkpoll.node" node test/run.js
+  LINKPOLL_NATIVE="$PWD/$out/addon/build/Release/linkpoll.node" node test/run.js

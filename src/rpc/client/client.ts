@@ -11,6 +11,7 @@ import { Pending, PendingTable } from './pending';
 import { ConnectionPool, PooledConn, type Endpoint, type ClientTransport } from './pool';
 import { abortError, circuitOpen, errorCode, isRetryable, isTransportFailure, RemoteException } from './errors';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader, type FieldSpec } from '../codec/thrift';
+import { inflatePayload } from '../codec/transforms';
 import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
 import { messagePrefix, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { createBalancer, type BalancerName, type LoadBalancer } from '../governance/balancer';
@@ -635,7 +636,12 @@ export class RpcClient extends EventEmitter {
       else if (pc.transport === 'binary') reader.reset(buf, start, end);
       else {
         header = parseTTHeader(buf, start, end, this.header, checked);
-        reader.reset(buf, header.payloadStart, header.payloadEnd);
+        if (header.transforms === 0) reader.reset(buf, header.payloadStart, header.payloadEnd);
+        else {
+          // A server that compresses its replies (Apache THeader zlib), within the frame limit.
+          const body = inflatePayload(buf, header.payloadStart, header.payloadEnd, header.transforms, this.opts.maxFrameSize ?? 16 * 1024 * 1024);
+          reader.reset(body, 0, body.length);
+        }
       }
       reader.readMessageHeader();
       const type = reader.msgType;

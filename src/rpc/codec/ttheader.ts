@@ -9,6 +9,7 @@
 // format stop at an info id they do not know (Apache's C++, Java, Python and Node all do), so
 // this one does too.
 import { Buffer } from 'node:buffer';
+import { deflatePayload, TRANSFORM_ZLIB } from './transforms';
 import { getI32, protocolError, putU32, ThriftWriter } from './thrift';
 
 /** @internal What a peer speaking Thrift's compact protocol is told (here, and by transport detection). */
@@ -52,11 +53,14 @@ export class HeaderInfo {
     /** Apache THeader (0x0FFF) rather than Kitex TTHeader. */
     readonly apache = false,
   ) {}
+  /** How many times the payload is zlib-compressed (Apache THeader transforms): 0 for none. */
+  transforms = 0;
   /** @internal Re-points a parser's scratch header at another frame (no object per frame). */
   _set(flags: number, seqid: number, payloadStart: number, payloadEnd: number, frame: Buffer, infoStart: number, infoEnd: number, apache: boolean): this {
     const w = this as unknown as Mutable<HeaderInfo> & { frame: Buffer | undefined; infoStart: number; infoEnd: number };
     w.flags = flags; w.seqid = seqid; w.payloadStart = payloadStart; w.payloadEnd = payloadEnd;
     w.frame = frame; w.infoStart = infoStart; w.infoEnd = infoEnd; w.apache = apache;
+    this.transforms = 0;
     this.ints = undefined; this.strs = undefined; this.acl = undefined;
     return this;
   }
@@ -69,6 +73,7 @@ export class HeaderInfo {
     if (!this.ints) this.decode();
     const h = new HeaderInfo(this.flags, this.seqid, this.payloadStart, this.payloadEnd, undefined, 0, 0, this.apache);
     h.ints = this.ints; h.strs = this.strs; h.acl = this.acl;
+    h.transforms = this.transforms;
     return h;
   }
   get intKV(): ReadonlyMap<number, string> { if (!this.ints) this.decode(); return this.ints!; }
@@ -204,12 +209,28 @@ export function parseTTHeader(f: Buffer, start = 0, end = f.length, into?: Heade
   const proto = f[start + 14];
   if (proto !== 0) throw protocolError(proto === 2 ? COMPACT_PROTOCOL : `unknown TTHeader protocol id ${proto}`);
   const ntrans = f[start + 15];
-  if (ntrans !== 0) throw protocolError(`TTHeader transforms (${ntrans}) are not supported`);
-  if (apache) walkApacheInfo(f, start + 16, hend);
-  else walkInfo(f, start + 16, hend); // checked now, decoded into maps only when read
+  let infoStart = start + 16;
+  let transforms = 0;
+  if (ntrans !== 0) {
+    // Apache THeader lists its transforms (varint ids) before the info blocks: zlib is read.
+    if (!apache) throw protocolError(`TTHeader transforms (${ntrans}) are not supported`);
+    const at = { p: start + 15 };
+    const n = varint(f, at, hend);
+    if (n > MAX_TRANSFORMS) throw protocolError(`THeader lists ${n} transforms (at most ${MAX_TRANSFORMS} are taken)`);
+    for (let k = 0; k < n; k++) {
+      const id = varint(f, at, hend);
+      if (id !== TRANSFORM_ZLIB) throw protocolError(`THeader transform ${id} is not supported (zlib, 1, is)`);
+      transforms++;
+    }
+    infoStart = at.p;
+  }
+  if (apache) walkApacheInfo(f, infoStart, hend);
+  else walkInfo(f, infoStart, hend); // checked now, decoded into maps only when read
   let payloadStart = hend;
   let payloadEnd = end;
-  if (payloadEnd - payloadStart >= 2 && f[payloadStart] === 0x80 && f[payloadStart + 1] === 0x01) {
+  if (transforms !== 0) {
+    // compressed: inflated by whoever reads the message (inflatePayload), with its size limit
+  } else if (payloadEnd - payloadStart >= 2 && f[payloadStart] === 0x80 && f[payloadStart + 1] === 0x01) {
     // unframed payload
   } else if (payloadEnd - payloadStart >= 8 && f[payloadStart + 4] === 0x80 && f[payloadStart + 5] === 0x01) {
     const inner = getI32(f, payloadStart) >>> 0;
@@ -219,8 +240,40 @@ export function parseTTHeader(f: Buffer, start = 0, end = f.length, into?: Heade
   } else {
     throw protocolError('TTHeader payload is not a strict binary Thrift message');
   }
-  if (into !== undefined) return into._set(flags, seqid, payloadStart, payloadEnd, f, start + 16, hend, apache);
-  return new HeaderInfo(flags, seqid, payloadStart, payloadEnd, f, start + 16, hend, apache);
+  const h = into !== undefined ? into._set(flags, seqid, payloadStart, payloadEnd, f, infoStart, hend, apache)
+    : new HeaderInfo(flags, seqid, payloadStart, payloadEnd, f, infoStart, hend, apache);
+  h.transforms = transforms;
+  return h;
+}
+
+/** More transforms than this in one header is not a real peer's. */
+const MAX_TRANSFORMS = 4;
+
+/**
+ * A whole Apache THeader frame whose payload, the Thrift message `message`, is zlib-compressed
+ * (transform id 1), with string headers `strKV`.
+ */
+export function apacheZlibFrame(seqid: number, flags: number, strKV: [string, string][] | undefined, message: Buffer): Buffer {
+  const payload = deflatePayload(message);
+  // protocol id 0, one transform (zlib), the string headers, padding to a multiple of 4.
+  const head: number[] = [0, 1, TRANSFORM_ZLIB];
+  const vint = (v: number) => { while (v >= 0x80) { head.push((v & 0x7f) | 0x80); v = Math.floor(v / 128); } head.push(v); };
+  if (strKV && strKV.length) {
+    head.push(INFO_KV);
+    vint(strKV.length);
+    for (const [k, v] of strKV) for (const x of [Buffer.from(k), Buffer.from(v)]) { vint(x.length); for (const c of x) head.push(c); }
+  }
+  while (head.length % 4 !== 0) head.push(0);
+  const hlen = head.length;
+  const out = Buffer.allocUnsafe(14 + hlen + payload.length);
+  out.writeUInt32BE(10 + hlen + payload.length, 0);
+  out.writeUInt16BE(APACHE_THEADER_MAGIC, 4);
+  out.writeUInt16BE(flags, 6);
+  out.writeInt32BE(seqid, 8);
+  out.writeUInt16BE(hlen / 4, 12);
+  Buffer.from(head).copy(out, 14);
+  payload.copy(out, 14 + hlen);
+  return out;
 }
 
 /**

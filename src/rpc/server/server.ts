@@ -10,9 +10,10 @@ import type { AddressInfo, Connection } from '../../connection';
 import { LinkpollError } from '../../errors';
 import type { Reactor } from '../../reactor';
 import {
-  ThriftException, exceptionSpecOf, AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader,
+  ThriftException, exceptionSpecOf, AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, ThriftWriter, type StructSpec,
 } from '../codec/thrift';
-import { FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from '../codec/ttheader';
+import { apacheZlibFrame, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from '../codec/ttheader';
+import { inflatePayload } from '../codec/transforms';
 import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { TokenBucket, type RateLimitOptions } from '../governance/limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from '../observability/metrics';
@@ -164,6 +165,8 @@ interface ConnState {
   /** The reply prefix (see messagePrefix) of the method last answered. */
   prefixOf: MethodSpec | undefined;
   prefix: MessagePrefix | undefined;
+  /** Header seqids of compressed requests not yet answered (their replies are compressed too). */
+  zlib?: Set<number>;
 }
 interface Reply { done: boolean; write: () => void }
 
@@ -459,7 +462,11 @@ export class RpcServer extends EventEmitter {
     try {
       if (hasHeader(st.transport)) {
         header = parseTTHeader(buf, start, end, this.header, checked);
-        reader.reset(buf, header.payloadStart, header.payloadEnd);
+        if (header.transforms === 0) reader.reset(buf, header.payloadStart, header.payloadEnd);
+        else {
+          const body = inflatePayload(buf, header.payloadStart, header.payloadEnd, header.transforms, this.connOptions.maxFrameSize!);
+          reader.reset(body, 0, body.length);
+        }
       } else {
         reader.reset(buf, st.transport === 'framed' ? start + 4 : start, end);
       }
@@ -471,6 +478,8 @@ export class RpcServer extends EventEmitter {
     const name = reader.msgName, type = reader.msgType, seqid = reader.msgSeqid;
     const hseq = header ? header.seqid : seqid;
     this.stats_.requests++;
+    // A compressed request is answered compressed (Apache THeader's zlib transform).
+    if (header !== undefined && header.transforms !== 0 && type === MessageType.CALL) (st.zlib ??= new Set<number>()).add(hseq);
     if (type !== MessageType.CALL && type !== MessageType.ONEWAY) {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.INVALID_MESSAGE_TYPE, `message type ${type} sent to a server`);
       return;
@@ -611,7 +620,7 @@ export class RpcServer extends EventEmitter {
     const result = hasSuccess(m) ? SUCCESS : EMPTY_RESULT;
     SUCCESS.success = value; // encoded synchronously below: one object serves every reply
     try {
-      if (this.closing) writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, result, undefined, CRRST);
+      if (this.closing || (st.zlib !== undefined && st.zlib.has(hseq))) this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, result, this.closing ? CRRST : undefined);
       else writePrefixed(conn, st.prefixOf === m ? st.prefix! : this.replyPrefix(st, m), hseq, m.result, result);
       this.stats_.replies++;
     } catch (e) {
@@ -640,7 +649,7 @@ export class RpcServer extends EventEmitter {
     if (e instanceof DeclaredException && m.result.fields.some((f) => f.name === e.field && f.id !== 0)) {
       if (conn.destroyed) return;
       try {
-        writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, { [e.field]: e.value }, undefined, this.closing ? CRRST : undefined);
+        this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, { [e.field]: e.value }, this.closing ? CRRST : undefined);
         this.stats_.replies++;
         return;
       } catch { /* falls through to an application exception */ }
@@ -650,7 +659,7 @@ export class RpcServer extends EventEmitter {
       const kv: [string, string][] = [['biz-status', String(e.status)], ['biz-message', e.message]];
       if (e.extra) kv.push(['biz-extra', JSON.stringify(e.extra)]);
       if (this.closing) kv.push(CRRST[0]!);
-      writeMessage(conn, st.transport, hseq, m.name, MessageType.REPLY, m.result, EMPTY_RESULT, undefined, kv);
+      this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, EMPTY_RESULT, kv);
       this.stats_.replies++;
       return;
     }
@@ -661,8 +670,22 @@ export class RpcServer extends EventEmitter {
   private exception(conn: Connection, st: ConnState, hseq: number, _seqid: number, name: string, type: AppExceptionType, message: string): void {
     if (conn.destroyed) return;
     this.stats_.appExceptions++;
-    writeMessage(conn, st.transport, hseq, name, MessageType.EXCEPTION, TApplicationExceptionSpec, { message, type }, undefined, this.closing ? CRRST : undefined);
+    this.write(conn, st, hseq, name, MessageType.EXCEPTION, TApplicationExceptionSpec, { message, type }, this.closing ? CRRST : undefined);
   }
+
+  /** Writes a reply; compressed where its request was (then encoded off the native staging memory). */
+  private write(conn: Connection, st: ConnState, hseq: number, name: string, type: MessageType, spec: StructSpec, value: Record<string, unknown>, kv?: [string, string][]): void {
+    if (st.zlib !== undefined && st.zlib.delete(hseq)) {
+      const w = this.zlibWriter;
+      w.reset(w.buf);
+      w.messageBegin(name, type, hseq);
+      w.struct(spec, value);
+      conn.write(apacheZlibFrame(hseq, 0, kv, w.buf.subarray(0, w.pos)));
+      return;
+    }
+    writeMessage(conn, st.transport, hseq, name, type, spec, value, undefined, kv);
+  }
+  private readonly zlibWriter = new ThriftWriter(Buffer.alloc(1024));
 
   private protocolError(conn: Connection, err: Error, close = false): void {
     this.stats_.protocolErrors++;
