@@ -13,7 +13,7 @@ export function loadgenPath(): string {
   if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs) return bin;
   fs.mkdirSync(path.dirname(bin), { recursive: true });
   const cc = process.env.CC || 'cc';
-  const r = spawnSync(cc, ['-O2', '-Wall', '-o', bin, src], { encoding: 'utf8' });
+  const r = spawnSync(cc, ['-O2', '-Wall', '-pthread', '-o', bin, src], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     throw new Error(`the load generator (bench/loadgen/loadgen.c) did not build with '${cc}': ` +
       `${r.error ? r.error.message : r.stderr.trim()}\nInstall a C compiler (Debian: apt-get install gcc) or set CC.`);

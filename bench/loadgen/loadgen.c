@@ -4,13 +4,15 @@
 //
 //   loadgen -p PORT [-h HOST] [-m echo|framed|ttheader|theader|http] [-c CONNS] [-P INFLIGHT]
 //           [-d SECONDS] [-w WARMUP] [-s SIZE] [-g GROUP] [-k KEY1,KEY2] [-v VALUE_SIZE] [-x]
-//           [-n REQUESTS]
+//           [-n REQUESTS] [-t THREADS]
 //
 // Modes (big-endian): echo sends `u32 len | payload` and wants the same frame back; framed,
 // ttheader and theader send GroupCache.Get(Request{group, key}) as a strict binary Thrift CALL in
 // TFramedTransport, Kitex TTHeader (-x adds the IntKV/StrKV blocks a Kitex client sends) or
 // Apache THeader, and want a REPLY with the same seqid whose Response.value is set; http sends
-// `GET /_geecache/<group>/<key>` (keep-alive, pipelined with -P) and wants a 200.
+// `GET /_geecache/<group>/<key>` (keep-alive, pipelined with -P) and wants a 200. -t spreads the
+// connections over that many threads, each with its own epoll set, for servers one thread
+// cannot saturate.
 // The last line is machine-read: RESULT mode=.. conns=.. inflight=.. qps=.. avg_us=.. p50_us=..
 // p99_us=.. p999_us=.. errors=.. lg_cpu_pct=..
 #define _GNU_SOURCE
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -54,10 +57,12 @@ static const char *group = "scores";
 static char *keys[64];
 static int nkeys = 0;
 
-static uint64_t done = 0, errors = 0;
-static int measuring = 0;
-static uint64_t *lat;      // latencies in ns while measuring
-static size_t lat_len, lat_cap;
+static int threads = 1;
+// Each worker thread's own counters (thread-local: the hot path takes no lock).
+static __thread uint64_t done = 0, errors = 0;
+static __thread int measuring = 0;
+static __thread uint64_t *lat;      // latencies in ns while measuring
+static __thread size_t lat_len, lat_cap;
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -372,15 +377,96 @@ static int cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/** One worker thread's share: connections [first, first + count), and what it measured. */
+typedef struct {
+  conn_t *cs;
+  int first, count;
+  uint64_t t_measure;
+  long budget;                   // -n: requests this worker measures (0: timed)
+  uint64_t measured, errors;
+  uint64_t *lat;
+  size_t lat_len;
+  uint64_t measure_start, measure_end;
+} worker_t;
+
+static void *run_worker(void *arg) {
+  worker_t *wk = arg;
+  conn_t *cs = wk->cs;
+  long max_requests = wk->budget;
+  int ep = epoll_create1(0);
+  if (ep < 0) die("epoll_create1");
+  for (int i = wk->first; i < wk->first + wk->count; i++) {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.u32 = (uint32_t)i};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) < 0) die("epoll_ctl");
+  }
+  uint64_t warm_done = 0;
+  uint64_t t_measure = wk->t_measure;
+  uint64_t t_end = t_measure + (uint64_t)(seconds * 1e9);
+  if (now_ns() >= t_measure) measuring = 1;
+  long sent = 0;                                  // requests sent since measuring began
+#define CAN_SEND (!max_requests || !measuring || sent < max_requests)
+  for (int i = wk->first; i < wk->first + wk->count; i++) {
+    conn_t *c = &cs[i];
+    while (c->inflight < inflight && CAN_SEND) { send_request(c); if (measuring) sent++; }
+    if (flush_out(c) < 0) { errors++; }
+  }
+  struct epoll_event evs[256];
+  int alive = wk->count;
+  while (alive > 0) {
+    uint64_t t = now_ns();
+    if (!measuring && t >= t_measure) { measuring = 1; warm_done = done; t_measure = t; t_end = t + (uint64_t)(seconds * 1e9); }
+    if (measuring && t >= t_end && !max_requests) break;
+    if (measuring && max_requests && (long)(done - warm_done) >= max_requests) break;
+    int n = epoll_wait(ep, evs, 256, 50);
+    for (int e = 0; e < n; e++) {
+      conn_t *c = &cs[evs[e].data.u32];
+      if (c->fd < 0) continue;
+      int bad = 0;
+      if (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        for (;;) {
+          if (c->in_len == c->in_cap) c->in = xrealloc(c->in, c->in_cap *= 2);
+          size_t room = c->in_cap - c->in_len;
+          ssize_t r = recv(c->fd, c->in + c->in_len, room, 0);
+          // A short read drained the socket (a stream socket returns what it has): the next
+          // bytes raise a new edge, so no recv to see EAGAIN.
+          if (r > 0) { c->in_len += (size_t)r; if ((size_t)r < room) break; continue; }
+          if (r < 0 && errno == EAGAIN) break;
+          bad = 1;                                // closed or reset with requests outstanding
+          break;
+        }
+        if (parse(c) < 0) bad = 1;
+      }
+      if (!bad) {
+        while (c->inflight < inflight && CAN_SEND) { send_request(c); if (measuring) sent++; }
+        if (flush_out(c) < 0) bad = 1;
+      }
+      if (bad) {
+        errors += (uint64_t)(c->inflight > 0 ? c->inflight : 1);
+        close(c->fd);
+        c->fd = -1;
+        alive--;
+      }
+    }
+  }
+  wk->measure_start = t_measure;
+  wk->measure_end = now_ns();
+  wk->measured = done - warm_done;
+  wk->errors = errors;
+  wk->lat = lat;
+  wk->lat_len = lat_len;
+  close(ep);
+  return NULL;
+}
+
 static void usage(FILE *f) {
   fprintf(f, "usage: loadgen -p PORT [-h HOST] [-m echo|framed|ttheader|theader|http] [-c CONNS] [-P INFLIGHT]\n"
-             "               [-d SECONDS] [-w WARMUP] [-s SIZE] [-g GROUP] [-k KEY1,KEY2] [-v VALUE_SIZE] [-x] [-n REQUESTS]\n");
+             "               [-d SECONDS] [-w WARMUP] [-s SIZE] [-g GROUP] [-k KEY1,KEY2] [-v VALUE_SIZE] [-x] [-n REQUESTS] [-t THREADS]\n");
 }
 
 int main(int argc, char **argv) {
   char *keylist = NULL;
   int opt;
-  while ((opt = getopt(argc, argv, "p:h:m:c:P:d:w:s:g:k:v:xn:H")) != -1) {
+  while ((opt = getopt(argc, argv, "p:h:m:c:P:d:w:s:g:k:v:xn:t:H")) != -1) {
     switch (opt) {
       case 'p': port = atoi(optarg); break;
       case 'h': host = optarg; break;
@@ -402,11 +488,12 @@ int main(int argc, char **argv) {
       case 'v': value_size = atoi(optarg); break;
       case 'x': kitex_info = 1; break;
       case 'n': max_requests = atol(optarg); break;
+      case 't': threads = atoi(optarg); break;
       case 'H': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
   }
-  if (port <= 0 || conns <= 0 || inflight <= 0 || inflight > 4096 || size < 0 || size > (16 << 20)) { usage(stderr); return 2; }
+  if (port <= 0 || conns <= 0 || threads <= 0 || threads > 64 || inflight <= 0 || inflight > 4096 || size < 0 || size > (16 << 20)) { usage(stderr); return 2; }
   static char default_keys[] = "Tom,Jack,Sam";
   for (char *k = strtok(keylist ? keylist : default_keys, ","); k && nkeys < 64; k = strtok(NULL, ",")) keys[nkeys++] = k;
   if (nkeys == 0) { usage(stderr); return 2; }
@@ -421,8 +508,6 @@ int main(int argc, char **argv) {
   memcpy(&sa, ai->ai_addr, salen);
   freeaddrinfo(ai);
 
-  int ep = epoll_create1(0);
-  if (ep < 0) die("epoll_create1");
   conn_t *cs = calloc((size_t)conns, sizeof *cs);
   if (!cs) die("calloc");
   for (int i = 0; i < conns; i++) {
@@ -450,67 +535,44 @@ int main(int argc, char **argv) {
       if (parse(c) < 0) { fprintf(stderr, "loadgen: a bad first reply on connection %d\n", i); return 1; }
     }
     if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0) die("fcntl");
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.u32 = (uint32_t)i};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl");
   }
-  uint64_t warm_done = 0;
-  done = 0;
   uint64_t t_measure = now_ns() + (uint64_t)(warmup * 1e9);
-  uint64_t t_end = t_measure + (uint64_t)(seconds * 1e9);
-  double cpu0 = 0;
-  if (warmup <= 0) { measuring = 1; cpu0 = cpu_seconds(); }
-  long sent = 0;                                  // requests sent since measuring began
-#define CAN_SEND (!max_requests || !measuring || sent < max_requests)
-  for (int i = 0; i < conns; i++) {
-    conn_t *c = &cs[i];
-    while (c->inflight < inflight && CAN_SEND) { send_request(c); if (measuring) sent++; }
-    if (flush_out(c) < 0) { errors++; }
+  if (threads > conns) threads = conns;
+  worker_t *wks = calloc((size_t)threads, sizeof *wks);
+  pthread_t *tids = calloc((size_t)threads, sizeof *tids);
+  if (!wks || !tids) die("calloc");
+  for (int k = 0, first = 0; k < threads; k++) {
+    int count = conns / threads + (k < conns % threads);
+    wks[k] = (worker_t){.cs = cs, .first = first, .count = count, .t_measure = t_measure,
+                        .budget = max_requests ? (max_requests + threads - 1 - k) / threads : 0};
+    first += count;
   }
-  struct epoll_event evs[256];
-  int alive = conns;
-  while (alive > 0) {
-    uint64_t t = now_ns();
-    if (!measuring && t >= t_measure) { measuring = 1; warm_done = done; cpu0 = cpu_seconds(); t_measure = t; t_end = t + (uint64_t)(seconds * 1e9); }
-    if (measuring && t >= t_end && !max_requests) break;
-    if (measuring && max_requests && (long)(done - warm_done) >= max_requests) break;
-    int n = epoll_wait(ep, evs, 256, 50);
-    for (int e = 0; e < n; e++) {
-      conn_t *c = &cs[evs[e].data.u32];
-      if (c->fd < 0) continue;
-      int bad = 0;
-      if (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        for (;;) {
-          if (c->in_len == c->in_cap) c->in = xrealloc(c->in, c->in_cap *= 2);
-          ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-          if (r > 0) { c->in_len += (size_t)r; continue; }
-          if (r < 0 && errno == EAGAIN) break;
-          bad = 1;                                // closed or reset with requests outstanding
-          break;
-        }
-        if (parse(c) < 0) bad = 1;
-      }
-      if (!bad) {
-        while (c->inflight < inflight && CAN_SEND) { send_request(c); if (measuring) sent++; }
-        if (flush_out(c) < 0) bad = 1;
-      }
-      if (bad) {
-        errors += (uint64_t)(c->inflight > 0 ? c->inflight : 1);
-        close(c->fd);
-        c->fd = -1;
-        alive--;
-      }
-    }
+  for (int k = 0; k < threads; k++) if (pthread_create(&tids[k], NULL, run_worker, &wks[k]) != 0) die("pthread_create");
+  // The CPU this process spends over the measured window (warmup excluded).
+  uint64_t now = now_ns();
+  if (t_measure > now) { struct timespec ts = {(time_t)((t_measure - now) / 1000000000u), (long)((t_measure - now) % 1000000000u)}; nanosleep(&ts, NULL); }
+  double cpu0 = cpu_seconds();
+  uint64_t measured = 0, end = 0, begin = UINT64_MAX;
+  for (int k = 0; k < threads; k++) {
+    pthread_join(tids[k], NULL);
+    measured += wks[k].measured;
+    errors += wks[k].errors;
+    if (wks[k].measure_end > end) end = wks[k].measure_end;
+    if (wks[k].measure_start < begin) begin = wks[k].measure_start;
+    if (lat_len + wks[k].lat_len > lat_cap) { lat_cap = lat_len + wks[k].lat_len; lat = xrealloc(lat, lat_cap * sizeof *lat); }
+    if (wks[k].lat_len) memcpy(lat + lat_len, wks[k].lat, wks[k].lat_len * sizeof *lat);
+    lat_len += wks[k].lat_len;
+    free(wks[k].lat);
   }
-  double elapsed = (double)(now_ns() - t_measure) / 1e9;
   double cpu = cpu_seconds() - cpu0;
-  uint64_t measured = done - warm_done;
+  double elapsed = (double)(end - begin) / 1e9;
   qsort(lat, lat_len, sizeof *lat, cmp_u64);
   double sum = 0;
   for (size_t i = 0; i < lat_len; i++) sum += (double)lat[i];
 #define PCT(q) (lat_len ? (double)lat[(size_t)((double)(lat_len - 1) * (q))] / 1e3 : 0)
   static const char *names[] = {"echo", "framed", "ttheader", "theader", "http"};
-  printf("RESULT mode=%s conns=%d inflight=%d size=%d qps=%.0f avg_us=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%llu requests=%llu lg_cpu_pct=%.0f\n",
-         names[mode], conns, inflight, size, elapsed > 0 ? (double)measured / elapsed : 0, lat_len ? sum / (double)lat_len / 1e3 : 0,
+  printf("RESULT mode=%s conns=%d inflight=%d threads=%d size=%d qps=%.0f avg_us=%.1f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%llu requests=%llu lg_cpu_pct=%.0f\n",
+         names[mode], conns, inflight, threads, size, elapsed > 0 ? (double)measured / elapsed : 0, lat_len ? sum / (double)lat_len / 1e3 : 0,
          PCT(0.5), PCT(0.99), PCT(0.999), (unsigned long long)errors, (unsigned long long)measured, elapsed > 0 ? cpu / elapsed * 100 : 0);
   fflush(stdout);
   for (int i = 0; i < conns; i++) {
@@ -519,6 +581,7 @@ int main(int argc, char **argv) {
   }
   free(cs);
   free(lat);
-  close(ep);
+  free(wks);
+  free(tids);
   return errors ? 1 : 0;
 }

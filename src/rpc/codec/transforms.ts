@@ -2,9 +2,13 @@
 // the header. zlib (id 1) is read and written, as Apache's Python and C++ THeader transports do;
 // a payload is inflated only up to the frame size limit, so a small frame cannot make a large
 // one (a zip bomb is refused, with what it would have grown past).
-import * as zlib from 'node:zlib';
 import type { Buffer } from 'node:buffer';
 import { protocolError } from './thrift';
+
+// Loaded on the first compressed frame: a server that never sees one does not pay for it.
+let zlibModule: typeof import('node:zlib') | undefined;
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const zlib = (): typeof import('node:zlib') => (zlibModule ??= require('node:zlib') as typeof import('node:zlib'));
 
 /** THeaderTransformID.ZLIB. */
 export const TRANSFORM_ZLIB = 0x01;
@@ -17,7 +21,7 @@ export function inflatePayload(f: Buffer, start: number, end: number, times: num
   let data = f.subarray(start, end);
   for (let k = 0; k < times; k++) {
     try {
-      data = zlib.inflateSync(data, { maxOutputLength: maxSize });
+      data = zlib().inflateSync(data, { maxOutputLength: maxSize });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'ERR_BUFFER_TOO_LARGE') {
@@ -31,5 +35,5 @@ export function inflatePayload(f: Buffer, start: number, end: number, times: num
 
 /** `message` compressed with zlib for a THeader frame (level 6, zlib's and Apache's default). */
 export function deflatePayload(message: Buffer): Buffer {
-  return zlib.deflateSync(message);
+  return zlib().deflateSync(message);
 }
