@@ -10,9 +10,9 @@ import type { Logger } from '../../log';
 import { Pending, PendingTable } from './pending';
 import { ConnectionPool, PooledConn, type Endpoint, type ClientTransport } from './pool';
 import { abortError, circuitOpen, errorCode, isRetryable, isTransportFailure, RemoteException } from './errors';
-import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader, type FieldSpec } from '../codec/thrift';
+import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader, ThriftWriter, type FieldSpec } from '../codec/thrift';
 import { inflatePayload } from '../codec/transforms';
-import { apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
+import { apacheZlibFrame, apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
 import { messagePrefix, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { createBalancer, type BalancerName, type LoadBalancer } from '../governance/balancer';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '../governance/breaker';
@@ -90,6 +90,12 @@ export interface RpcClientOptions {
   logger?: Logger;
   /** 'ttheader' (default, Kitex); 'theader', 'framed' or 'binary' (Apache Thrift servers). */
   transport?: ClientTransport;
+  /**
+   * 'zlib': calls to targets over 'theader' go compressed (Apache THeader's zlib transform, which
+   * Apache's Python and C++ servers read and linkpoll's server answers in kind). Off by default,
+   * and never over TTHeader: Kitex closes a connection that uses a transform.
+   */
+  compress?: 'zlib' | false;
   /**
    * For Apache servers that host several services on one port (TMultiplexedProcessor): method
    * names go out as "Service:method", as TMultiplexedProtocol writes them. `true` uses the
@@ -221,6 +227,8 @@ export class RpcClient extends EventEmitter {
   private readonly metrics_ = new RpcMetrics(['retries', 'backup_requests', 'circuit_open_rejections', 'rate_limited']);
   private readonly sweeper: NodeJS.Timeout;
   private readonly reader = new ThriftReader(Buffer.alloc(0)); // reused: replies are decoded one at a time
+  private readonly zlib: boolean;
+  private readonly zlibWriter = new ThriftWriter(Buffer.alloc(1024));
   private readonly header = new HeaderInfo(0, 0, 0, 0, undefined, 0, 0); // likewise their headers
 
   constructor(options: RpcClientOptions) {
@@ -235,6 +243,8 @@ export class RpcClient extends EventEmitter {
     if (typeof mux !== 'boolean' && (typeof mux !== 'string' || mux === '')) throw invalidType('options.multiplexed', 'a boolean or a service name', mux);
     this.namePrefix = mux === true ? `${options.service.name}:` : mux === false ? '' : `${mux}:`;
     if (!CLIENT_TRANSPORTS.includes(this.transport)) throw invalidArg(`unknown transport ${String(this.transport)}`);
+    if (options.compress !== undefined && options.compress !== false && options.compress !== 'zlib') throw invalidArg(`compress must be 'zlib' or false, got ${String(options.compress)}`);
+    this.zlib = options.compress === 'zlib';
     this.balancer = createBalancer(options.loadBalancer);
     this.middleware = options.middleware ?? [];
     for (const mw of this.middleware) if (typeof mw !== 'function') throw invalidArg('middleware must be functions');
@@ -509,7 +519,13 @@ export class RpcClient extends EventEmitter {
     if (p.deadline) this.startTicker();
     const m = p.method;
     try {
-      if (p.headers === undefined) {
+      if (this.zlib && c.transport === 'theader') {
+        const w = this.zlibWriter;
+        w.reset(w.buf);
+        w.messageBegin(this.namePrefix + m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, p.seqid);
+        w.struct(m.args, args);
+        c.conn.write(apacheZlibFrame(p.seqid, FLAG_SUPPORT_OUT_OF_ORDER, p.headers === undefined ? undefined : Object.entries(p.headers), w.buf.subarray(0, w.pos)));
+      } else if (p.headers === undefined) {
         writePrefixed(c.conn, this.prefixFor(c.transport, m, p.timeout), p.seqid, m.args, args);
       } else {
         const info = c.transport === 'ttheader' ? this.infoFor(m.name, p.timeout, p.headers)
