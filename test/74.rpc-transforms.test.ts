@@ -7,12 +7,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as rpc from '../src/rpc/internal';
-import { rawClient, readFrames, until } from './helpers';
+import { generatePython, listeningPort, pythonThrift, rawClient, readFrames, until } from './helpers';
 
 const root = path.join(__dirname, '..', '..');
 const idlPath = path.join(root, 'test', 'fixtures', 'everything.thrift');
@@ -153,21 +152,14 @@ test('our client reads replies a server compressed (Apache THeader zlib), within
   }
 });
 
-const python = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import thrift'], { stdio: 'ignore' }).status === 0);
-const thriftCompiler = spawnSync('thrift', ['--version'], { stdio: 'ignore' }).status === 0;
 
 test('python3-thrift over Apache THeader with the zlib transform (code from Apache\'s compiler) calls our server', async () => {
-  if (!python || !thriftCompiler) {
-    console.log('  SKIPPED (visible): needs python3-thrift and the thrift compiler (Debian thrift-compiler); .ci/run installs them with apt when it can');
-    return;
-  }
-  const gen = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-gen-'));
-  const g = spawnSync('thrift', ['--gen', 'py', '-out', gen, idlPath], { encoding: 'utf8' });
-  assert.is(g.status, 0, g.stderr);
+  const gen = generatePython(idlPath);
+  if (!gen) return;
   const { srv, port } = await kitchen();
   try {
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(python, [path.join(root, 'test', 'fixtures', 'zlib_client.py'), gen, String(port)], { timeout: 20000 },
+      execFile(pythonThrift!, [path.join(root, 'test', 'fixtures', 'zlib_client.py'), gen, String(port)], { timeout: 20000 },
         (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stdout}${stderr}`)) : resolve(stdout)));
     });
     assert.equal(out.trim().split('\n'), ['echo same', 'slow slept 1']);
@@ -178,19 +170,11 @@ test('python3-thrift over Apache THeader with the zlib transform (code from Apac
 });
 
 test('our client with compress: \'zlib\' calls a python3-thrift THeader server (it reads the zlib transform)', async () => {
-  if (!python || !thriftCompiler) {
-    console.log('  SKIPPED (visible): needs python3-thrift and the thrift compiler (Debian thrift-compiler); .ci/run installs them with apt when it can');
-    return;
-  }
-  const gen = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-gen-'));
-  assert.is(spawnSync('thrift', ['--gen', 'py', '-out', gen, idlPath], { encoding: 'utf8' }).status, 0);
-  const py = spawn(python, [path.join(root, 'test', 'fixtures', 'header_server.py'), gen], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const gen = generatePython(idlPath);
+  if (!gen) return;
+  const py = spawn(pythonThrift!, [path.join(root, 'test', 'fixtures', 'header_server.py'), gen], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let said = '';
-      py.stdout!.on('data', (d: Buffer) => { said += d; const m = /listening (\d+)/.exec(said); if (m) resolve(Number(m[1])); });
-      py.once('exit', (code) => reject(new Error(`header_server.py exited with ${code}`)));
-    });
+    const port = await listeningPort(py, 'header_server.py');
     const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], transport: 'theader', compress: 'zlib', timeout: 5000 });
     const big = { text: 'zlib '.repeat(3000), nums: Array.from({ length: 300 }, (_, i) => i) };
     assert.equal(await c.call('echo', { e: big }), big);

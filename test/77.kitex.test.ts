@@ -10,7 +10,7 @@ import * as rpc from '../src/rpc/internal';
 import * as net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { goPeers, kitexDir, kitexVersion, runGo, startGo, stopGo } from './kitex-peers';
-import { rawClient, readFrames, until } from './helpers';
+import { onLines, rawClient, readFrames, until } from './helpers';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { HashRing } from '../examples/geecache/consistenthash';
 import { queryRpc } from '../examples/geecache/client';
@@ -304,12 +304,9 @@ function startCacheNode(kind: 'go' | 'linkpoll', port: number, peers: string): P
     : spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'geecache', 'main.js'), '--port', String(port), '--peers', peers, '--rpc', '--db-delay-ms', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: string[] = [];
   return new Promise((resolve, reject) => {
-    let partial = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      const lines = (partial + d.toString()).split('\n');
-      partial = lines.pop()!;
-      out.push(...lines.filter(Boolean));
-      if (out.some((l) => l.includes('is running at'))) resolve({ port, kind, child, out });
+    onLines(child.stdout!, (l) => {
+      if (l) out.push(l);
+      if (l.includes('is running at')) resolve({ port, kind, child, out });
     });
     child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
     child.once('exit', (code) => reject(new Error(`${kind} node ${port} exited with ${code}: ${out.join('\n')}`)));

@@ -1,6 +1,9 @@
 // Shared test helpers: real sockets on loopback, no mocks.
 import * as net from 'node:net';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import * as assert from 'uvu/assert';
 import * as rpc from '../src/rpc/internal';
 
@@ -116,4 +119,48 @@ export function seededRandom(seed: number): (n: number) => number {
 export async function rejectsWith(f: () => Promise<unknown>, code: string): Promise<void> {
   const e = await f().then(() => undefined, (err: NodeJS.ErrnoException) => err);
   assert.is(e?.code, code);
+}
+
+/** Calls `each` with every complete line a child prints to `stream`. */
+export function onLines(stream: NodeJS.ReadableStream, each: (line: string) => void): void {
+  let partial = '';
+  stream.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const l of lines) each(l);
+  });
+}
+
+/** The port a child process says it listens on (a line "listening PORT"). */
+export function listeningPort(child: ChildProcess, name = 'the child'): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const said: string[] = [];
+    onLines(child.stdout!, (l) => {
+      said.push(l);
+      const m = /^listening (\d+)/.exec(l);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${said.join('\n')}`)));
+  });
+}
+
+/** Debian's python3 with python3-thrift, if this machine has it. */
+export const pythonThrift = ['/usr/bin/python3', 'python3'].find((p) => spawnSync(p, ['-c', 'import thrift'], { stdio: 'ignore' }).status === 0);
+const thriftCompiler = spawnSync('thrift', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * Python for the IDL files from Apache's compiler (thrift --gen py), in a temporary folder;
+ * undefined, the test skipped visibly, without python3-thrift or the compiler.
+ */
+export function generatePython(...idlFiles: string[]): string | undefined {
+  if (!pythonThrift || !thriftCompiler) {
+    console.log('  SKIPPED (visible): needs python3-thrift and the thrift compiler (Debian thrift-compiler); .ci/run installs them with apt when it can');
+    return undefined;
+  }
+  const gen = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-gen-'));
+  for (const f of idlFiles) {
+    const g = spawnSync('thrift', ['--gen', 'py', '-out', gen, f], { encoding: 'utf8' });
+    assert.is(g.status, 0, g.stderr);
+  }
+  return gen;
 }

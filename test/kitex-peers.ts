@@ -4,6 +4,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { onLines } from './helpers';
 
 export const kitexDir = path.join(__dirname, '..', '..', 'test', 'interop', 'kitex');
 const binDir = path.join(kitexDir, '.bin');
@@ -50,15 +51,10 @@ export function startGo(dir: string, name: string, args: string[]): Promise<GoPr
   const child = spawn(path.join(dir, name), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: string[] = [];
   return new Promise((resolve, reject) => {
-    let partial = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      const lines = (partial + d.toString()).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) {
-        out.push(l);
-        const m = /^listening (\S+)/.exec(l);
-        if (m) resolve({ child, out, addr: m[1]! });
-      }
+    onLines(child.stdout!, (l) => {
+      out.push(l);
+      const m = /^listening (\S+)/.exec(l);
+      if (m) resolve({ child, out, addr: m[1]! });
     });
     child.stderr!.on('data', (d: Buffer) => out.push(d.toString()));
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${out.join('\n')}`)));
