@@ -341,7 +341,8 @@ test('TTHeader: what is not understood is refused with a reason', () => {
   const bad = (mut: (b: Buffer) => void) => { const b = Buffer.from(base); mut(b); return b; };
   assert.throws(() => rpc.parseTTHeader(bad((b) => b.writeUInt16BE(0x0ffe, 4))), /magic/);
   assert.throws(() => rpc.parseTTHeader(bad((b) => { b[14] = 2; })), /compact/);
-  assert.throws(() => rpc.parseTTHeader(bad((b) => { b[15] = 1; })), /transforms/);
+  assert.throws(() => rpc.parseTTHeader(bad((b) => { b[15] = 1; b[16] = 3; })), /transform 3 is not supported \(zlib, 1, is\)/);
+  assert.throws(() => rpc.parseTTHeader(bad((b) => { b[15] = 9; })), /9 transforms/);
   assert.throws(() => rpc.parseTTHeader(bad((b) => { b[16] = 0x42; })), /unknown TTHeader info id/);
   assert.throws(() => rpc.parseTTHeader(bad((b) => b.writeUInt16BE(200, 12))), /does not fit/);
 });

@@ -9,8 +9,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import * as crypto from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import * as rpc from '../src/rpc/internal';
+import { textLike } from '../bench/payloads';
 import { generatePython, listeningPort, pythonThrift, rawClient, readFrames, until } from './helpers';
 
 const root = path.join(__dirname, '..', '..');
@@ -26,12 +28,17 @@ async function kitchen(opts: rpc.RpcServerOptions = {}) {
   return { srv, port, errors };
 }
 
+/** An Apache THeader frame around `message` compressed with zlib, as python3-thrift writes one. */
+function apacheZlibFrame(seqid: number, kv: [string, string][] | undefined, message: Buffer): Buffer {
+  return rpc.headerFrame(rpc.APACHE_THEADER_MAGIC, seqid, 0, kv ? rpc.apacheInfoBlocks(kv) : undefined, zlib.deflateSync(message), true);
+}
+
 /** A CALL of `method` as a Thrift message, then framed as Apache THeader with zlib. */
 function zlibCall(method: rpc.MethodSpec, seqid: number, args: Record<string, unknown>, kv?: [string, string][]): Buffer {
   const w = new rpc.ThriftWriter(Buffer.alloc(256));
   w.messageBegin(method.name, rpc.MessageType.CALL, seqid);
   w.struct(method.args, args);
-  return rpc.apacheZlibFrame(seqid, 0, kv, Buffer.from(w.buf.subarray(0, w.pos)));
+  return apacheZlibFrame(seqid, kv, Buffer.from(w.buf.subarray(0, w.pos)));
 }
 
 /** A THeader frame with the given transform ids and raw payload bytes. */
@@ -127,7 +134,7 @@ test('our client reads replies a server compressed (Apache THeader zlib), within
         const w = new rpc.ThriftWriter(Buffer.alloc(256));
         w.messageBegin(m.name, rpc.MessageType.REPLY, m.seqid);
         w.struct(Kitchen.methods.slow!.result, { success: `compressed ${args.ms}`.repeat(Number(args.ms)) });
-        sock.write(rpc.apacheZlibFrame(h.seqid, 0, undefined, Buffer.from(w.buf.subarray(0, w.pos))));
+        sock.write(apacheZlibFrame(h.seqid, undefined, Buffer.from(w.buf.subarray(0, w.pos))));
       }
     });
   });
@@ -145,7 +152,7 @@ test('our client reads replies a server compressed (Apache THeader zlib), within
     assert.is(await z.call('slow', { ms: 2 }, { headers: { caller: 'test' } }), 'compressed 2'.repeat(2));
     z.close();
     assert.equal(seen, [0, 0, 1]);
-    assert.throws(() => new rpc.RpcClient({ service: Kitchen, targets: [], compress: 'gzip' as 'zlib' }), /compress must be 'zlib' or false/);
+    assert.throws(() => new rpc.RpcClient({ service: Kitchen, targets: [], compress: 'gzip' as 'zlib' }), /compress must be 'auto', 'zlib' or false/);
   } finally {
     c.close();
     server.close();
@@ -183,6 +190,141 @@ test('our client with compress: \'zlib\' calls a python3-thrift THeader server (
   } finally {
     py.kill();
     fs.rmSync(gen, { recursive: true, force: true });
+  }
+});
+
+
+/** What crossed a TCP proxy between a client and `port`, frame by frame, per direction. */
+interface Seen { dir: 'call' | 'reply'; transforms: number; kv: ReadonlyMap<string, string>; bytes: number }
+async function tap(port: number) {
+  const seen: Seen[] = [];
+  const server = net.createServer((a) => {
+    const b = net.connect(port, '127.0.0.1');
+    const watch = (from: net.Socket, to: net.Socket, dir: Seen['dir']) => {
+      let buf = Buffer.alloc(0);
+      from.on('data', (d: Buffer) => {
+        to.write(d);
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+          const f = buf.subarray(0, 4 + buf.readUInt32BE(0));
+          buf = buf.subarray(f.length);
+          const h = rpc.parseTTHeader(Buffer.from(f));
+          seen.push({ dir, transforms: h.transforms, kv: h.strKV, bytes: f.length });
+        }
+      });
+      from.on('close', () => to.destroy());
+      from.on('error', () => to.destroy());
+    };
+    watch(a, b, 'call');
+    watch(b, a, 'reply');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { seen, port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
+const text = (n: number) => textLike(n).toString('latin1');
+
+test('linkpoll to linkpoll over TTHeader: the first call asks, the server acknowledges, then large calls and replies go compressed and small or random ones plain', async () => {
+  const { srv, port } = await kitchen();
+  const t = await tap(port);
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', timeout: 2000 });
+  try {
+    assert.is(await c.call('slow', { ms: 0 }), 'slept 0');
+    // The first call went plain (the server was not known to read transforms) and asked.
+    assert.is(t.seen[0]!.dir, 'call');
+    assert.is(t.seen[0]!.transforms, 0);
+    assert.is(t.seen[0]!.kv.get('lp-accept-transforms'), 'zlib');
+    assert.is(t.seen[1]!.kv.get('lp-transforms'), 'zlib');
+    const big = { text: text(8192), nums: [1, 2, 3] };
+    const echoed = await c.call('echo', { e: big }) as Record<string, unknown>;
+    assert.is(echoed.text, big.text);
+    const [call, reply] = t.seen.slice(2);
+    assert.is(call!.transforms, 1, 'an 8 KiB text call goes compressed');
+    assert.is(reply!.transforms, 1, 'and its reply too');
+    assert.ok(call!.bytes < 8192 / 2, `compressed to ${call!.bytes} bytes`);
+    // Random bytes do not compress: sent plain, and the method is left plain for a while.
+    const blob = crypto.randomBytes(8192);
+    assert.equal((await c.call('echo', { e: { blob } }) as Record<string, unknown>).blob, blob);
+    assert.is(t.seen[4]!.transforms, 0);
+    assert.is(t.seen[5]!.transforms, 0);
+    // Small calls stay plain.
+    await c.call('slow', { ms: 1 });
+    assert.is(t.seen[6]!.transforms, 0);
+    assert.is(t.seen[6]!.kv.get('lp-accept-transforms'), undefined, 'asked once per connection');
+  } finally {
+    c.close();
+    t.close();
+    await srv.close({ timeout: 200 });
+  }
+});
+
+test('compress \'zlib\' compresses every call to a known linkpoll target (TargetSpec.readsCompressed) from the first; a server with compress: false answers those in kind only', async () => {
+  const { srv, port } = await kitchen({ compress: false });
+  const t = await tap(port);
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [{ address: `127.0.0.1:${t.port}`, readsCompressed: true }], compress: 'zlib', timeout: 2000 });
+  const plain = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', timeout: 2000 });
+  try {
+    assert.is(await c.call('slow', { ms: 2 }), 'slept 2');
+    assert.is(t.seen[0]!.transforms, 1);
+    assert.is(t.seen[1]!.transforms, 1, 'a compressed call is answered compressed');
+    // 'auto' to a server that compresses no reply: its large replies come plain.
+    await plain.call('slow', { ms: 0 });
+    const big = { text: text(8192) };
+    assert.is((await plain.call('echo', { e: big }) as Record<string, unknown>).text, big.text);
+    const last = t.seen.slice(-2);
+    assert.is(last[0]!.transforms, 1, 'the call is compressed (the server reads them)');
+    assert.is(last[1]!.transforms, 1, 'answered in kind');
+  } finally {
+    c.close();
+    plain.close();
+    t.close();
+    await srv.close({ timeout: 200 });
+  }
+});
+
+test('a linkpoll server compresses large replies for a client that reads them though its calls are small, and never for one that did not ask', async () => {
+  const srv = new rpc.RpcServer({ logger: null });
+  const big = text(64 * 1024);
+  srv.register(Kitchen, { slow: (a) => (a.ms === 1 ? big : 'small'), echo: (a) => a.e, fail: () => 0 });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const t = await tap(port);
+  const on = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', timeout: 2000 });
+  const off = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], timeout: 2000 });
+  try {
+    assert.is(await on.call('slow', { ms: 0 }), 'small');
+    assert.is(await on.call('slow', { ms: 1 }), big);
+    const replies = t.seen.filter((s) => s.dir === 'reply');
+    assert.equal(replies.map((r) => r.transforms), [0, 1]);
+    assert.ok(replies[1]!.bytes < big.length / 2, `a 64 KiB text reply took ${replies[1]!.bytes} bytes`);
+    const n = t.seen.length;
+    assert.is(await off.call('slow', { ms: 1 }), big);
+    assert.equal(t.seen.slice(n).map((s) => [s.dir, s.transforms, s.kv.size > 0 && s.kv.has('lp-accept-transforms')]), [['call', 0, false], ['reply', 0, false]]);
+  } finally {
+    on.close();
+    off.close();
+    t.close();
+    await srv.close({ timeout: 200 });
+  }
+});
+
+test('a TTHeader zip bomb between linkpoll peers closes that connection with a named error; the server serves on', async () => {
+  const { srv, port, errors } = await kitchen({ maxFrameSize: 64 * 1024 });
+  const w = new rpc.ThriftWriter(Buffer.alloc(256));
+  w.messageBegin('slow', rpc.MessageType.CALL, 1);
+  w.struct(Kitchen.methods.slow!.args, { ms: 1 });
+  const bomb = Buffer.concat([Buffer.from(w.buf.subarray(0, w.pos)), Buffer.alloc(1024 * 1024)]);
+  const s = await rawClient(port);
+  s.write(rpc.headerFrame(rpc.TTHEADER_MAGIC, 1, 0, undefined, zlib.deflateSync(bomb), true));
+  await new Promise((r) => s.on('close', r));
+  await until(() => errors.length > 0);
+  assert.match(errors[0]!, /inflates past the frame size limit \(65536 bytes\)/);
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${port}`], compress: 'zlib', timeout: 2000 });
+  try {
+    assert.is(await c.call('slow', { ms: 0 }), 'slept 0');
+    assert.is(await c.call('slow', { ms: 1 }), 'slept 1');
+  } finally {
+    c.close();
+    await srv.close({ timeout: 200 });
   }
 });
 

@@ -167,6 +167,23 @@ test('a Kitex server closing gracefully under a linkpoll client\'s load loses no
   await stopGo(k);
 });
 
+test('a linkpoll client with compression on never sends a Kitex server a transform (Kitex closes such connections): large compressible calls all answered', async () => {
+  if (skipped()) return;
+  const k = await startGo(dir, 'kserver', ['-addr', '127.0.0.1:0']);
+  const c = new rpc.RpcClient({ service: Kitchen, targets: k.addr, compress: 'zlib', timeout: 3000 });
+  try {
+    const text = 'a compressible line of text, over and over; '.repeat(400);
+    for (let i = 0; i < 20; i++) {
+      const r = await Promise.all(Array.from({ length: 8 }, () => c.call('echo', { e: { text } }) as Promise<Record<string, unknown>>));
+      for (const x of r) assert.is(x.text, text);
+    }
+    assert.is(c.stats()[k.addr]!.connections, 1, 'the connection was never closed by the server');
+  } finally {
+    c.close();
+    await stopGo(k);
+  }
+});
+
 test('a Kitex server over its connection limit: ERR_LINKPOLL_CONNECTION_REJECTED; the same server gone: a transport error', async () => {
   if (skipped()) return;
   const k = await startGo(dir, 'kserver', ['-addr', '127.0.0.1:0', '-max-conns', '1']);

@@ -11,8 +11,8 @@ import { Pending, PendingTable } from './pending';
 import { ConnectionPool, PooledConn, type Endpoint, type ClientTransport } from './pool';
 import { abortError, circuitOpen, errorCode, isRetryable, isTransportFailure, RemoteException } from './errors';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader, ThriftWriter, type FieldSpec } from '../codec/thrift';
-import { inflatePayload } from '../codec/transforms';
-import { apacheZlibFrame, apacheInfoBlocks, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
+import { ACCEPT_TRANSFORMS, CompressionPolicy, inflatePayload, isCompression, TRANSFORMS_ACK, type Compression } from '../codec/transforms';
+import { apacheInfoBlocks, APACHE_THEADER_MAGIC, FLAG_SUPPORT_OUT_OF_ORDER, headerFrame, TTHEADER_MAGIC, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
 import { messagePrefix, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { createBalancer, type BalancerName, type LoadBalancer } from '../governance/balancer';
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from '../governance/breaker';
@@ -25,7 +25,16 @@ const CLIENT_TRANSPORTS: readonly string[] = ['ttheader', 'theader', 'framed', '
  * A target with a share of the calls (for the weighted policies) and, where it differs from the
  * client's, its transport (an Apache Thrift server among Kitex ones: 'framed' or 'theader').
  */
-export interface TargetSpec { address: string; weight?: number; transport?: ClientTransport }
+export interface TargetSpec {
+  address: string;
+  weight?: number;
+  transport?: ClientTransport;
+  /**
+   * The target reads compressed TTHeader requests (a linkpoll server; registries say so in its
+   * tags). Otherwise a client with `compress` on learns it from the target's first reply.
+   */
+  readsCompressed?: boolean;
+}
 
 /** When and how a failed call is tried again (on another target where there is one). */
 export interface RetryOptions {
@@ -91,11 +100,16 @@ export interface RpcClientOptions {
   /** 'ttheader' (default, Kitex); 'theader', 'framed' or 'binary' (Apache Thrift servers). */
   transport?: ClientTransport;
   /**
-   * 'zlib': calls to targets over 'theader' go compressed (Apache THeader's zlib transform, which
-   * Apache's Python and C++ servers read and linkpoll's server answers in kind). Off by default,
-   * and never over TTHeader: Kitex closes a connection that uses a transform.
+   * Compress calls (the zlib header transform) and ask for compressed replies: 'auto' compresses a
+   * call of `compressThreshold` bytes or more when it compresses by 10 % or more (a method whose
+   * calls do not goes plain for a while), 'zlib' every call. Off by default. Over 'theader'
+   * (Apache's Python and C++ servers read zlib) calls are compressed from the first; over
+   * 'ttheader' only to targets known to read it (TargetSpec.readsCompressed, or a linkpoll
+   * server's first reply): Kitex closes a connection that uses a transform.
    */
-  compress?: 'zlib' | false;
+  compress?: Compression;
+  /** Bytes below which 'auto' does not compress a call. Default 1024. */
+  compressThreshold?: number;
   /**
    * For Apache servers that host several services on one port (TMultiplexedProcessor): method
    * names go out as "Service:method", as TMultiplexedProtocol writes them. `true` uses the
@@ -227,8 +241,9 @@ export class RpcClient extends EventEmitter {
   private readonly metrics_ = new RpcMetrics(['retries', 'backup_requests', 'circuit_open_rejections', 'rate_limited']);
   private readonly sweeper: NodeJS.Timeout;
   private readonly reader = new ThriftReader(Buffer.alloc(0)); // reused: replies are decoded one at a time
-  private readonly zlib: boolean;
-  private readonly zlibWriter = new ThriftWriter(Buffer.alloc(1024));
+  /** How calls are compressed (undefined: compression off). */
+  private readonly policy: CompressionPolicy | undefined;
+  private readonly txWriter = new ThriftWriter(Buffer.alloc(1024));
   private readonly header = new HeaderInfo(0, 0, 0, 0, undefined, 0, 0); // likewise their headers
 
   constructor(options: RpcClientOptions) {
@@ -243,8 +258,9 @@ export class RpcClient extends EventEmitter {
     if (typeof mux !== 'boolean' && (typeof mux !== 'string' || mux === '')) throw invalidType('options.multiplexed', 'a boolean or a service name', mux);
     this.namePrefix = mux === true ? `${options.service.name}:` : mux === false ? '' : `${mux}:`;
     if (!CLIENT_TRANSPORTS.includes(this.transport)) throw invalidArg(`unknown transport ${String(this.transport)}`);
-    if (options.compress !== undefined && options.compress !== false && options.compress !== 'zlib') throw invalidArg(`compress must be 'zlib' or false, got ${String(options.compress)}`);
-    this.zlib = options.compress === 'zlib';
+    const compress = options.compress ?? false;
+    if (!isCompression(compress)) throw invalidArg(`compress must be 'auto', 'zlib' or false, got ${String(compress)}`);
+    this.policy = compress === false ? undefined : new CompressionPolicy(compress, options.compressThreshold);
     this.balancer = createBalancer(options.loadBalancer);
     this.middleware = options.middleware ?? [];
     for (const mw of this.middleware) if (typeof mw !== 'function') throw invalidArg('middleware must be functions');
@@ -303,6 +319,7 @@ export class RpcClient extends EventEmitter {
       const ep = this.pool.endpoint(spec.address);
       ep.weight = w;
       ep.transport = tr; // connections dialled from now on speak it
+      if (spec.readsCompressed !== undefined) ep.readsCompressed = spec.readsCompressed;
       next.push(ep);
     }
     this.instances = next;
@@ -519,12 +536,10 @@ export class RpcClient extends EventEmitter {
     if (p.deadline) this.startTicker();
     const m = p.method;
     try {
-      if (this.zlib && c.transport === 'theader') {
-        const w = this.zlibWriter;
-        w.reset(w.buf);
-        w.messageBegin(this.namePrefix + m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, p.seqid);
-        w.struct(m.args, args);
-        c.conn.write(apacheZlibFrame(p.seqid, FLAG_SUPPORT_OUT_OF_ORDER, p.headers === undefined ? undefined : Object.entries(p.headers), w.buf.subarray(0, w.pos)));
+      const pol = this.policy;
+      if (pol !== undefined && (c.transport === 'ttheader' || c.transport === 'theader') &&
+        (!c.greeted || ((c.transport === 'theader' || c.endpoint.readsCompressed) && pol.wants(m.name)))) {
+        this.sendTransformed(p, c, args, pol);
       } else if (p.headers === undefined) {
         writePrefixed(c.conn, this.prefixFor(c.transport, m, p.timeout), p.seqid, m.args, args);
       } else {
@@ -539,6 +554,30 @@ export class RpcClient extends EventEmitter {
     // A one-way call is done once its message is in the kernel: then close() (or the process
     // ending) cannot lose it. Until then it counts as in flight, which keeps the process alive.
     if (m.oneway) c.conn._whenOut((err) => (err ? p.reject(err) : p.resolve(undefined)));
+  }
+
+  /**
+   * A call encoded apart and compressed where the policy says so; the first on a connection says
+   * the client reads compressed replies (and, to a TTHeader target not yet known, asks whether
+   * it reads compressed calls: onReply takes the answer).
+   */
+  private sendTransformed(p: Pending, c: PooledConn, args: Record<string, unknown>, pol: CompressionPolicy): void {
+    const m = p.method;
+    const apache = c.transport === 'theader';
+    let headers = p.headers;
+    if (!c.greeted) {
+      c.greeted = true;
+      if (!apache && !c.endpoint.readsCompressed) c.probeSeq = p.seqid;
+      headers = { ...headers, [ACCEPT_TRANSFORMS]: 'zlib' };
+    }
+    const w = this.txWriter;
+    w.reset(w.buf);
+    w.messageBegin(this.namePrefix + m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, p.seqid);
+    w.struct(m.args, args);
+    const message = w.buf.subarray(0, w.pos);
+    const packed = apache || c.endpoint.readsCompressed ? pol.compress(m.name, message) : undefined;
+    const info = apache ? (headers === undefined ? undefined : apacheInfoBlocks(Object.entries(headers))) : this.infoFor(m.name, p.timeout, headers);
+    c.conn.write(headerFrame(apache ? APACHE_THEADER_MAGIC : TTHEADER_MAGIC, p.seqid, FLAG_SUPPORT_OUT_OF_ORDER, info, packed ?? message, packed !== undefined));
   }
 
   /** @internal */ settle(p: Pending): void {
@@ -663,6 +702,11 @@ export class RpcClient extends EventEmitter {
       const type = reader.msgType;
       // Apache THeader peers may leave the header's seqid 0 (npm thrift does): the message's counts.
       seqid = header !== undefined && !header.apache ? header.seqid : reader.msgSeqid;
+      // A linkpoll server's answer to a client that compresses: it reads compressed calls.
+      if (pc.probeSeq !== 0 && header !== undefined) {
+        if (header.transforms !== 0 || header.strKV.get(TRANSFORMS_ACK) === 'zlib') pc.endpoint.readsCompressed = true;
+        if (seqid === pc.probeSeq) pc.probeSeq = 0;
+      }
       // Kitex's crrst: the server is going away; calls already sent are answered on this connection.
       if (header !== undefined && !pc.retiring && header.strKV.get('crrst') !== undefined) this.pool.retire(pc);
       p = this.pending.get(seqid);

@@ -36,7 +36,10 @@ export class PooledConn {
   retiring = false;
   /** Calls given to this connection in the current tick (see connFor). */
   batch = 0;
-  constructor(readonly conn: Connection, readonly transport: ClientTransport) {}
+  /** Compression: the first call went out (with ACCEPT_TRANSFORMS), and the seqid whose reply answers it (0: none awaited). */
+  greeted = false;
+  probeSeq = 0;
+  constructor(readonly conn: Connection, readonly transport: ClientTransport, readonly endpoint: Endpoint) {}
 }
 
 /** A Unix domain socket target: "unix:/run/svc.sock", or gRPC's "unix:///run/svc.sock". */
@@ -52,6 +55,8 @@ export class Endpoint implements Instance {
   weight = 1;
   transport: ClientTransport;
   breaker: CircuitBreaker | undefined;
+  /** The target reads compressed TTHeader requests (said by its TargetSpec, or learnt from a reply). */
+  readsCompressed = false;
   /** `path`: a Unix domain socket (then host and port are unused). */
   constructor(readonly address: string, readonly host: string, readonly port: number, transport: ClientTransport, readonly path?: string) {
     this.transport = transport;
@@ -151,7 +156,7 @@ export class ConnectionPool {
       maxFrameSize, connectTimeout: this.o.connectTimeout ?? 1000, keepAlive: this.o.keepAlive ?? 15000,
       writeTimeout: this.o.writeTimeout ?? 5000,
     });
-    const pc = new PooledConn(conn, ep.transport);
+    const pc = new PooledConn(conn, ep.transport, ep);
     const opened = Date.now();
     conn.unref(); // until a call is sent on it (send() refs it): a dial whose call gave up does not hold the process
     if (unframed) {

@@ -9,7 +9,7 @@
 // format stop at an info id they do not know (Apache's C++, Java, Python and Node all do), so
 // this one does too.
 import { Buffer } from 'node:buffer';
-import { deflatePayload, TRANSFORM_ZLIB } from './transforms';
+import { TRANSFORM_ZLIB } from './transforms';
 import { getI32, protocolError, putU32, ThriftWriter } from './thrift';
 
 /** @internal What a peer speaking Thrift's compact protocol is told (here, and by transport detection). */
@@ -212,13 +212,14 @@ export function parseTTHeader(f: Buffer, start = 0, end = f.length, into?: Heade
   let infoStart = start + 16;
   let transforms = 0;
   if (ntrans !== 0) {
-    // Apache THeader lists its transforms (varint ids) before the info blocks: zlib is read.
-    if (!apache) throw protocolError(`TTHeader transforms (${ntrans}) are not supported`);
+    // The transform ids follow the count, varints in Apache's format and bytes in TTHeader: for
+    // the one id read (zlib, 1) and counts below 128 the bytes are the same.
     const at = { p: start + 15 };
-    const n = varint(f, at, hend);
+    const n = apache ? varint(f, at, hend) : f[at.p++]!;
     if (n > MAX_TRANSFORMS) throw protocolError(`THeader lists ${n} transforms (at most ${MAX_TRANSFORMS} are taken)`);
     for (let k = 0; k < n; k++) {
-      const id = varint(f, at, hend);
+      if (at.p >= hend) throw protocolError('THeader transform list runs past its header');
+      const id = apache ? varint(f, at, hend) : f[at.p++]!;
       if (id !== TRANSFORM_ZLIB) throw protocolError(`THeader transform ${id} is not supported (zlib, 1, is)`);
       transforms++;
     }
@@ -250,31 +251,36 @@ export function parseTTHeader(f: Buffer, start = 0, end = f.length, into?: Heade
 const MAX_TRANSFORMS = 4;
 
 /**
- * A whole Apache THeader frame whose payload, the Thrift message `message`, is zlib-compressed
- * (transform id 1), with string headers `strKV`.
+ * A whole TTHeader (or, with APACHE_THEADER_MAGIC, Apache THeader) frame around `payload`, the
+ * Thrift message, zlib-compressed when `zlib`; `info` is the encoded header (infoBlocks or
+ * apacheInfoBlocks), none for an empty one.
  */
-export function apacheZlibFrame(seqid: number, flags: number, strKV: [string, string][] | undefined, message: Buffer): Buffer {
-  const payload = deflatePayload(message);
-  // protocol id 0, one transform (zlib), the string headers, padding to a multiple of 4.
-  const head: number[] = [0, 1, TRANSFORM_ZLIB];
-  const vint = (v: number) => { while (v >= 0x80) { head.push((v & 0x7f) | 0x80); v = Math.floor(v / 128); } head.push(v); };
-  if (strKV && strKV.length) {
-    head.push(INFO_KV);
-    vint(strKV.length);
-    for (const [k, v] of strKV) for (const x of [Buffer.from(k), Buffer.from(v)]) { vint(x.length); for (const c of x) head.push(c); }
+export function headerFrame(magic: number, seqid: number, flags: number, info: Buffer | undefined, payload: Buffer, zlib: boolean): Buffer {
+  let head = info ?? EMPTY_INFO;
+  if (zlib) {
+    // One transform, zlib: the count and the id are the byte 1 in both formats. The blocks after
+    // them move by two bytes; the header is padded to 4 again (0 is padding in both).
+    const len = head.length + 2;
+    const padded = Buffer.alloc(len + ((4 - (len % 4)) % 4));
+    padded[0] = head[0]!;
+    padded[1] = 1;
+    padded[2] = TRANSFORM_ZLIB;
+    head.copy(padded, 3, 2);
+    head = padded;
   }
-  while (head.length % 4 !== 0) head.push(0);
   const hlen = head.length;
+  if (hlen > 0xffff * 4) throw new RangeError(`TTHeader headers of ${hlen} bytes exceed the format's 256 KiB`);
   const out = Buffer.allocUnsafe(14 + hlen + payload.length);
   out.writeUInt32BE(10 + hlen + payload.length, 0);
-  out.writeUInt16BE(APACHE_THEADER_MAGIC, 4);
+  out.writeUInt16BE(magic, 4);
   out.writeUInt16BE(flags, 6);
   out.writeInt32BE(seqid, 8);
   out.writeUInt16BE(hlen / 4, 12);
-  Buffer.from(head).copy(out, 14);
+  head.copy(out, 14);
   payload.copy(out, 14 + hlen);
   return out;
 }
+const EMPTY_INFO = Buffer.alloc(4);
 
 /**
  * Writes LENGTH (patched by endFrame), the fixed header and the info blocks; the Thrift message

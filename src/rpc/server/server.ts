@@ -12,8 +12,8 @@ import type { Reactor } from '../../reactor';
 import {
   ThriftException, exceptionSpecOf, AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, ThriftWriter, type StructSpec,
 } from '../codec/thrift';
-import { apacheZlibFrame, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, IntKey, parseTTHeader } from '../codec/ttheader';
-import { inflatePayload } from '../codec/transforms';
+import { apacheInfoBlocks, APACHE_THEADER_MAGIC, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, headerFrame, infoBlocks, IntKey, parseTTHeader, TTHEADER_MAGIC } from '../codec/ttheader';
+import { ACCEPT_TRANSFORMS, CompressionPolicy, deflatePayload, inflatePayload, isCompression, TRANSFORMS_ACK, type Compression } from '../codec/transforms';
 import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { TokenBucket, type RateLimitOptions } from '../governance/limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from '../observability/metrics';
@@ -134,6 +134,15 @@ export interface RpcServerOptions {
   latencyMetrics?: boolean;
   /** Where protocol errors are logged (one line each, at most 10 per second). Default console.warn. */
   logger?: Logger;
+  /**
+   * Replies to clients that said they read compressed ones (linkpoll clients with `compress` on):
+   * 'auto' (default) compresses those over `compressThreshold` bytes that compress, 'zlib' all,
+   * false none. A compressed request is answered compressed whatever this says (as Apache's
+   * THeader servers do). Other clients never get a compressed reply.
+   */
+  compress?: Compression;
+  /** Bytes below which 'auto' does not compress a reply. Default 1024. */
+  compressThreshold?: number;
 }
 
 /** What an RpcServer has refused or dropped (RpcServer.stats()), by reason. */
@@ -165,8 +174,18 @@ interface ConnState {
   /** The reply prefix (see messagePrefix) of the method last answered. */
   prefixOf: MethodSpec | undefined;
   prefix: MessagePrefix | undefined;
-  /** Header seqids of compressed requests not yet answered (their replies are compressed too). */
-  zlib?: Set<number>;
+  /** The header of the connection's first frame was looked at (for ACCEPT_TRANSFORMS). */
+  greeted: boolean;
+  /** Compression on this connection: set once it sends a compressed request or accepts compressed replies. */
+  tx?: TransformState;
+}
+interface TransformState {
+  /** Header seqids of compressed requests not yet answered (their replies go compressed too). */
+  inKind: Set<number>;
+  /** The client reads compressed replies (it sent ACCEPT_TRANSFORMS). */
+  accepts: boolean;
+  /** The request whose reply carries TRANSFORMS_ACK (-1: none, or sent). */
+  ackSeq: number;
 }
 interface Reply { done: boolean; write: () => void }
 
@@ -221,6 +240,9 @@ export class RpcServer extends EventEmitter {
     this.log = new RateLimitedLog(options.logger);
     this.maxInFlight = options.maxInFlight ?? 256;
     this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit) : undefined;
+    const compress = options.compress ?? 'auto';
+    if (!isCompression(compress)) throw invalidArg(`compress must be 'auto', 'zlib' or false, got ${String(compress)}`);
+    this.replyPolicy = compress === false ? undefined : new CompressionPolicy(compress, options.compressThreshold);
     this.timing = options.latencyMetrics ?? false;
     this.connOptions = {
       maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
@@ -398,7 +420,7 @@ export class RpcServer extends EventEmitter {
         this.protocolError(conn, new LinkpollError('ERR_LINKPOLL_PROTOCOL', t.unsupported), true);
         return;
       }
-      st = { transport: t, peerEnded: false, inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1, prefixOf: undefined, prefix: undefined };
+      st = { transport: t, peerEnded: false, inFlight: 0, queue: [], queueHead: 0, paused: false, cutter: t === 'binary' ? new UnframedCutter(this.opts.maxFrameSize ?? 16 * 1024 * 1024) : undefined, lastName: '', lastReg: undefined, lastVersion: -1, prefixOf: undefined, prefix: undefined, greeted: false };
       const s = st;
       if (t === 'binary') {
         const onData = () => this.readUnframed(conn, s);
@@ -478,8 +500,15 @@ export class RpcServer extends EventEmitter {
     const name = reader.msgName, type = reader.msgType, seqid = reader.msgSeqid;
     const hseq = header ? header.seqid : seqid;
     this.stats_.requests++;
-    // A compressed request is answered compressed (Apache THeader's zlib transform).
-    if (header !== undefined && header.transforms !== 0 && type === MessageType.CALL) (st.zlib ??= new Set<number>()).add(hseq);
+    if (header !== undefined) {
+      // A linkpoll client that compresses says so on its first call of a connection.
+      if (!st.greeted) {
+        st.greeted = true;
+        if (header.strKV.get(ACCEPT_TRANSFORMS) === 'zlib') st.tx = { inKind: new Set(), accepts: this.replyPolicy !== undefined, ackSeq: type === MessageType.CALL ? hseq : -1 };
+      }
+      // A compressed request is answered compressed (as Apache's THeader servers do).
+      if (header.transforms !== 0 && type === MessageType.CALL) (st.tx ??= { inKind: new Set(), accepts: false, ackSeq: -1 }).inKind.add(hseq);
+    }
     if (type !== MessageType.CALL && type !== MessageType.ONEWAY) {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.INVALID_MESSAGE_TYPE, `message type ${type} sent to a server`);
       return;
@@ -620,7 +649,7 @@ export class RpcServer extends EventEmitter {
     const result = hasSuccess(m) ? SUCCESS : EMPTY_RESULT;
     SUCCESS.success = value; // encoded synchronously below: one object serves every reply
     try {
-      if (this.closing || (st.zlib !== undefined && st.zlib.has(hseq))) this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, result, this.closing ? CRRST : undefined);
+      if (this.closing || st.tx !== undefined) this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, result, this.closing ? CRRST : undefined);
       else writePrefixed(conn, st.prefixOf === m ? st.prefix! : this.replyPrefix(st, m), hseq, m.result, result);
       this.stats_.replies++;
     } catch (e) {
@@ -673,19 +702,33 @@ export class RpcServer extends EventEmitter {
     this.write(conn, st, hseq, name, MessageType.EXCEPTION, TApplicationExceptionSpec, { message, type }, this.closing ? CRRST : undefined);
   }
 
-  /** Writes a reply; compressed where its request was (then encoded off the native staging memory). */
+  /** Writes a reply (compressed where its request was, or where the client reads them and it pays). */
   private write(conn: Connection, st: ConnState, hseq: number, name: string, type: MessageType, spec: StructSpec, value: Record<string, unknown>, kv?: [string, string][]): void {
-    if (st.zlib !== undefined && st.zlib.delete(hseq)) {
-      const w = this.zlibWriter;
-      w.reset(w.buf);
-      w.messageBegin(name, type, hseq);
-      w.struct(spec, value);
-      conn.write(apacheZlibFrame(hseq, 0, kv, w.buf.subarray(0, w.pos)));
-      return;
+    const tx = st.tx;
+    if (tx !== undefined && st.transport !== 'framed' && st.transport !== 'binary') {
+      const inKind = tx.inKind.delete(hseq);
+      const ack = tx.ackSeq === hseq && hseq !== -1;
+      if (ack) { tx.ackSeq = -1; kv = kv ? [...kv, TRANSFORMS_ACK_KV] : [TRANSFORMS_ACK_KV]; }
+      const policy = this.replyPolicy;
+      if (inKind || ack || (tx.accepts && policy!.wants(name))) {
+        // Encoded apart from the native staging memory, to be compressed.
+        const w = this.txWriter;
+        w.reset(w.buf);
+        w.messageBegin(name, type, hseq);
+        w.struct(spec, value);
+        const message = w.buf.subarray(0, w.pos);
+        const packed = inKind ? deflatePayload(message) : tx.accepts ? policy!.compress(name, message) : undefined;
+        const apache = st.transport === 'theader';
+        const info = kv === undefined ? undefined : apache ? apacheInfoBlocks(kv) : infoBlocks(undefined, kv);
+        conn.write(headerFrame(apache ? APACHE_THEADER_MAGIC : TTHEADER_MAGIC, hseq, 0, info, packed ?? message, packed !== undefined));
+        return;
+      }
     }
     writeMessage(conn, st.transport, hseq, name, type, spec, value, undefined, kv);
   }
-  private readonly zlibWriter = new ThriftWriter(Buffer.alloc(1024));
+  private readonly txWriter = new ThriftWriter(Buffer.alloc(1024));
+  /** How replies to clients that read compressed ones are compressed (undefined: never). */
+  private readonly replyPolicy: CompressionPolicy | undefined;
 
   private protocolError(conn: Connection, err: Error, close = false): void {
     this.stats_.protocolErrors++;
@@ -699,6 +742,7 @@ export class RpcServer extends EventEmitter {
 }
 
 const EMPTY_RESULT = {};
+const TRANSFORMS_ACK_KV: [string, string] = [TRANSFORMS_ACK, 'zlib'];
 /** Kitex's "connection ready to reset": sent on replies while the server closes. */
 const CRRST: [string, string][] = [['crrst', '1']];
 const SUCCESS: { success: unknown } = { success: undefined };
