@@ -1,5 +1,6 @@
 // What the mutation fuzzer runs: every TypeScript parser of bytes that come from the network.
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import * as rpc from '../../src/rpc/internal';
@@ -125,12 +126,16 @@ export const ttheaderFrame: FuzzTarget = {
     ttheader([], [], call), ttheader(kitexInts, [['biz-status', '0'], ['crrst', '1']], call),
     ttheader(kitexInts, [], call, true), ttheader([[1, 'x']], [['a', 'b']], reply),
     ttheader([], [['a', 'b'], ['k'.repeat(130), 'v']], call, false, rpc.APACHE_THEADER_MAGIC),
+    // compressed (the zlib transform), in both formats
+    rpc.headerFrame(rpc.TTHEADER_MAGIC, 3, 0, rpc.infoBlocks(kitexInts, [['lp-accept-transforms', 'zlib']]), zlib.deflateSync(call), true),
+    rpc.headerFrame(rpc.APACHE_THEADER_MAGIC, 4, 0, rpc.apacheInfoBlocks([['a', 'b']]), zlib.deflateSync(call), true),
   ],
   run(input) {
     const h = rpc.parseTTHeader(input);
     if (h.payloadStart < 0 || h.payloadEnd > input.length || h.payloadStart > h.payloadEnd) throw new Error(`payload [${h.payloadStart}, ${h.payloadEnd}) outside the frame`);
     void h.intKV.size; void h.strKV.size; void h.aclToken;
-    const r = new rpc.ThriftReader(input, h.payloadStart, h.payloadEnd);
+    const body = h.transforms === 0 ? input : rpc.inflatePayload(input, h.payloadStart, h.payloadEnd, h.transforms, 1 << 16);
+    const r = h.transforms === 0 ? new rpc.ThriftReader(input, h.payloadStart, h.payloadEnd) : new rpc.ThriftReader(body);
     r.readMessageHeader();
   },
   expected: isProtocolError,
