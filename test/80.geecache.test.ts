@@ -4,6 +4,8 @@ import * as assert from 'uvu/assert';
 import * as path from 'node:path';
 import * as net from 'node:net';
 import * as http from 'node:http';
+import * as zlib from 'node:zlib';
+import { recordValue } from '../examples/geecache/main';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { LRU } from '../examples/geecache/lru';
@@ -145,6 +147,57 @@ for (const transport of ['http', 'rpc'] as const) {
       }
     } finally {
       clearInterval(keepAlive);
+      await stop(nodes);
+    }
+  });
+}
+
+/** GET `path` from a node with `headers`: status, headers and the body as sent (not decoded). */
+function rawGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
+for (const transport of ['http', 'rpc'] as const) {
+  test(`--compress auto over ${transport}: 16 KiB values cross between peers compressed and arrive whole; HTTP clients get gzip only when they ask`, async () => {
+    const [apiPort, ...ports] = await freePorts(4);
+    const peers = ports.map((p) => `127.0.0.1:${p}`).join(',');
+    const common = ['--compress', 'auto', '--value-bytes', '16384', '--db-delay-ms', '0', ...(transport === 'rpc' ? ['--rpc'] : [])];
+    const nodes = await Promise.all(ports.map((p, i) => startNode(p, peers, [...common, ...(i === 0 ? ['--api', '--api-port', String(apiPort)] : [])])));
+    try {
+      const front = nodes[0]!.port;
+      for (let i = 0; i < 30; i++) {
+        const key = `key${i}`;
+        assert.is((await queryHttp(`127.0.0.1:${front}`, 'scores', key)).toString(), recordValue(key, 16384), key);
+      }
+      const stats = await Promise.all(nodes.map(async (n) => JSON.parse((await rawGet(n.port, '/_stats')).body.toString()) as { gzippedResponses: number; rpc: rpc.RpcServerStats }));
+      // Keys the front node does not own came from their owners compressed: gzip (HTTP peers ask
+      // for it) or the zlib transform (RPC peers). The test's own queries did not ask for gzip.
+      const owners = stats.slice(1);
+      if (transport === 'rpc') assert.ok(owners.every((s) => s.rpc.compressedReplies > 0 && s.gzippedResponses === 0), JSON.stringify(owners.map((s) => s.rpc)));
+      else assert.ok(owners.every((s) => s.gzippedResponses > 0 && s.rpc.compressedReplies === 0), JSON.stringify(owners.map((s) => s.gzippedResponses)));
+      assert.is(stats[0]!.gzippedResponses, 0, 'plain to clients that did not ask');
+      const path = '/_geecache/scores/key3';
+      const gz = await rawGet(front, path, { 'Accept-Encoding': 'br, gzip;q=0.8' });
+      assert.is(gz.headers['content-encoding'], 'gzip');
+      assert.is(gz.headers.vary, 'Accept-Encoding');
+      assert.ok(gz.body.length < 16384 / 2, `gzipped to ${gz.body.length} bytes`);
+      assert.is(zlib.gunzipSync(gz.body).toString(), recordValue('key3', 16384));
+      const refused = await rawGet(front, path, { 'Accept-Encoding': 'gzip;q=0, identity' });
+      assert.is(refused.headers['content-encoding'], undefined);
+      assert.is(refused.body.toString(), recordValue('key3', 16384));
+      // The front-end API server (node:http) likewise.
+      await until(() => nodes[0]!.out.some((l) => l.includes('frontend server is running')));
+      const api = await rawGet(apiPort!, '/api?key=key5', { 'Accept-Encoding': 'gzip' });
+      assert.is(api.headers['content-encoding'], 'gzip');
+      assert.is(zlib.gunzipSync(api.body).toString(), recordValue('key5', 16384));
+      assert.is((await rawGet(apiPort!, '/api?key=key5')).body.toString(), recordValue('key5', 16384));
+    } finally {
       await stop(nodes);
     }
   });

@@ -10,6 +10,8 @@ export interface RequestHead {
   contentLength: number;
   /** The connection closes after the answer (HTTP/1.0 without keep-alive, or Connection: close). */
   close: boolean;
+  /** Accept-Encoding lists gzip (or *) with a q-value above 0. */
+  gzip: boolean;
 }
 
 /** What cannot be served: answered with this status, then the connection closes. */
@@ -37,6 +39,7 @@ export function parseRequestHead(bytes: Buffer, max: number): RequestHead | Head
   if (!method || !target || extra !== undefined || !/^HTTP\/1\.[01]$/.test(version ?? '')) return { status: 400 };
   let contentLength = 0, seenLength = false;
   let close = version === 'HTTP/1.0';
+  let gzip = false;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const c = line.indexOf(':');
@@ -50,12 +53,25 @@ export function parseRequestHead(bytes: Buffer, max: number): RequestHead | Head
       seenLength = true;
     } else if (name === 'transfer-encoding') {
       return { status: 400 };
+    } else if (name === 'accept-encoding') {
+      gzip = acceptsGzip(value);
     } else if (name === 'connection') {
       close = /close/i.test(value) || (version === 'HTTP/1.0' && !/keep-alive/i.test(value));
     }
   }
   if (headLength + contentLength > max) return { status: 400 };
-  return { method, target, headLength, contentLength, close };
+  return { method, target, headLength, contentLength, close, gzip };
+}
+
+/** Whether an Accept-Encoding value (RFC 9110 12.5.3) takes gzip: "gzip", "x-gzip" or "*", not with q=0. */
+export function acceptsGzip(value: string): boolean {
+  for (const item of value.split(',')) {
+    const [coding, ...params] = item.split(';').map((x) => x.trim().toLowerCase());
+    if (coding !== 'gzip' && coding !== 'x-gzip' && coding !== '*') continue;
+    const q = params.find((x) => x.startsWith('q='));
+    if (q === undefined || Number(q.slice(2)) > 0) return true;
+  }
+  return false;
 }
 
 /** Where the head ends (after its blank line: LF LF or LF CR LF), or -1 while it has not arrived. */

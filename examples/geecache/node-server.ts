@@ -4,8 +4,9 @@
 import { createServer, getDefaultReactor, type Connection, type Server, type AddressInfo } from '../../src';
 import { rpc } from '../../src';
 import type { Registry } from './geecache';
-import { BASE_PATH, groupCacheService, unescapeSegment } from './peers';
+import { BASE_PATH, groupCacheService, unescapeSegment, type CompressMode } from './peers';
 import { parseRequestHead } from './http-head';
+import * as zlib from 'node:zlib';
 
 const MAX_HEAD = 64 * 1024;
 // The first four bytes of every HTTP/1.x request method; no RPC frame starts with them (a length
@@ -13,15 +14,24 @@ const MAX_HEAD = 64 * 1024;
 const HTTP_START = /^(GET |HEAD|POST|PUT |DELE|OPTI|PATC|TRAC|CONN)$/;
 
 // `head`: the answer to a HEAD request: GET's headers (Content-Length included), no body.
-interface Response { status: number; type: string; body: Buffer | string; close?: boolean; head?: boolean }
+// `gzip`: the body was gzipped for a client that accepts it.
+interface Response { status: number; type: string; body: Buffer | string; close?: boolean; head?: boolean; gzip?: boolean }
+
 
 export class CacheNodeServer {
   readonly server: Server;
   readonly rpc: rpc.RpcServer;
   httpRequests = 0;
 
-  constructor(private readonly registry: Registry, log: (m: string) => void = () => {}, opts: { readTimeout?: number } = {}) {
-    this.rpc = new rpc.RpcServer({ logger: { warn: log }, readTimeout: opts.readTimeout ?? 10000 });
+  /** HTTP bodies gzipped for clients that accept it (undefined: never). */
+  private readonly gzip: rpc.CompressionPolicy | undefined;
+  gzippedResponses = 0;
+
+  constructor(private readonly registry: Registry, log: (m: string) => void = () => {}, opts: { readTimeout?: number; compress?: CompressMode } = {}) {
+    const compress = opts.compress ?? 'off';
+    // RPC replies are compressed for peers that read them; HTTP bodies for clients that send Accept-Encoding: gzip.
+    this.rpc = new rpc.RpcServer({ logger: { warn: log }, readTimeout: opts.readTimeout ?? 10000, compress: compress === 'off' ? false : compress });
+    this.gzip = compress === 'off' ? undefined : new rpc.CompressionPolicy(compress, undefined, gzipBody);
     this.rpc.register(groupCacheService(), {
       Get: async (args) => {
         const req = (args.req ?? {}) as { group?: string; key?: string };
@@ -108,13 +118,14 @@ export class CacheNodeServer {
           flush();
           break;
         }
-        const { method, target, close } = head;
+        const { method, target, close, gzip } = head;
         if (r.length < head.headLength + head.contentLength) break;
         r.skip(head.headLength + head.contentLength);
         this.httpRequests++;
         const slot: { res?: Response } = {};
         queue.push(slot);
         this.handle(method, target).then((res) => {
+          if (gzip && res.status === 200) res = this.gzipped(res);
           slot.res = close || method === 'HEAD' ? { ...res, close, head: method === 'HEAD' } : res;
           flush();
         });
@@ -125,12 +136,20 @@ export class CacheNodeServer {
     onReadable();
   }
 
+  private gzipped(res: Response): Response {
+    if (this.gzip === undefined || typeof res.body === 'string') return res;
+    const packed = this.gzip.compress(res.type, res.body);
+    if (packed === undefined) return res;
+    this.gzippedResponses++;
+    return { ...res, body: packed, gzip: true };
+  }
+
   private async handle(method: string, target: string): Promise<Response> {
     if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed');
     const q = target.indexOf('?');
     const p = q >= 0 ? target.slice(0, q) : target;
     if (p === '/_stats') {
-      const stats: Record<string, unknown> = { httpRequests: this.httpRequests, rpc: this.rpc.stats(), reactor: getDefaultReactor().stats(), memory: process.memoryUsage() };
+      const stats: Record<string, unknown> = { httpRequests: this.httpRequests, gzippedResponses: this.gzippedResponses, rpc: this.rpc.stats(), reactor: getDefaultReactor().stats(), memory: process.memoryUsage() };
       for (const g of this.registry.all()) stats[g.name] = g.stats();
       return { status: 200, type: 'application/json', body: JSON.stringify(stats) };
     }
@@ -159,11 +178,16 @@ export class CacheNodeServer {
   private writeResponse(conn: Connection, res: Response): void {
     const body = typeof res.body === 'string' ? Buffer.from(res.body) : res.body;
     const extra = res.type.startsWith('text/') ? 'X-Content-Type-Options: nosniff\r\n' : '';
-    conn.write(`HTTP/1.1 ${res.status} ${REASON[res.status] ?? 'Status'}\r\nContent-Type: ${res.type}\r\n${extra}` +
+    // Vary: a cache in between keeps the gzipped and the plain answer apart.
+    const enc = this.gzip === undefined ? '' : res.gzip ? 'Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n' : 'Vary: Accept-Encoding\r\n';
+    conn.write(`HTTP/1.1 ${res.status} ${REASON[res.status] ?? 'Status'}\r\nContent-Type: ${res.type}\r\n${extra}${enc}` +
       `Content-Length: ${body.length}\r\n${res.close ? 'Connection: close\r\n' : ''}\r\n`);
     if (body.length && !res.head) conn.write(body);
   }
 }
+
+/** gzip at level 1 (the level RPC compression uses, bench/compress-codec.ts). */
+export function gzipBody(b: Buffer): Buffer { return zlib.gzipSync(b, { level: 1 }); }
 
 const REASON: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error' };
 

@@ -7,8 +7,12 @@ import * as path from 'node:path';
 import { rpc } from '../../src';
 import { HashRing } from './consistenthash';
 import type { PeerGetter, PeerPicker } from './geecache';
+import * as zlib from 'node:zlib';
 
 export const BASE_PATH = '/_geecache/';
+
+/** Compression of what a node sends: 'off', 'auto' (where it pays) or 'zlib' (always). */
+export type CompressMode = 'off' | 'auto' | 'zlib';
 
 let idlCache: rpc.Idl | undefined;
 /** The GroupCache service (geecache.thrift, next to this example). */
@@ -34,16 +38,24 @@ export class PeerLoadError extends Error {
   constructor(message: string, readonly status?: number) { super(message); this.name = 'PeerLoadError'; }
 }
 
+/** Largest value a peer's gzipped answer may inflate to. */
+const MAX_VALUE = 64 * 1024 * 1024;
+
 export class HttpGetter implements PeerGetter {
-  constructor(private readonly baseURL: string, private readonly agent: Http.Agent, private readonly timeout = 2000) {}
+  /** `gzip`: ask for gzipped answers (Accept-Encoding), which nodes with --compress give. */
+  constructor(private readonly baseURL: string, private readonly agent: Http.Agent, private readonly timeout = 2000, private readonly gzip = false) {}
   get(group: string, key: string): Promise<Buffer> {
     const url = `${this.baseURL}${BASE_PATH}${escapeSegment(group)}/${escapeSegment(key)}`;
     return new Promise((resolve, reject) => {
-      const req = nodeHttp().get(url, { agent: this.agent, timeout: this.timeout }, (res) => {
+      const headers = this.gzip ? { 'Accept-Encoding': 'gzip' } : undefined;
+      const req = nodeHttp().get(url, { agent: this.agent, timeout: this.timeout, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+          let body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          if (res.headers['content-encoding'] === 'gzip') {
+            try { body = zlib.gunzipSync(body, { maxOutputLength: MAX_VALUE }); } catch (e) { reject(new Error(`peer ${this.baseURL} sent a bad gzip body: ${(e as Error).message}`)); return; }
+          }
           if (res.statusCode === 200) resolve(body);
           else reject(new PeerLoadError(`server returned: ${res.statusCode} ${body.toString().trim()}`, res.statusCode));
         });
@@ -73,6 +85,8 @@ export interface PoolOptions {
   transport: 'http' | 'rpc';
   replicas?: number;
   timeout?: number;
+  /** Compress peer traffic: RPC calls and replies (zlib transform), or gzipped HTTP answers. Default 'off'. */
+  compress?: CompressMode;
 }
 
 /** Peers of one node: picks owners, and reaches them. */
@@ -89,11 +103,12 @@ export class PeerPool implements PeerPicker {
     if (opts.transport === 'http') {
       this.agent = new (nodeHttp().Agent)({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64 });
     } else {
-      this.client = new rpc.RpcClient({ service: groupCacheService(), timeout: opts.timeout ?? 2000, connectTimeout: 1000, fromService: 'geecache' });
+      const compress = opts.compress ?? 'off';
+      this.client = new rpc.RpcClient({ service: groupCacheService(), timeout: opts.timeout ?? 2000, connectTimeout: 1000, fromService: 'geecache', compress: compress === 'off' ? false : compress });
     }
     for (const p of peers) {
       const name = `http://${p}`;
-      this.getters.set(name, this.client ? new RpcGetter(this.client, p) : new HttpGetter(name, this.agent!, opts.timeout));
+      this.getters.set(name, this.client ? new RpcGetter(this.client, p) : new HttpGetter(name, this.agent!, opts.timeout, (opts.compress ?? 'off') !== 'off'));
     }
   }
 

@@ -72,13 +72,19 @@ const PROBE_BYTES = 4096;
 
 /**
  * Decides, per message, whether to compress it: 'zlib' always; 'auto' when it is at least
- * `threshold` bytes and its method's messages have been compressing (a method whose last try
- * saved under 10 % goes plain for the next 64 messages, then tries again; a large message is
- * tried on its first 4 KiB first).
+ * `threshold` bytes and messages of its key (an RPC method, say) have been compressing (a key
+ * whose last try saved under 10 % goes plain for its next 64 messages, then tries again; a
+ * message over 16 KiB is tried on its first 4 KiB first). `pack` compresses (zlib level 1 by
+ * default; gzip for HTTP bodies).
  */
 export class CompressionPolicy {
   private readonly plainLeft = new Map<string, number>();
-  constructor(readonly mode: 'zlib' | 'auto', readonly threshold = DEFAULT_COMPRESS_THRESHOLD) {
+  /**
+   * @param mode 'zlib': every message; 'auto': where it pays.
+   * @param threshold bytes below which 'auto' leaves a message plain.
+   * @param pack the compressor.
+   */
+  constructor(readonly mode: 'zlib' | 'auto', readonly threshold = DEFAULT_COMPRESS_THRESHOLD, private readonly pack: (b: Buffer) => Buffer = deflatePayload) {
     if (!(Number.isInteger(threshold) && threshold >= 0)) throw new RangeError(`compression threshold must be an integer >= 0, got ${threshold}`);
   }
 
@@ -94,13 +100,13 @@ export class CompressionPolicy {
 
   /** `message` compressed, or undefined when it goes plain. */
   compress(key: string, message: Buffer): Buffer | undefined {
-    if (this.mode === 'zlib') return deflatePayload(message);
+    if (this.mode === 'zlib') return this.pack(message);
     if (message.length < this.threshold) return undefined;
-    if (message.length > PROBE_ABOVE && deflatePayload(message.subarray(0, PROBE_BYTES)).length > PROBE_BYTES * PAYS) {
+    if (message.length > PROBE_ABOVE && this.pack(message.subarray(0, PROBE_BYTES)).length > PROBE_BYTES * PAYS) {
       this.plainLeft.set(key, RESAMPLE_AFTER);
       return undefined;
     }
-    const packed = deflatePayload(message);
+    const packed = this.pack(message);
     if (packed.length > message.length * PAYS) {
       this.plainLeft.set(key, RESAMPLE_AFTER);
       return undefined;

@@ -149,6 +149,8 @@ export interface RpcServerOptions {
 export interface RpcServerStats {
   connections: number; requests: number; replies: number; appExceptions: number;
   protocolErrors: number; closedForProtocolErrors: number; rateLimited: number;
+  /** Requests that came compressed, and replies sent compressed (the zlib header transform). */
+  compressedRequests: number; compressedReplies: number;
 }
 
 interface Registered { service: ServiceSpec; serviceName: string; method: MethodSpec; handler: Handler; wantsContext: boolean; metrics: MethodMetrics }
@@ -226,7 +228,7 @@ export class RpcServer extends EventEmitter {
   /** The limits every connection it serves gets, its own or one handed to accept(). */
   private readonly connOptions: ConnectionOptions;
   private readonly maxInFlight: number;
-  private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0, rateLimited: 0 };
+  private readonly stats_: RpcServerStats = { connections: 0, requests: 0, replies: 0, appExceptions: 0, protocolErrors: 0, closedForProtocolErrors: 0, rateLimited: 0, compressedRequests: 0, compressedReplies: 0 };
   private readonly middleware: ServerMiddleware[] = [];
   private readonly limiter: TokenBucket | undefined;
   private readonly timing: boolean;
@@ -487,6 +489,7 @@ export class RpcServer extends EventEmitter {
         if (header.transforms === 0) reader.reset(buf, header.payloadStart, header.payloadEnd);
         else {
           const body = inflatePayload(buf, header.payloadStart, header.payloadEnd, header.transforms, this.connOptions.maxFrameSize!);
+          this.stats_.compressedRequests++;
           reader.reset(body, 0, body.length);
         }
       } else {
@@ -718,6 +721,7 @@ export class RpcServer extends EventEmitter {
         w.struct(spec, value);
         const message = w.buf.subarray(0, w.pos);
         const packed = inKind ? deflatePayload(message) : tx.accepts ? policy!.compress(name, message) : undefined;
+        if (packed !== undefined) this.stats_.compressedReplies++;
         const apache = st.transport === 'theader';
         const info = kv === undefined ? undefined : apache ? apacheInfoBlocks(kv) : infoBlocks(undefined, kv);
         conn.write(headerFrame(apache ? APACHE_THEADER_MAGIC : TTHEADER_MAGIC, hseq, 0, info, packed ?? message, packed !== undefined));
