@@ -10,6 +10,7 @@
             "native/js_blocks.cc",
             "native/main_loop.cc",
             "native/socket_options.cc",
+            "native/link_info.cc",
             "native/sub_loop.cc",
             "native/reactor.cc",
             "native/binding.cc"

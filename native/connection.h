@@ -59,6 +59,16 @@ enum CloseReason : int32_t {
 constexpr int kKeepAliveProbes = 9;
 void ApplySocketOptions(int fd, const ConnOptions& opt, const ConnOptions* prev = nullptr);
 
+// A TCP connection's path as TCP_INFO reports it (native/link_info.cc): the delivery rate in
+// bytes/s, whether that sample was limited by the application rather than the network, and the
+// min RTT in µs. False where the socket is not TCP.
+struct LinkInfo {
+  double delivery_rate = 0;
+  bool app_limited = true;
+  double min_rtt_us = 0;
+};
+bool ReadLinkInfo(int fd, LinkInfo* out);
+
 // What a server's incomplete large frames may hold at once (ServerOptions.partialFrameBudget):
 // each reserves its whole size when its header arrives (it is read into a Block of that size).
 // A connection whose frame does not fit stops reading until another completes; its read timeout

@@ -133,6 +133,16 @@ export interface Connection {
 }
 
 /** A TCP (or Unix socket) connection served by the native reactor: node:net's call forms, frames or a LinkBuffer reader for input, a native Writer for output; events: ConnectionEvents. */
+/** A TCP connection's path as the kernel measures it (Connection.tcpInfo()). */
+export interface TcpInfo {
+  /** Bytes/s delivered in the latest sample (0 before any data was acknowledged). */
+  deliveryRate: number;
+  /** The sample was limited by how much the application sent, not by the path. */
+  appLimited: boolean;
+  /** The smallest round-trip time seen, ms. */
+  minRtt: number;
+}
+
 export class Connection extends EventEmitter {
   /** @internal */ readonly _r: Reactor;
   readonly id: number;
@@ -485,6 +495,18 @@ export class Connection extends EventEmitter {
       x.reader = new LinkBuffer(h);
     }
     return x.reader;
+  }
+
+/**
+   * How fast this connection's path carries data, as the kernel's TCP measures it (TCP_INFO):
+   * the delivery rate in bytes/s of its latest sample, whether that sample was limited by the
+   * application (then the path could carry more), and the smallest RTT seen (ms). Undefined once
+   * closed, and for Unix domain sockets.
+   */
+  tcpInfo(): TcpInfo | undefined {
+    if ((this.flags & F_CLOSED) !== 0) return undefined;
+    const i = this._r.native.linkInfo(this.id);
+    return i && { deliveryRate: i[0], appLimited: i[1] === 1, minRtt: i[2] / 1000 };
   }
 
   get remoteAddress(): string | undefined { return this.remote()?.address; }

@@ -13,6 +13,7 @@ import * as crypto from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import * as rpc from '../src/rpc/internal';
 import { textLike } from '../bench/payloads';
+import { interfaceBytes, testNetwork } from './netns';
 import { generatePython, listeningPort, pythonThrift, rawClient, readFrames, until } from './helpers';
 
 const root = path.join(__dirname, '..', '..');
@@ -224,10 +225,14 @@ async function tap(port: number) {
 
 const text = (n: number) => textLike(n).toString('latin1');
 
+// Loopback is a fast path, where 'auto' leaves everything plain (see the last tests): these take
+// any path as slow (linkRate: Infinity) to show the size and ratio rules.
+const ANY_PATH = { linkRate: Infinity };
+
 test('linkpoll to linkpoll over TTHeader: the first call asks, the server acknowledges, then large calls and replies go compressed and small or random ones plain', async () => {
-  const { srv, port } = await kitchen();
+  const { srv, port } = await kitchen({ compression: ANY_PATH });
   const t = await tap(port);
-  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', timeout: 2000 });
+  const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', compression: ANY_PATH, timeout: 2000 });
   try {
     assert.is(await c.call('slow', { ms: 0 }), 'slept 0');
     // The first call went plain (the server was not known to read transforms) and asked.
@@ -262,7 +267,7 @@ test('compress \'zlib\' compresses every call to a known linkpoll target (Target
   const { srv, port } = await kitchen({ compress: false });
   const t = await tap(port);
   const c = new rpc.RpcClient({ service: Kitchen, targets: [{ address: `127.0.0.1:${t.port}`, readsCompressed: true }], compress: 'zlib', timeout: 2000 });
-  const plain = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', timeout: 2000 });
+  const plain = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', compression: ANY_PATH, timeout: 2000 });
   try {
     assert.is(await c.call('slow', { ms: 2 }), 'slept 2');
     assert.is(t.seen[0]!.transforms, 1);
@@ -283,12 +288,12 @@ test('compress \'zlib\' compresses every call to a known linkpoll target (Target
 });
 
 test('a linkpoll server compresses large replies for a client that reads them though its calls are small, and never for one that did not ask', async () => {
-  const srv = new rpc.RpcServer({ logger: null });
+  const srv = new rpc.RpcServer({ logger: null, compression: ANY_PATH });
   const big = text(64 * 1024);
   srv.register(Kitchen, { slow: (a) => (a.ms === 1 ? big : 'small'), echo: (a) => a.e, fail: () => 0 });
   const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
   const t = await tap(port);
-  const on = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', timeout: 2000 });
+  const on = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], compress: 'auto', compression: ANY_PATH, timeout: 2000 });
   const off = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], timeout: 2000 });
   try {
     assert.is(await on.call('slow', { ms: 0 }), 'small');
@@ -325,6 +330,67 @@ test('a TTHeader zip bomb between linkpoll peers closes that connection with a n
   } finally {
     c.close();
     await srv.close({ timeout: 200 });
+  }
+});
+
+
+/** Fetches `key` from `target` with `inFlight` calls at a time for `ms`; the calls answered. */
+async function load(c: rpc.RpcClient, key: string, ms: number, inFlight = 16): Promise<number> {
+  let n = 0;
+  const end = Date.now() + ms;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (Date.now() < end) { await c.call('fetch', { key }); n++; }
+  }));
+  return n;
+}
+const Values = rpc.parseIdl('service Values { binary fetch(1: string key) }').services.Values!;
+
+test('\'auto\' on loopback (a path far faster than zlib): large compressible replies go plain; \'zlib\' compresses them', async () => {
+  const value = textLike(4096);
+  const srv = new rpc.RpcServer({ logger: null });
+  srv.register(Values, { fetch: () => value });
+  const { port } = await srv.listen({ port: 0, host: '127.0.0.1' });
+  const auto = new rpc.RpcClient({ service: Values, targets: [`127.0.0.1:${port}`], compress: 'auto', timeout: 5000 });
+  const zlibbed = new rpc.RpcClient({ service: Values, targets: [`127.0.0.1:${port}`], compress: 'zlib', timeout: 5000 });
+  try {
+    assert.ok(await load(auto, 'v', 600) > 100);
+    assert.is(srv.stats().compressedReplies, 0, 'nothing compressed on loopback');
+    await load(zlibbed, 'v', 200);
+    assert.ok(srv.stats().compressedReplies > 0, '\'zlib\' compresses whatever the path');
+  } finally {
+    auto.close();
+    zlibbed.close();
+    await srv.close({ timeout: 200 });
+  }
+});
+
+test('\'auto\' on a 100 Mbit/s link (another network namespace): a server measures the path as slow and compresses its 4 KiB text replies, not its random ones', async () => {
+  const net_ = testNetwork('cz', 40, 1, { rateMbit: 100 });
+  if ('skip' in net_) { console.log(`  SKIPPED (visible): ${net_.skip}`); return; }
+  const host = net_.hosts[0]!;
+  const [cmd, args] = host.run([process.execPath, path.join(root, 'dist', 'bench', 'compress.js'), '--serve', 'auto']);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await listeningPort(child, 'the server in its namespace');
+    const c = new rpc.RpcClient({ service: Values, targets: [`${host.addr}:${port}`], compress: 'auto', timeout: 10000 });
+    try {
+      const perCall = async (key: string) => {
+        await load(c, key, 400); // the server's gauge samples the path
+        const before = interfaceBytes(host.hostSideDev);
+        const n = await load(c, key, 800);
+        return (interfaceBytes(host.hostSideDev) - before) / n;
+      };
+      const text = await perCall('text-4096');
+      assert.ok(text < 2500, `4 KiB text replies took ${Math.round(text)} bytes on the wire per call: compressed`);
+      const random = await perCall('random-4096');
+      assert.ok(random > 4096, `4 KiB random replies took ${Math.round(random)} bytes per call: plain`);
+    } finally {
+      c.close();
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    net_.close();
   }
 });
 

@@ -41,14 +41,14 @@ export function createGroup(registry: Registry, opts: { delayMs: number; hotCach
 }
 
 function startApiServer(port: number, host: string, registry: Registry, compress: CompressMode): Http.Server {
-  const gzip = compress === 'off' ? undefined : new rpc.CompressionPolicy(compress, undefined, gzipBody);
+  const gzip = compress === 'off' ? undefined : new rpc.CompressionPolicy(compress, { pack: gzipBody });
   const server = nodeHttp().createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/api') { res.writeHead(404).end('not found\n'); return; }
     try {
       const v = await registry.getGroup('scores')!.get(url.searchParams.get('key') ?? '');
       const body = v.byteSlice();
-      const packed = gzip && acceptsGzip(req.headers['accept-encoding'] ?? '') ? gzip.compress('api', body) : undefined;
+      const packed = gzip && acceptsGzip(req.headers['accept-encoding'] ?? '') && gzip.wants('api', body.length) ? gzip.compress('api', body) : undefined;
       const headers: Http.OutgoingHttpHeaders = { 'Content-Type': 'application/octet-stream' };
       if (gzip) headers.Vary = 'Accept-Encoding';
       if (packed) headers['Content-Encoding'] = 'gzip';

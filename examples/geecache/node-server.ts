@@ -31,7 +31,7 @@ export class CacheNodeServer {
     const compress = opts.compress ?? 'off';
     // RPC replies are compressed for peers that read them; HTTP bodies for clients that send Accept-Encoding: gzip.
     this.rpc = new rpc.RpcServer({ logger: { warn: log }, readTimeout: opts.readTimeout ?? 10000, compress: compress === 'off' ? false : compress });
-    this.gzip = compress === 'off' ? undefined : new rpc.CompressionPolicy(compress, undefined, gzipBody);
+    this.gzip = compress === 'off' ? undefined : new rpc.CompressionPolicy(compress, { pack: gzipBody });
     this.rpc.register(groupCacheService(), {
       Get: async (args) => {
         const req = (args.req ?? {}) as { group?: string; key?: string };
@@ -87,6 +87,7 @@ export class CacheNodeServer {
     // after it are not parsed again when more arrive.
     let broken = false;
     let peerEnded = false;
+    let link: rpc.LinkGauge | undefined; // how fast the path to this client is, for --compress auto
     const flush = () => {
       while (queue.length && queue[0].res) {
         const { res } = queue.shift()!;
@@ -125,7 +126,7 @@ export class CacheNodeServer {
         const slot: { res?: Response } = {};
         queue.push(slot);
         this.handle(method, target).then((res) => {
-          if (gzip && res.status === 200) res = this.gzipped(res);
+          if (gzip && res.status === 200) res = this.gzipped(res, link ??= new rpc.LinkGauge(() => conn.tcpInfo()));
           slot.res = close || method === 'HEAD' ? { ...res, close, head: method === 'HEAD' } : res;
           flush();
         });
@@ -136,8 +137,8 @@ export class CacheNodeServer {
     onReadable();
   }
 
-  private gzipped(res: Response): Response {
-    if (this.gzip === undefined || typeof res.body === 'string') return res;
+  private gzipped(res: Response, link: rpc.LinkGauge): Response {
+    if (this.gzip === undefined || typeof res.body === 'string' || !this.gzip.wants(res.type, res.body.length, link)) return res;
     const packed = this.gzip.compress(res.type, res.body);
     if (packed === undefined) return res;
     this.gzippedResponses++;

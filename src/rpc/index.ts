@@ -16,7 +16,7 @@ export { type MethodSpec, type ServiceSpec, type Transport } from './transport/p
 export { TType, MessageType, AppExceptionType, ThriftReader, ThriftWriter, TApplicationException, TApplicationExceptionSpec, ThriftException,
   type TypeSpec, type FieldSpec, type StructSpec, type MessageHeader } from './codec/thrift';
 export { IntKey } from './codec/ttheader';
-export { CompressionPolicy, type Compression } from './codec/transforms';
+export { CompressionPolicy, LinkGauge, DEFAULT_COMPRESS_LINK_RATE, type Compression, type CompressionPolicyOptions } from './codec/transforms';
 
 // IDL and code generation
 export { parseIdl, parseIdlFile, parseIdlFiles, readIdlFiles, type Idl, type IdlType } from './idl/idl';

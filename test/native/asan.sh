@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 out=build-asan
 mkdir -p "$out"
-SRC="native/pool.cc native/link_buffer.cc native/socket_options.cc test/native/core_test.cc"
+SRC="native/pool.cc native/link_buffer.cc native/socket_options.cc native/link_info.cc test/native/core_test.cc"
 g++ -std=c++17 -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
   $SRC -o "$out/core_test"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 "$out/core_test"

@@ -11,7 +11,7 @@ import { Pending, PendingTable } from './pending';
 import { ConnectionPool, PooledConn, type Endpoint, type ClientTransport } from './pool';
 import { abortError, circuitOpen, errorCode, isRetryable, isTransportFailure, RemoteException } from './errors';
 import { MessageType, TApplicationException, TApplicationExceptionSpec, ThriftReader, ThriftWriter, type FieldSpec } from '../codec/thrift';
-import { ACCEPT_TRANSFORMS, CompressionPolicy, inflatePayload, isCompression, TRANSFORMS_ACK, type Compression } from '../codec/transforms';
+import { ACCEPT_TRANSFORMS, CompressionPolicy, estimateSize, inflatePayload, isCompression, LinkGauge, TRANSFORMS_ACK, type Compression, type CompressionPolicyOptions } from '../codec/transforms';
 import { apacheInfoBlocks, APACHE_THEADER_MAGIC, FLAG_SUPPORT_OUT_OF_ORDER, headerFrame, TTHEADER_MAGIC, HeaderInfo, IntKey, infoBlocks, parseTTHeader } from '../codec/ttheader';
 import { messagePrefix, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { createBalancer, type BalancerName, type LoadBalancer } from '../governance/balancer';
@@ -108,8 +108,8 @@ export interface RpcClientOptions {
    * server's first reply): Kitex closes a connection that uses a transform.
    */
   compress?: Compression;
-  /** Bytes below which 'auto' does not compress a call. Default 1024. */
-  compressThreshold?: number;
+  /** For 'auto': the size below which a call goes plain, and the path speed above which it does (CompressionPolicyOptions). */
+  compression?: Omit<CompressionPolicyOptions, 'pack'>;
   /**
    * For Apache servers that host several services on one port (TMultiplexedProcessor): method
    * names go out as "Service:method", as TMultiplexedProtocol writes them. `true` uses the
@@ -260,7 +260,7 @@ export class RpcClient extends EventEmitter {
     if (!CLIENT_TRANSPORTS.includes(this.transport)) throw invalidArg(`unknown transport ${String(this.transport)}`);
     const compress = options.compress ?? false;
     if (!isCompression(compress)) throw invalidArg(`compress must be 'auto', 'zlib' or false, got ${String(compress)}`);
-    this.policy = compress === false ? undefined : new CompressionPolicy(compress, options.compressThreshold);
+    this.policy = compress === false ? undefined : new CompressionPolicy(compress, { threshold: options.compression?.threshold, linkRate: options.compression?.linkRate });
     this.balancer = createBalancer(options.loadBalancer);
     this.middleware = options.middleware ?? [];
     for (const mw of this.middleware) if (typeof mw !== 'function') throw invalidArg('middleware must be functions');
@@ -537,9 +537,12 @@ export class RpcClient extends EventEmitter {
     const m = p.method;
     try {
       const pol = this.policy;
-      if (pol !== undefined && (c.transport === 'ttheader' || c.transport === 'theader') &&
-        (!c.greeted || ((c.transport === 'theader' || c.endpoint.readsCompressed) && pol.wants(m.name)))) {
-        this.sendTransformed(p, c, args, pol);
+      // Compressed where the target reads it and the policy wants it; the first call of a
+      // connection goes this way too (it says the client reads compressed replies).
+      const wanted = pol !== undefined && (c.transport === 'theader' || (c.transport === 'ttheader' && c.endpoint.readsCompressed)) &&
+        pol.wants(m.name, estimateSize(m.args, args), c.link ??= new LinkGauge(() => c.conn.tcpInfo()));
+      if (pol !== undefined && (wanted || (!c.greeted && (c.transport === 'ttheader' || c.transport === 'theader')))) {
+        this.sendTransformed(p, c, args, pol, wanted);
       } else if (p.headers === undefined) {
         writePrefixed(c.conn, this.prefixFor(c.transport, m, p.timeout), p.seqid, m.args, args);
       } else {
@@ -561,7 +564,7 @@ export class RpcClient extends EventEmitter {
    * the client reads compressed replies (and, to a TTHeader target not yet known, asks whether
    * it reads compressed calls: onReply takes the answer).
    */
-  private sendTransformed(p: Pending, c: PooledConn, args: Record<string, unknown>, pol: CompressionPolicy): void {
+  private sendTransformed(p: Pending, c: PooledConn, args: Record<string, unknown>, pol: CompressionPolicy, wanted: boolean): void {
     const m = p.method;
     const apache = c.transport === 'theader';
     let headers = p.headers;
@@ -575,9 +578,23 @@ export class RpcClient extends EventEmitter {
     w.messageBegin(this.namePrefix + m.name, m.oneway ? MessageType.ONEWAY : MessageType.CALL, p.seqid);
     w.struct(m.args, args);
     const message = w.buf.subarray(0, w.pos);
-    const packed = apache || c.endpoint.readsCompressed ? pol.compress(m.name, message) : undefined;
-    const info = apache ? (headers === undefined ? undefined : apacheInfoBlocks(Object.entries(headers))) : this.infoFor(m.name, p.timeout, headers);
+    const packed = wanted ? pol.compress(m.name, message) : undefined;
+    const info = apache ? (headers === undefined ? undefined : apacheInfoBlocks(Object.entries(headers)))
+      : headers === undefined ? this.plainInfo(m, p.timeout) : this.infoFor(m.name, p.timeout, headers);
     c.conn.write(headerFrame(apache ? APACHE_THEADER_MAGIC : TTHEADER_MAGIC, p.seqid, FLAG_SUPPORT_OUT_OF_ORDER, info, packed ?? message, packed !== undefined));
+  }
+
+  // The TTHeader info of compressed calls without headers of their own, per method and timeout.
+  private readonly infoCache = new Map<MethodSpec, Map<number, Buffer>>();
+  private plainInfo(m: MethodSpec, timeout: number): Buffer {
+    let byTimeout = this.infoCache.get(m);
+    if (!byTimeout) this.infoCache.set(m, (byTimeout = new Map()));
+    let info = byTimeout.get(timeout);
+    if (!info) {
+      info = this.infoFor(m.name, timeout);
+      if (byTimeout.size < 100) byTimeout.set(timeout, info); // as prefixFor: calls with ever new timeouts are not all kept
+    }
+    return info;
   }
 
   /** @internal */ settle(p: Pending): void {

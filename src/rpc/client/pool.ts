@@ -8,6 +8,7 @@ import { invalidArg } from '../../options';
 import type { Reactor } from '../../reactor';
 import type { Instance } from '../governance/balancer';
 import type { CircuitBreaker } from '../governance/breaker';
+import type { LinkGauge } from '../codec/transforms';
 import { UnframedCutter } from '../transport/unframed';
 import { connectionLost, connectionRejected, REJECTED_WITHIN_MS } from './errors';
 
@@ -39,6 +40,8 @@ export class PooledConn {
   /** Compression: the first call went out (with ACCEPT_TRANSFORMS), and the seqid whose reply answers it (0: none awaited). */
   greeted = false;
   probeSeq = 0;
+  /** How fast the path to the target is (for 'auto' compression; made on first use). */
+  link: LinkGauge | undefined = undefined;
   constructor(readonly conn: Connection, readonly transport: ClientTransport, readonly endpoint: Endpoint) {}
 }
 

@@ -9,7 +9,7 @@
 // payloads but compress worse (0.40-0.50) and Apache peers rarely read them: not worth a native
 // dependency. Any level inflates the same.
 import type { Buffer } from 'node:buffer';
-import { protocolError } from './thrift';
+import { protocolError, type TypeSpec } from './thrift';
 
 // Loaded on the first compressed frame: a server that never sees one does not pay for it.
 let zlibModule: typeof import('node:zlib') | undefined;
@@ -60,6 +60,37 @@ export function deflatePayload(message: Buffer): Buffer {
   return zlib().deflateSync(message, { level: 1 });
 }
 
+/**
+ * About how many bytes `v`, of type `t`, encodes to: its strings and binaries summed, containers
+ * counted by their first element, `depth` levels deep. Cheap (no encoding); a lower bound for
+ * the usual shapes, which is what deciding against compressing a small message needs.
+ */
+export function estimateSize(t: TypeSpec, v: unknown, depth = 4): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof t === 'string') {
+    if (t === 'string' || t === 'binary') return (v as { length?: number }).length ?? 0;
+    return 8;
+  }
+  if (depth === 0) return 16;
+  if ('fields' in t) {
+    let n = 1;
+    const o = v as Record<string, unknown>;
+    for (const f of t.fields) { const x = o[f.name]; if (x !== undefined && x !== null) n += 3 + estimateSize(f.type, x, depth - 1); }
+    return n;
+  }
+  if ('map' in t) {
+    const m = v as Map<unknown, unknown>;
+    if (!(m instanceof Map) || m.size === 0) return 5;
+    const [k, x] = m.entries().next().value as [unknown, unknown];
+    return 5 + m.size * (estimateSize(t.map[0], k, depth - 1) + estimateSize(t.map[1], x, depth - 1));
+  }
+  const el = 'list' in t ? t.list : t.set;
+  const n = Array.isArray(v) ? v.length : (v as Set<unknown>).size ?? 0;
+  if (n === 0) return 5;
+  const first = Array.isArray(v) ? v[0] : (v as Set<unknown>).values().next().value;
+  return 5 + n * estimateSize(el, first, depth - 1);
+}
+
 /** Below this many bytes 'auto' sends a message as it is (1 KiB: ratio 0.44 for 18 µs on text). */
 export const DEFAULT_COMPRESS_THRESHOLD = 1024;
 /** A message that saves less than this share is sent as it is. */
@@ -71,26 +102,76 @@ const PROBE_ABOVE = 16 * 1024;
 const PROBE_BYTES = 4096;
 
 /**
+ * 'auto' compresses on paths slower than this (bytes/s): 500 Mbit/s. zlib level 1 packs text at
+ * about 150 MB/s to a third and it inflates at about 300 MB/s (bench/compress-codec.ts), so
+ * sending two thirds fewer bytes saves more time than both cost on a path under about 540 Mbit/s.
+ */
+export const DEFAULT_COMPRESS_LINK_RATE = 62.5e6;
+
+/** What CompressionPolicy is built from. */
+export interface CompressionPolicyOptions {
+  /** Bytes below which 'auto' leaves a message plain. Default 1024. */
+  threshold?: number;
+  /**
+   * 'auto' compresses only on connections whose path carries data slower than this, in bytes/s,
+   * as TCP measures it (Connection.tcpInfo(); samples limited by the application do not count).
+   * A connection counts as fast until measured. Default 62.5e6 (500 Mbit/s); Infinity: any path.
+   */
+  linkRate?: number;
+  /** The compressor. Default zlib level 1 (gzip for HTTP bodies, say). */
+  pack?: (b: Buffer) => Buffer;
+}
+
+/** How fast one connection's path is, from TCP's own measurements (sampled at most every 200 ms). */
+export class LinkGauge {
+  private slow = false;
+  private next = 0;
+  constructor(private readonly sample: () => { deliveryRate: number; appLimited: boolean } | undefined) {}
+  /** Whether the path carries less than `rate` bytes/s (false until a sample says so). */
+  slowerThan(rate: number): boolean {
+    const now = Date.now();
+    if (now >= this.next) {
+      this.next = now + 200;
+      const s = this.sample();
+      // A sample the application limited says only that the path carries at least that much.
+      if (s !== undefined && s.deliveryRate > 0 && (!s.appLimited || s.deliveryRate >= rate)) this.slow = s.deliveryRate < rate;
+    }
+    return this.slow;
+  }
+}
+
+/**
  * Decides, per message, whether to compress it: 'zlib' always; 'auto' when it is at least
- * `threshold` bytes and messages of its key (an RPC method, say) have been compressing (a key
- * whose last try saved under 10 % goes plain for its next 64 messages, then tries again; a
- * message over 16 KiB is tried on its first 4 KiB first). `pack` compresses (zlib level 1 by
- * default; gzip for HTTP bodies).
+ * `threshold` bytes, its connection's path is slower than `linkRate`, and messages of its key
+ * (an RPC method, say) have been compressing (a key whose last try saved under 10 % goes plain
+ * for its next 64 messages, then tries again; a message over 16 KiB is tried on its first 4 KiB
+ * first).
  */
 export class CompressionPolicy {
   private readonly plainLeft = new Map<string, number>();
-  /**
-   * @param mode 'zlib': every message; 'auto': where it pays.
-   * @param threshold bytes below which 'auto' leaves a message plain.
-   * @param pack the compressor.
-   */
-  constructor(readonly mode: 'zlib' | 'auto', readonly threshold = DEFAULT_COMPRESS_THRESHOLD, private readonly pack: (b: Buffer) => Buffer = deflatePayload) {
-    if (!(Number.isInteger(threshold) && threshold >= 0)) throw new RangeError(`compression threshold must be an integer >= 0, got ${threshold}`);
+  /** Bytes below which 'auto' leaves a message plain. */
+  readonly threshold: number;
+  /** 'auto' compresses on paths slower than this (bytes/s). */
+  readonly linkRate: number;
+  private readonly pack: (b: Buffer) => Buffer;
+  /** @param mode 'zlib': every message; 'auto': where it pays. */
+  constructor(readonly mode: 'zlib' | 'auto', options: CompressionPolicyOptions = {}) {
+    this.threshold = options.threshold ?? DEFAULT_COMPRESS_THRESHOLD;
+    this.linkRate = options.linkRate ?? DEFAULT_COMPRESS_LINK_RATE;
+    this.pack = options.pack ?? deflatePayload;
+    if (!(Number.isInteger(this.threshold) && this.threshold >= 0)) throw new RangeError(`compression threshold must be an integer >= 0, got ${this.threshold}`);
+    if (!(this.linkRate > 0)) throw new RangeError(`compression link rate must be > 0 bytes/s, got ${this.linkRate}`);
   }
 
-  /** False when messages of `key` go plain for now (no need to encode them apart). */
-  wants(key: string): boolean {
+  /**
+   * False when a message of `key` about `estimate` bytes (see estimateSize), to go over the
+   * connection `link` measures (none: a path of unknown speed), goes plain: then it need not be
+   * encoded apart to be compressed.
+   */
+  wants(key: string, estimate: number, link?: LinkGauge): boolean {
     if (this.mode === 'zlib') return true;
+    if (estimate < this.threshold) return false;
+    if (link !== undefined && this.linkRate !== Infinity && !link.slowerThan(this.linkRate)) return false;
     const left = this.plainLeft.get(key);
     if (left === undefined) return true;
     if (left <= 1) this.plainLeft.delete(key);

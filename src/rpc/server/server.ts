@@ -13,7 +13,7 @@ import {
   ThriftException, exceptionSpecOf, AppExceptionType, MessageType, TApplicationExceptionSpec, ThriftReader, ThriftWriter, type StructSpec,
 } from '../codec/thrift';
 import { apacheInfoBlocks, APACHE_THEADER_MAGIC, FLAG_SUPPORT_OUT_OF_ORDER, HeaderInfo, headerFrame, infoBlocks, IntKey, parseTTHeader, TTHEADER_MAGIC } from '../codec/ttheader';
-import { ACCEPT_TRANSFORMS, CompressionPolicy, deflatePayload, inflatePayload, isCompression, TRANSFORMS_ACK, type Compression } from '../codec/transforms';
+import { ACCEPT_TRANSFORMS, CompressionPolicy, deflatePayload, estimateSize, inflatePayload, isCompression, LinkGauge, TRANSFORMS_ACK, type Compression, type CompressionPolicyOptions } from '../codec/transforms';
 import { detectTransport, hasHeader, messagePrefix, UnframedCutter, writeMessage, writePrefixed, type MessagePrefix, type MethodSpec, type ServiceSpec, type Transport } from '../transport/protocol';
 import { TokenBucket, type RateLimitOptions } from '../governance/limiter';
 import { RpcMetrics, type MethodMetrics, type MethodMetricsSnapshot } from '../observability/metrics';
@@ -141,8 +141,8 @@ export interface RpcServerOptions {
    * THeader servers do). Other clients never get a compressed reply.
    */
   compress?: Compression;
-  /** Bytes below which 'auto' does not compress a reply. Default 1024. */
-  compressThreshold?: number;
+  /** For 'auto': the size below which a reply goes plain, and the path speed above which it does (CompressionPolicyOptions). */
+  compression?: Omit<CompressionPolicyOptions, 'pack'>;
 }
 
 /** What an RpcServer has refused or dropped (RpcServer.stats()), by reason. */
@@ -188,6 +188,8 @@ interface TransformState {
   accepts: boolean;
   /** The request whose reply carries TRANSFORMS_ACK (-1: none, or sent). */
   ackSeq: number;
+  /** How fast the path to the client is (for 'auto'). */
+  link: LinkGauge;
 }
 interface Reply { done: boolean; write: () => void }
 
@@ -244,7 +246,7 @@ export class RpcServer extends EventEmitter {
     this.limiter = options.rateLimit ? new TokenBucket(options.rateLimit) : undefined;
     const compress = options.compress ?? 'auto';
     if (!isCompression(compress)) throw invalidArg(`compress must be 'auto', 'zlib' or false, got ${String(compress)}`);
-    this.replyPolicy = compress === false ? undefined : new CompressionPolicy(compress, options.compressThreshold);
+    this.replyPolicy = compress === false ? undefined : new CompressionPolicy(compress, { threshold: options.compression?.threshold, linkRate: options.compression?.linkRate });
     this.timing = options.latencyMetrics ?? false;
     this.connOptions = {
       maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
@@ -507,10 +509,10 @@ export class RpcServer extends EventEmitter {
       // A linkpoll client that compresses says so on its first call of a connection.
       if (!st.greeted) {
         st.greeted = true;
-        if (header.strKV.get(ACCEPT_TRANSFORMS) === 'zlib') st.tx = { inKind: new Set(), accepts: this.replyPolicy !== undefined, ackSeq: type === MessageType.CALL ? hseq : -1 };
+        if (header.strKV.get(ACCEPT_TRANSFORMS) === 'zlib') st.tx = { inKind: new Set(), accepts: this.replyPolicy !== undefined, ackSeq: type === MessageType.CALL ? hseq : -1, link: new LinkGauge(() => conn.tcpInfo()) };
       }
       // A compressed request is answered compressed (as Apache's THeader servers do).
-      if (header.transforms !== 0 && type === MessageType.CALL) (st.tx ??= { inKind: new Set(), accepts: false, ackSeq: -1 }).inKind.add(hseq);
+      if (header.transforms !== 0 && type === MessageType.CALL) (st.tx ??= { inKind: new Set(), accepts: false, ackSeq: -1, link: new LinkGauge(() => conn.tcpInfo()) }).inKind.add(hseq);
     }
     if (type !== MessageType.CALL && type !== MessageType.ONEWAY) {
       this.exception(conn, st, hseq, seqid, name, AppExceptionType.INVALID_MESSAGE_TYPE, `message type ${type} sent to a server`);
@@ -713,14 +715,15 @@ export class RpcServer extends EventEmitter {
       const ack = tx.ackSeq === hseq && hseq !== -1;
       if (ack) { tx.ackSeq = -1; kv = kv ? [...kv, TRANSFORMS_ACK_KV] : [TRANSFORMS_ACK_KV]; }
       const policy = this.replyPolicy;
-      if (inKind || ack || (tx.accepts && policy!.wants(name))) {
+      const wanted = !inKind && tx.accepts && policy!.wants(name, estimateSize(spec, value), tx.link);
+      if (inKind || ack || wanted) {
         // Encoded apart from the native staging memory, to be compressed.
         const w = this.txWriter;
         w.reset(w.buf);
         w.messageBegin(name, type, hseq);
         w.struct(spec, value);
         const message = w.buf.subarray(0, w.pos);
-        const packed = inKind ? deflatePayload(message) : tx.accepts ? policy!.compress(name, message) : undefined;
+        const packed = inKind ? deflatePayload(message) : wanted ? policy!.compress(name, message) : undefined;
         if (packed !== undefined) this.stats_.compressedReplies++;
         const apache = st.transport === 'theader';
         const info = kv === undefined ? undefined : apache ? apacheInfoBlocks(kv) : infoBlocks(undefined, kv);
