@@ -132,7 +132,6 @@ export interface Connection {
   off(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
-/** A TCP (or Unix socket) connection served by the native reactor: node:net's call forms, frames or a LinkBuffer reader for input, a native Writer for output; events: ConnectionEvents. */
 /** A TCP connection's path as the kernel measures it (Connection.tcpInfo()). */
 export interface TcpInfo {
   /** Bytes/s delivered in the latest sample (0 before any data was acknowledged). */
@@ -143,6 +142,7 @@ export interface TcpInfo {
   minRtt: number;
 }
 
+/** A TCP (or Unix socket) connection served by the native reactor: node:net's call forms, frames or a LinkBuffer reader for input, a native Writer for output; events: ConnectionEvents. */
 export class Connection extends EventEmitter {
   /** @internal */ readonly _r: Reactor;
   readonly id: number;
