@@ -4,7 +4,8 @@
 // network namespaces (a veth pair shaped with tc: netem with 1 ms of delay each way where the
 // kernel has it, else tbf, rate only). Prints QPS and the bytes on the wire per call (the
 // interfaces' counters: headers, ACKs and all).
-//   sudo node dist/bench/compress.js [--seconds 3] [--concurrency 16] [--links loopback,slow]
+//   sudo node dist/bench/compress.js [--seconds 3] [--concurrency 16] [--links loopback,slow] [--rounds 1]
+// With --rounds N each row is measured N times, the modes alternating, and the medians printed.
 // Needs root for the namespaces (ip netns, tc); without, only the loopback rows are measured
 // (in this namespace, bytes from the client's and server's own counters unavailable: QPS only).
 import { execFileSync, spawn } from 'node:child_process';
@@ -113,10 +114,11 @@ async function main(): Promise<void> {
   const seconds = num('seconds', 3, 1);
   const conc = num('concurrency', 16, 1);
   const links = opt('links', 'loopback,slow').split(',');
+  const rounds = num('rounds', 1, 1);
   const why = setupNetem();
   if (why) console.log(`# ${why}: the slow link's rows skipped, loopback measured in this namespace without byte counts`);
   process.on('exit', teardown);
-  console.log(`# ${seconds} s per row, ${conc} calls in flight, one client connection; node ${process.version}${shaping ? `; the slow link: ${shaping}` : ''}`);
+  console.log(`# ${seconds} s per row${rounds > 1 ? ` (median of ${rounds}, modes alternating)` : ''}, ${conc} calls in flight, one client connection; node ${process.version}${shaping ? `; the slow link: ${shaping}` : ''}`);
   console.log('| link | value | compress | QPS | vs off | bytes on the wire per call | vs off |');
   console.log('|---|---|---|---:|---:|---:|---:|');
   for (const link of links) {
@@ -126,22 +128,29 @@ async function main(): Promise<void> {
     const host = link === 'slow' ? ADDR_A : '127.0.0.1';
     for (const size of SIZES) {
       for (const kind of KINDS) {
-        let base: { qps: number; bpc: number } | undefined;
+        const runs: Record<Mode, { qps: number[]; bpc: number[]; errors: number }> = { off: { qps: [], bpc: [], errors: 0 }, zlib: { qps: [], bpc: [], errors: 0 }, auto: { qps: [], bpc: [], errors: 0 } };
+        for (let round = 0; round < rounds; round++) {
+          for (const mode of MODES) {
+            const srv = await child(serverNs, ['--serve', mode]);
+            const port = (await srv.firstLine).split(' ')[1];
+            const dev = link === 'slow' ? 'lpb-vb' : 'lo';
+            const before = why ? 0 : wireBytes(clientNs!, dev);
+            const drv = await child(clientNs, ['--drive', `${host}:${port}`, mode, `${kind}-${size}`, String(seconds), String(conc)]);
+            const r = JSON.parse(await drv.firstLine) as { calls: number; errors: number; secs: number };
+            const bytes = why ? NaN : wireBytes(clientNs!, dev) - before;
+            srv.proc.kill('SIGTERM');
+            await new Promise((res) => srv.proc.once('exit', res));
+            runs[mode].qps.push(r.calls / r.secs);
+            runs[mode].bpc.push(bytes / (r.calls + 1)); // +1: the call before the clock
+            runs[mode].errors += r.errors;
+          }
+        }
+        const median = (xs: number[]) => { const v = [...xs].sort((x, y) => x - y); return v[v.length >> 1]!; };
+        const base = { qps: median(runs.off.qps), bpc: median(runs.off.bpc) };
+        const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '-');
         for (const mode of MODES) {
-          const srv = await child(serverNs, ['--serve', mode]);
-          const port = (await srv.firstLine).split(' ')[1];
-          const dev = link === 'slow' ? 'lpb-vb' : 'lo';
-          const before = why ? 0 : wireBytes(clientNs!, dev);
-          const drv = await child(clientNs, ['--drive', `${host}:${port}`, mode, `${kind}-${size}`, String(seconds), String(conc)]);
-          const r = JSON.parse(await drv.firstLine) as { calls: number; errors: number; secs: number };
-          const bytes = why ? NaN : wireBytes(clientNs!, dev) - before;
-          srv.proc.kill('SIGTERM');
-          await new Promise((res) => srv.proc.once('exit', res));
-          const qps = r.calls / r.secs;
-          const bpc = bytes / (r.calls + 1); // +1: the call before the clock
-          base ??= { qps, bpc };
-          const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '-');
-          console.log(`| ${link} | ${size >= 1024 ? `${size / 1024} KiB` : `${size} B`} ${kind} | ${mode} | ${Math.round(qps)} | ${ratio(qps, base.qps)} | ${Number.isFinite(bpc) ? Math.round(bpc) : '-'} | ${ratio(bpc, base.bpc)} |${r.errors ? ` ${r.errors} errors` : ''}`);
+          const qps = median(runs[mode].qps), bpc = median(runs[mode].bpc);
+          console.log(`| ${link} | ${size >= 1024 ? `${size / 1024} KiB` : `${size} B`} ${kind} | ${mode} | ${Math.round(qps)} | ${ratio(qps, base.qps)} | ${Number.isFinite(bpc) ? Math.round(bpc) : '-'} | ${ratio(bpc, base.bpc)} |${runs[mode].errors ? ` ${runs[mode].errors} errors` : ''}`);
         }
       }
     }

@@ -478,17 +478,18 @@ class ReactorWrap : public Napi::ObjectWrap<ReactorWrap> {
     return a;
   }
   // [delivery rate (bytes/s), 1 when that sample was limited by the application rather than the
-  // network, min RTT (µs)] from TCP_INFO: how fast this connection's path carries data, for
+  // network, min RTT (µs), bytes acknowledged] from TCP_INFO: how fast this connection's path carries data, for
   // adaptive compression. Undefined for a closed connection or one that is not TCP.
   Napi::Value LinkInfoOf(const Napi::CallbackInfo& info) {
     Connection* c = r_->Get(info[0].As<Napi::Number>().Int32Value());
     if (!c || c->closed || c->fd < 0) return info.Env().Undefined();
     LinkInfo li;
     if (!ReadLinkInfo(c->fd, &li)) return info.Env().Undefined();
-    Napi::Array a = Napi::Array::New(info.Env(), 3);
+    Napi::Array a = Napi::Array::New(info.Env(), 4);
     a.Set(0u, Napi::Number::New(info.Env(), li.delivery_rate));
     a.Set(1u, Napi::Number::New(info.Env(), li.app_limited ? 1 : 0));
     a.Set(2u, Napi::Number::New(info.Env(), li.min_rtt_us));
+    a.Set(3u, Napi::Number::New(info.Env(), li.bytes_acked));
     return a;
   }
   Napi::Value Reader(const Napi::CallbackInfo& info) {

@@ -61,11 +61,12 @@ void ApplySocketOptions(int fd, const ConnOptions& opt, const ConnOptions* prev 
 
 // A TCP connection's path as TCP_INFO reports it (native/link_info.cc): the delivery rate in
 // bytes/s, whether that sample was limited by the application rather than the network, and the
-// min RTT in µs. False where the socket is not TCP.
+// min RTT in µs, and the bytes the peer has acknowledged so far. False where the socket is not TCP.
 struct LinkInfo {
   double delivery_rate = 0;
   bool app_limited = true;
   double min_rtt_us = 0;
+  double bytes_acked = 0;
 };
 bool ReadLinkInfo(int fd, LinkInfo* out);
 

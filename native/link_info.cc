@@ -22,6 +22,8 @@ bool ReadLinkInfo(int fd, LinkInfo* out) {
   out->delivery_rate = has_rate ? static_cast<double>(ti.tcpi_delivery_rate) : 0.0;
   out->app_limited = has_rate ? ti.tcpi_delivery_rate_app_limited != 0 : true;
   out->min_rtt_us = static_cast<double>(ti.tcpi_min_rtt);
+  const bool has_acked = len >= offsetof(tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked);
+  out->bytes_acked = has_acked ? static_cast<double>(ti.tcpi_bytes_acked) : 0.0;
   return true;
 }
 

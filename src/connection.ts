@@ -140,6 +140,8 @@ export interface TcpInfo {
   appLimited: boolean;
   /** The smallest round-trip time seen, ms. */
   minRtt: number;
+  /** Bytes the peer has acknowledged since the connection opened. */
+  bytesAcked: number;
 }
 
 /** A TCP (or Unix socket) connection served by the native reactor: node:net's call forms, frames or a LinkBuffer reader for input, a native Writer for output; events: ConnectionEvents. */
@@ -500,13 +502,14 @@ export class Connection extends EventEmitter {
 /**
    * How fast this connection's path carries data, as the kernel's TCP measures it (TCP_INFO):
    * the delivery rate in bytes/s of its latest sample, whether that sample was limited by the
-   * application (then the path could carry more), and the smallest RTT seen (ms). Undefined once
+   * application (then the path could carry more), the smallest RTT seen (ms) and the bytes
+   * acknowledged so far. Undefined once
    * closed, and for Unix domain sockets.
    */
   tcpInfo(): TcpInfo | undefined {
     if ((this.flags & F_CLOSED) !== 0) return undefined;
     const i = this._r.native.linkInfo(this.id);
-    return i && { deliveryRate: i[0], appLimited: i[1] === 1, minRtt: i[2] / 1000 };
+    return i && { deliveryRate: i[0], appLimited: i[1] === 1, minRtt: i[2] / 1000, bytesAcked: i[3] };
   }
 
   get remoteAddress(): string | undefined { return this.remote()?.address; }

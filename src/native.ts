@@ -14,7 +14,7 @@ export interface NativeReactor {
   newStaging(minBytes: number): number;
   address(id: number, peer: boolean): [string, string, number] | undefined;
   counters(id: number): [bytesRead: number, bytesWritten: number, unconsumedInput: number, unsentOutput: number] | undefined;
-  linkInfo(id: number): [deliveryRate: number, appLimited: 0 | 1, minRttUs: number] | undefined;
+  linkInfo(id: number): [deliveryRate: number, appLimited: 0 | 1, minRttUs: number, bytesAcked: number] | undefined;
   reader(id: number): NativeLinkBuffer | null;
   stats(): ReactorStats;
   shutdown(): void;

@@ -122,19 +122,31 @@ export interface CompressionPolicyOptions {
   pack?: (b: Buffer) => Buffer;
 }
 
-/** How fast one connection's path is, from TCP's own measurements (sampled at most every 200 ms). */
+/**
+ * How fast one connection's path is, from TCP's own measurements, looked at most every 200 ms:
+ * slow once a delivery-rate sample the application did not limit is under the rate; fast again
+ * once the bytes acknowledged since the last look came at the rate or faster. (One sample alone
+ * does not make it fast: behind a shaper, bursts are delivered at the speed of the wire.)
+ */
 export class LinkGauge {
   private slow = false;
   private next = 0;
-  constructor(private readonly sample: () => { deliveryRate: number; appLimited: boolean } | undefined) {}
-  /** Whether the path carries less than `rate` bytes/s (false until a sample says so). */
+  private lastAt = 0;
+  private lastAcked = 0;
+  constructor(private readonly sample: () => { deliveryRate: number; appLimited: boolean; bytesAcked: number } | undefined) {}
+  /** Whether the path carries less than `rate` bytes/s (false until measured so). */
   slowerThan(rate: number): boolean {
     const now = Date.now();
     if (now >= this.next) {
       this.next = now + 200;
       const s = this.sample();
-      // A sample the application limited says only that the path carries at least that much.
-      if (s !== undefined && s.deliveryRate > 0 && (!s.appLimited || s.deliveryRate >= rate)) this.slow = s.deliveryRate < rate;
+      if (s !== undefined) {
+        const carried = this.lastAt === 0 ? 0 : ((s.bytesAcked - this.lastAcked) * 1000) / (now - this.lastAt);
+        this.lastAt = now;
+        this.lastAcked = s.bytesAcked;
+        if (carried >= rate) this.slow = false;
+        else if (!s.appLimited && s.deliveryRate > 0 && s.deliveryRate < rate) this.slow = true;
+      }
     }
     return this.slow;
   }
