@@ -191,6 +191,11 @@ export class CompressionPolicy {
     return false;
   }
 
+  /** Whether a message of about `estimate` bytes could be compressed at all (no state is touched). */
+  sizeQualifies(estimate: number): boolean {
+    return this.mode === 'zlib' || estimate >= this.threshold;
+  }
+
   /** `message` compressed, or undefined when it goes plain. */
   compress(key: string, message: Buffer): Buffer | undefined {
     if (this.mode === 'zlib') return this.pack(message);

@@ -654,8 +654,14 @@ export class RpcServer extends EventEmitter {
     const result = hasSuccess(m) ? SUCCESS : EMPTY_RESULT;
     SUCCESS.success = value; // encoded synchronously below: one object serves every reply
     try {
-      if (this.closing || st.tx !== undefined) this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, result, this.closing ? CRRST : undefined);
-      else writePrefixed(conn, st.prefixOf === m ? st.prefix! : this.replyPrefix(st, m), hseq, m.result, result);
+      const tx = st.tx;
+      // A connection that reads compressed replies: only a reply that may be compressed (or is
+      // owed in kind, or carries the acknowledgement) leaves the prefixed fast path.
+      if (this.closing || (tx !== undefined && (tx.inKind.size > 0 || tx.ackSeq !== -1 || (tx.accepts && this.replyPolicy!.sizeQualifies(estimateSize(m.result, result)))))) {
+        this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, result, this.closing ? CRRST : undefined);
+      } else {
+        writePrefixed(conn, st.prefixOf === m ? st.prefix! : this.replyPrefix(st, m), hseq, m.result, result);
+      }
       this.stats_.replies++;
     } catch (e) {
       this.exception(conn, st, hseq, seqid, m.name, AppExceptionType.INTERNAL_ERROR, `cannot encode the reply: ${(e as Error).message}`);
