@@ -44,7 +44,11 @@ const { RpcServer, RpcClient, parseIdl } = require('linkpoll/rpc');
   const cl = new RpcClient({ service: idl.services.Echo, targets: ['127.0.0.1:' + a.port] });
   const reply = await cl.call('echo', { s: word });
   cl.close(); await rs.close();
-  console.log(JSON.stringify({ reply, arch: process.arch, addon: require.resolve('linkpoll') }));
+  // linkpoll/etcd loads without its optional peer etcd3, and says what to install when used.
+  const { EtcdRegistry } = require('linkpoll/etcd');
+  let etcd = 'loaded';
+  try { new EtcdRegistry({}); } catch (e) { etcd = e.code; }
+  console.log(JSON.stringify({ reply, etcd, arch: process.arch, addon: require.resolve('linkpoll') }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
@@ -96,8 +100,9 @@ test('the tarball installs and loads with no compiler reachable (the prebuild, n
   fs.writeFileSync(path.join(project, 'smoke.mjs'), SMOKE_ESM);
   const cjs = spawnSync(process.execPath, ['smoke.cjs'], { cwd: project, env: consumerEnv, encoding: 'utf8', timeout: 30000 });
   assert.is(cjs.status, 0, cjs.stderr);
-  const r = JSON.parse(cjs.stdout) as { reply: string };
+  const r = JSON.parse(cjs.stdout) as { reply: string; etcd: string };
   assert.is(r.reply, 'hello!');
+  assert.is(r.etcd, 'ERR_LINKPOLL_ETCD_MISSING');
   const esm = spawnSync(process.execPath, ['smoke.mjs'], { cwd: project, env: consumerEnv, encoding: 'utf8', timeout: 30000 });
   assert.is(esm.status, 0, esm.stderr);
   assert.equal(JSON.parse(esm.stdout), { v: 'abc', server: 'function', writer: 'function' });

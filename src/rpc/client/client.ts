@@ -302,7 +302,7 @@ export class RpcClient extends EventEmitter {
   /** @internal PoolOwner: whether this target is still listed. */
   isTarget(ep: Endpoint): boolean { return this.instances.includes(ep); }
 
-  /** Replaces the targets (service discovery); connections to targets that left close when idle. */
+  /** Replaces the targets (service discovery); connections to targets that left take no new call and close once their calls are answered. */
   setTargets(targets: string | TargetSpec | (string | TargetSpec)[]): void {
     // One target alone is taken as a list of one (a string is not iterated character by character).
     const list = Array.isArray(targets) ? targets : [targets];
@@ -322,6 +322,8 @@ export class RpcClient extends EventEmitter {
       if (spec.readsCompressed !== undefined) ep.readsCompressed = spec.readsCompressed;
       next.push(ep);
     }
+    // Targets that left: their connections take no new call and close once answered.
+    for (const ep of this.instances) if (!next.includes(ep)) for (const c of [...ep.conns]) this.pool.retire(c);
     this.instances = next;
   }
 
