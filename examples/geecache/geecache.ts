@@ -15,7 +15,7 @@ export interface PeerPicker { pickPeer(key: string): PeerGetter | null }
 export interface GroupStats {
   gets: number; hits: number; peerLoads: number; peerErrors: number; loads: number;
   loadsDeduped: number; localLoads: number; localLoadErrs: number; serverRequests: number;
-  mainCache: { items: number; bytes: number }; hotCache: { items: number; bytes: number };
+  mainCache: { items: number; bytes: number; evictions: number }; hotCache: { items: number; bytes: number; evictions: number };
 }
 
 export interface GroupOptions {
@@ -26,7 +26,8 @@ export interface GroupOptions {
 
 class Cache {
   lru: LRU<ByteView>;
-  constructor(bytes: number) { this.lru = new LRU<ByteView>(bytes); }
+  evictions = 0;
+  constructor(bytes: number) { this.lru = new LRU<ByteView>(bytes, () => { this.evictions++; }); }
 }
 
 export class Group {
@@ -104,8 +105,8 @@ export class Group {
     return {
       ...this.counters,
       loadsDeduped: this.flight.deduped,
-      mainCache: { items: this.main.lru.size, bytes: this.main.lru.usedBytes },
-      hotCache: { items: this.hot?.lru.size ?? 0, bytes: this.hot?.lru.usedBytes ?? 0 },
+      mainCache: { items: this.main.lru.size, bytes: this.main.lru.usedBytes, evictions: this.main.evictions },
+      hotCache: { items: this.hot?.lru.size ?? 0, bytes: this.hot?.lru.usedBytes ?? 0, evictions: this.hot?.evictions ?? 0 },
     };
   }
 }

@@ -4,9 +4,11 @@
 import { createServer, getDefaultReactor, type Connection, type Server, type AddressInfo } from '../../src';
 import { rpc } from '../../src';
 import type { Registry } from './geecache';
-import { BASE_PATH, groupCacheService, unescapeSegment, type CompressMode } from './peers';
+import { BASE_PATH, groupCacheService, unescapeSegment, type CompressMode, type PeerPool } from './peers';
+import { NodeMetrics, type ErrorKind } from './metrics';
 import { parseRequestHead } from './http-head';
 import * as zlib from 'node:zlib';
+import { performance } from 'node:perf_hooks';
 
 const MAX_HEAD = 64 * 1024;
 // The first four bytes of every HTTP/1.x request method; no RPC frame starts with them (a length
@@ -27,6 +29,10 @@ export class CacheNodeServer {
   private readonly gzip: rpc.CompressionPolicy | undefined;
   gzippedResponses = 0;
 
+  readonly metrics = new NodeMetrics();
+  /** The node's peers (for /_stats, /metrics and the traffic switch), once set. */
+  peers: PeerPool | undefined;
+
   constructor(private readonly registry: Registry, log: (m: string) => void = () => {}, opts: { readTimeout?: number; compress?: CompressMode } = {}) {
     const compress = opts.compress ?? 'off';
     // RPC replies are compressed for peers that read them; HTTP bodies for clients that send Accept-Encoding: gzip.
@@ -34,12 +40,19 @@ export class CacheNodeServer {
     this.gzip = compress === 'off' ? undefined : new rpc.CompressionPolicy(compress, { pack: gzipBody });
     this.rpc.register(groupCacheService(), {
       Get: async (args) => {
+        const t0 = performance.now();
         const req = (args.req ?? {}) as { group?: string; key?: string };
         const g = this.registry.getGroup(req.group ?? '');
-        if (!g) throw new Error(`no such group: ${req.group ?? ''}`);
+        if (!g) { this.metrics.observe('rpc', (performance.now() - t0) / 1000, 'not_found'); throw new Error(`no such group: ${req.group ?? ''}`); }
         g.noteServerRequest();
-        const v = await g.get(req.key ?? '');
-        return { value: v.unsafeBytes() }; // encoded (copied) into the reply at once
+        try {
+          const v = await g.get(req.key ?? '');
+          this.metrics.observe('rpc', (performance.now() - t0) / 1000);
+          return { value: v.unsafeBytes() }; // encoded (copied) into the reply at once
+        } catch (e) {
+          this.metrics.observe('rpc', (performance.now() - t0) / 1000, 'load');
+          throw e;
+        }
       },
     });
     // readTimeout: a request (HTTP head and body, or an RPC frame) must arrive within 10 s of its
@@ -125,7 +138,9 @@ export class CacheNodeServer {
         this.httpRequests++;
         const slot: { res?: Response } = {};
         queue.push(slot);
+        const t0 = performance.now();
         this.handle(method, target).then((res) => {
+          if (target.startsWith(BASE_PATH)) this.metrics.observe('http', (performance.now() - t0) / 1000, errorKind(res.status));
           if (gzip && res.status === 200) res = this.gzipped(res, link ??= new rpc.LinkGauge(() => conn.tcpInfo()));
           slot.res = close || method === 'HEAD' ? { ...res, close, head: method === 'HEAD' } : res;
           flush();
@@ -146,11 +161,22 @@ export class CacheNodeServer {
   }
 
   private async handle(method: string, target: string): Promise<Response> {
-    if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed');
     const q = target.indexOf('?');
     const p = q >= 0 ? target.slice(0, q) : target;
+    if (p === '/_admin/rpc-share') return this.admin(method, q >= 0 ? target.slice(q + 1) : '');
+    if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed');
+    if (p === '/metrics') {
+      const groups = this.registry.all().map((g) => { const s = g.stats(); return { name: g.name, gets: s.gets, hits: s.hits, main: s.mainCache, hot: s.hotCache }; });
+      const body = this.metrics.render({
+        connections: getDefaultReactor().stats().connections,
+        fetches: this.peers?.fetches ?? { http: { ok: 0, error: 0 }, rpc: { ok: 0, error: 0 } },
+        rpcShare: this.peers?.rpcShare ?? 0, peers: this.peers?.peers().length ?? 1, membershipChanges: this.peers?.membershipChanges ?? 0,
+        groups, extra: this.rpc.prometheus(),
+      });
+      return { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body };
+    }
     if (p === '/_stats') {
-      const stats: Record<string, unknown> = { httpRequests: this.httpRequests, gzippedResponses: this.gzippedResponses, rpc: this.rpc.stats(), reactor: getDefaultReactor().stats(), memory: process.memoryUsage() };
+      const stats: Record<string, unknown> = { peers: this.peers?.peers() ?? [], rpcShare: this.peers?.rpcShare ?? 0, httpRequests: this.httpRequests, gzippedResponses: this.gzippedResponses, rpc: this.rpc.stats(), reactor: getDefaultReactor().stats(), memory: process.memoryUsage() };
       for (const g of this.registry.all()) stats[g.name] = g.stats();
       return { status: 200, type: 'application/json', body: JSON.stringify(stats) };
     }
@@ -176,6 +202,18 @@ export class CacheNodeServer {
     }
   }
 
+  /** PUT /_admin/rpc-share?value=N: this node's traffic switch (GET shows it). */
+  private admin(method: string, query: string): Response {
+    if (!this.peers) return text(404, 'this node has no peers');
+    if (method === 'GET') return text(200, `rpc share ${this.peers.rpcShare}%`);
+    if (method !== 'PUT' && method !== 'POST') return text(405, 'method not allowed');
+    const v = new URLSearchParams(query).get('value');
+    const n = v !== null && /^\d{1,3}$/.test(v) ? Number(v) : NaN;
+    if (!(n >= 0 && n <= 100)) return text(400, 'value must be a whole number 0-100');
+    this.peers.setRpcShare(n);
+    return text(200, `rpc share ${n}%`);
+  }
+
   private writeResponse(conn: Connection, res: Response): void {
     const body = typeof res.body === 'string' ? Buffer.from(res.body) : res.body;
     const extra = res.type.startsWith('text/') ? 'X-Content-Type-Options: nosniff\r\n' : '';
@@ -189,6 +227,12 @@ export class CacheNodeServer {
 
 /** gzip at level 1 (the level RPC compression uses, bench/compress-codec.ts). */
 export function gzipBody(b: Buffer): Buffer { return zlib.gzipSync(b, { level: 1 }); }
+
+/** The kind of error a response status stands for, for the metrics. */
+function errorKind(status: number): ErrorKind | undefined {
+  if (status < 400) return undefined;
+  return status === 404 ? 'not_found' : status === 500 ? 'load' : status < 500 ? 'bad_request' : 'internal';
+}
 
 const REASON: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error' };
 

@@ -81,45 +81,111 @@ export class RpcGetter implements PeerGetter {
 }
 
 export interface PoolOptions {
-  /** 'http' (GeeCache's HTTPPool) or 'rpc' (linkpoll RPC, the seed's Kitex). */
+  /** How peers are reached at first: 'http' (GeeCache's HTTPPool) or 'rpc' (linkpoll RPC, the seed's Kitex). */
   transport: 'http' | 'rpc';
+  /** The share of peer fetches sent over RPC, 0-100 (the traffic switch); default 100 for 'rpc', 0 for 'http'. */
+  rpcShare?: number;
   replicas?: number;
   timeout?: number;
   /** Compress peer traffic: RPC calls and replies (zlib transform), or gzipped HTTP answers. Default 'off'. */
   compress?: CompressMode;
 }
 
-/** Peers of one node: picks owners, and reaches them. */
-export class PeerPool implements PeerPicker {
-  private readonly ring: HashRing;
-  private readonly getters = new Map<string, PeerGetter>();
-  private readonly agent: Http.Agent | undefined;
-  private readonly client: rpc.RpcClient | undefined;
+/** Peer fetches by transport and outcome (for /metrics). */
+export interface FetchCounts { http: { ok: number; error: number }; rpc: { ok: number; error: number } }
 
-  constructor(readonly self: string, peers: string[], opts: PoolOptions) {
-    this.ring = new HashRing(opts.replicas ?? 50);
-    const names = peers.map((p) => `http://${p}`);
-    this.ring.add(...names);
-    if (opts.transport === 'http') {
-      this.agent = new (nodeHttp().Agent)({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64 });
-    } else {
-      const compress = opts.compress ?? 'off';
-      this.client = new rpc.RpcClient({ service: groupCacheService(), timeout: opts.timeout ?? 2000, connectTimeout: 1000, fromService: 'geecache', compress: compress === 'off' ? false : compress });
-    }
-    for (const p of peers) {
-      const name = `http://${p}`;
-      this.getters.set(name, this.client ? new RpcGetter(this.client, p) : new HttpGetter(name, this.agent!, opts.timeout, (opts.compress ?? 'off') !== 'off'));
-    }
+/**
+ * Peers of one node: picks owners on a hash ring of their names, and reaches them over HTTP or
+ * RPC, each fetch by the traffic switch (the share sent over RPC). The members can change
+ * (setPeers): the ring is rebuilt, and connections to peers that left close once their fetches
+ * are answered.
+ */
+export class PeerPool implements PeerPicker {
+  private ring: HashRing;
+  private members: string[] = [];
+  private getters = new Map<string, PeerGetter>();
+  private agent: Http.Agent | undefined;
+  private client: rpc.RpcClient | undefined;
+  private share: number;
+  private credit = 0;
+  private readonly replicas: number;
+  readonly fetches: FetchCounts = { http: { ok: 0, error: 0 }, rpc: { ok: 0, error: 0 } };
+  /** Times the membership changed (setPeers with a different set). */
+  membershipChanges = 0;
+
+  constructor(readonly self: string, peers: string[], private readonly opts: PoolOptions) {
+    this.replicas = opts.replicas ?? 50;
+    this.ring = new HashRing(this.replicas);
+    this.share = opts.rpcShare ?? (opts.transport === 'rpc' ? 100 : 0);
+    this.setRpcShare(this.share);
+    this.setPeers(peers);
+    this.membershipChanges = 0;
+  }
+
+  /** The members now ("host:port", this node included), sorted. */
+  peers(): string[] { return [...this.members]; }
+
+  /** Replaces the members (this node is always one); false when nothing changed. */
+  setPeers(peers: string[]): boolean {
+    const next = [...new Set([...peers, this.self])].sort();
+    if (next.length === this.members.length && next.every((p, i) => p === this.members[i])) return false;
+    const ring = new HashRing(this.replicas);
+    ring.add(...next.map((p) => `http://${p}`));
+    const getters = new Map<string, PeerGetter>();
+    for (const p of next) if (p !== this.self) getters.set(p, this.getters.get(p) ?? { get: (group, key) => this.fetch(p, group, key) });
+    this.ring = ring;
+    this.getters = getters;
+    this.members = next;
+    this.client?.setTargets(next.filter((p) => p !== this.self)); // connections to peers that left retire
+    this.membershipChanges++;
+    return true;
+  }
+
+  /** The share of peer fetches sent over RPC (0-100). */
+  get rpcShare(): number { return this.share; }
+  /** Sets the traffic switch: `share` % of peer fetches go over RPC, the rest over HTTP. */
+  setRpcShare(share: number): void {
+    if (!(Number.isInteger(share) && share >= 0 && share <= 100)) throw new RangeError(`the RPC share must be a whole number 0-100, got ${share}`);
+    this.share = share;
   }
 
   pickPeer(key: string): PeerGetter | null {
-    const owner = this.ring.get(key);
-    if (owner && owner !== `http://${this.self}`) return this.getters.get(owner) ?? null;
-    return null;
+    const owner = this.ring.get(key).replace(/^http:\/\//, '');
+    if (owner === this.self) return null;
+    return this.getters.get(owner) ?? null;
   }
 
   /** The peer name that owns `key` ("host:port"). */
   ownerOf(key: string): string { return this.ring.get(key).replace(/^http:\/\//, ''); }
+
+  private async fetch(peer: string, group: string, key: string): Promise<Buffer> {
+    // Spread evenly: of every 100 fetches, `share` go over RPC.
+    this.credit += this.share;
+    const overRpc = this.credit >= 100;
+    if (overRpc) this.credit -= 100;
+    const counts = overRpc ? this.fetches.rpc : this.fetches.http;
+    try {
+      const v = overRpc ? await new RpcGetter(this.rpcClient(), peer).get(group, key) : await new HttpGetter(`http://${peer}`, this.httpAgent(), this.opts.timeout, (this.opts.compress ?? 'off') !== 'off').get(group, key);
+      counts.ok++;
+      return v;
+    } catch (e) {
+      counts.error++;
+      throw e;
+    }
+  }
+
+  private httpAgent(): Http.Agent {
+    return (this.agent ??= new (nodeHttp().Agent)({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64 }));
+  }
+
+  private rpcClient(): rpc.RpcClient {
+    if (!this.client) {
+      const compress = this.opts.compress ?? 'off';
+      this.client = new rpc.RpcClient({ service: groupCacheService(), timeout: this.opts.timeout ?? 2000, connectTimeout: 1000, fromService: 'geecache', compress: compress === 'off' ? false : compress });
+      this.client.setTargets(this.members.filter((p) => p !== this.self));
+    }
+    return this.client;
+  }
 
   close(): void {
     this.agent?.destroy();

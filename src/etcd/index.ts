@@ -59,6 +59,15 @@ function watchBackoff(ms: number): { duration: number; next(): ReturnType<typeof
   return { duration: ms, next: () => watchBackoff(Math.min(ms * 2, 2000)) };
 }
 
+/**
+ * An etcd client (npm etcd3) for `endpoints`, with the defaults the registry and resolver use
+ * (3 s dial timeout; watches reconnect after 100 ms, backing off to 2 s). Share one between a
+ * registry, resolvers and watches of one process with their `client` option.
+ */
+export function connectEtcd(endpoints?: string | string[]): Etcd3 {
+  return openClient({ endpoints }).client;
+}
+
 function openClient(o: EtcdOptions): { client: Etcd3; owned: boolean } {
   if (o.client) return { client: o.client, owned: false };
   const list = o.endpoints === undefined ? ['http://127.0.0.1:2379'] : Array.isArray(o.endpoints) ? o.endpoints : o.endpoints.split(',');
@@ -179,6 +188,107 @@ export class EtcdRegistry extends EventEmitter {
   }
 }
 
+/** The events an EtcdPrefixWatch emits. */
+export interface EtcdPrefixWatchEvents {
+  /** Keys under the prefix changed: all of them now (key -> value). */
+  change: [values: ReadonlyMap<string, string>];
+  /** The watch lost etcd; the values known are kept until it is back. */
+  disconnected: [err: Error];
+  /** The watch is back and the keys were listed again. */
+  reconnected: [];
+}
+
+/**
+ * The keys under a prefix and their values, kept current: listed once (a prefix Get), then
+ * followed by a Watch that starts right after the list's revision, so no change falls between
+ * the two. While etcd is unreachable the values known stay; when the watch reconnects the keys
+ * are listed again (what changed meanwhile is in that list even if etcd compacted its history).
+ */
+export class EtcdPrefixWatch extends EventEmitter {
+  private readonly known = new Map<string, { rev: bigint; value: string }>();
+  /** Changes at or below this revision are in the list already. */
+  private floor = 0n;
+  private watcher: Watcher | undefined;
+  private started: Promise<void> | undefined;
+  private disconnected = false;
+  private closed = false;
+  private readonly log: RateLimitedLog;
+
+  constructor(private readonly client: Etcd3, readonly prefix: string, logger?: Logger) {
+    super();
+    this.log = new RateLimitedLog(logger, 2);
+  }
+
+  /** Lists the keys and starts watching; resolves once the first list is in. */
+  start(): Promise<void> {
+    return (this.started ??= this.list().then(() => this.watch()));
+  }
+
+  /** Key -> value, now. */
+  values(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const [k, v] of this.known) m.set(k, v.value);
+    return m;
+  }
+
+  /** Stops watching. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.watcher?.cancel().catch(() => {});
+  }
+
+  private async list(): Promise<void> {
+    const res = await this.client.getAll().prefix(this.prefix).exec();
+    const next = new Map<string, { rev: bigint; value: string }>();
+    for (const kv of res.kvs) next.set(kv.key.toString(), { rev: BigInt(kv.mod_revision), value: kv.value.toString() });
+    const same = next.size === this.known.size && [...next].every(([k, v]) => this.known.get(k)?.value === v.value);
+    this.known.clear();
+    for (const [k, v] of next) this.known.set(k, v);
+    this.floor = BigInt(res.header.revision);
+    if (!same) this.emit('change', this.values());
+  }
+
+  private async watch(): Promise<void> {
+    const w = await this.client.watch().prefix(this.prefix).startRevision(String(this.floor + 1n)).create();
+    if (this.closed) { await w.cancel().catch(() => {}); return; }
+    this.watcher = w;
+    w.on('put', (kv) => this.apply(kv, true));
+    w.on('delete', (kv) => this.apply(kv, false));
+    w.on('disconnected', (err) => {
+      if (this.disconnected || this.closed) return;
+      this.disconnected = true;
+      this.log.warn(`linkpoll etcd: the watch of ${this.prefix} lost etcd (${err.message}); keeping ${this.known.size} keys`);
+      this.emit('disconnected', err);
+    });
+    w.on('connected', () => {
+      if (!this.disconnected || this.closed) return;
+      this.list().then(() => { this.disconnected = false; this.emit('reconnected'); },
+        (e: Error) => this.log.warn(`linkpoll etcd: listing ${this.prefix} again failed (${e.message}); the watch goes on`));
+    });
+    w.on('error', (err) => {
+      // etcd cancelled the watch (its start revision compacted, say): list and watch anew.
+      if (this.closed) return;
+      this.log.warn(`linkpoll etcd: the watch of ${this.prefix} failed (${err.message}); listing and watching again`);
+      this.watcher = undefined;
+      const retry = (): void => {
+        if (this.closed) return;
+        this.list().then(() => this.watch()).catch(() => { setTimeout(retry, 1000).unref?.(); });
+      };
+      retry();
+    });
+  }
+
+  // A delete (a deregister, or a lease that expired) carries only the key and its revision.
+  private apply(kv: IKeyValue, put: boolean): void {
+    const rev = BigInt(kv.mod_revision);
+    if (rev <= this.floor || this.closed) return;
+    const key = kv.key.toString();
+    if (put) this.known.set(key, { rev, value: kv.value.toString() });
+    else if (!this.known.delete(key)) return;
+    this.emit('change', this.values());
+  }
+}
+
 /** An instance as a resolver found it. */
 export interface ResolvedInstance {
   /** Its etcd key. */
@@ -199,23 +309,17 @@ export interface EtcdResolverEvents {
 }
 
 /**
- * The instances of one service, from etcd: listed once (a prefix Get), then kept current by a
- * Watch that starts right after the list's revision, so no change falls between the two. Puts
- * add or update an instance, deletes (a deregister, or a lease that expired: the event carries
- * only the key) remove it. While etcd is unreachable the instances known stay; when the watch
- * reconnects they are listed again. `bind(client)` keeps an RpcClient's targets in step.
+ * The instances of one service, from etcd (an EtcdPrefixWatch on its keys): puts add or update
+ * an instance, deletes (a deregister, or a lease that expired) remove it, and through an etcd
+ * outage the instances known stay. `bind(client)` keeps an RpcClient's targets in step.
  */
 export class EtcdResolver extends EventEmitter {
   private readonly client: Etcd3;
   private readonly owned: boolean;
   private readonly prefix: string;
   private readonly log: RateLimitedLog;
-  private readonly known = new Map<string, { rev: bigint; inst: ResolvedInstance }>();
-  /** Changes at or below this revision are in the list already. */
-  private floor = 0n;
-  private watcher: Watcher | undefined;
-  private started: Promise<ResolvedInstance[]> | undefined;
-  private disconnected = false;
+  private readonly watch: EtcdPrefixWatch;
+  private current: ResolvedInstance[] = [];
   private closed = false;
   private readonly bound = new Set<RpcClient>();
 
@@ -224,24 +328,24 @@ export class EtcdResolver extends EventEmitter {
     this.prefix = keyPrefix(options.prefix, options.service);
     ({ client: this.client, owned: this.owned } = openClient(options));
     this.log = new RateLimitedLog(options.logger, 2);
+    this.watch = new EtcdPrefixWatch(this.client, this.prefix, options.logger);
+    this.watch.on('change', (values: ReadonlyMap<string, string>) => this.changed(values));
+    this.watch.on('disconnected', (err: Error) => this.emit('disconnected', err));
+    this.watch.on('reconnected', () => this.emit('reconnected'));
   }
 
   /** Lists the instances and starts watching; resolves with the first list. */
-  start(): Promise<ResolvedInstance[]> {
-    return (this.started ??= this.list().then(async () => {
-      await this.watch();
-      return this.instances();
-    }));
+  async start(): Promise<ResolvedInstance[]> {
+    await this.watch.start();
+    return this.instances();
   }
 
   /** The instances known now. */
-  instances(): ResolvedInstance[] {
-    return [...this.known.values()].map((v) => v.inst);
-  }
+  instances(): ResolvedInstance[] { return [...this.current]; }
 
   /** The instances as RpcClient targets: weights, and readsCompressed where tagged. */
   targets(): TargetSpec[] {
-    return this.instances().map((i) => ({ address: i.address, weight: i.weight, ...(i.tags[TRANSFORMS_TAG] === 'zlib' ? { readsCompressed: true } : {}) }));
+    return this.current.map((i) => ({ address: i.address, weight: i.weight, ...(i.tags[TRANSFORMS_TAG] === 'zlib' ? { readsCompressed: true } : {}) }));
   }
 
   /** Sets `client`'s targets to the instances now and on every change (starting the resolver). */
@@ -257,86 +361,34 @@ export class EtcdResolver extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.bound.clear();
-    await this.watcher?.cancel().catch(() => {});
+    await this.watch.close();
     if (this.owned) this.client.close();
   }
 
-  private async list(): Promise<void> {
-    const res = await this.client.getAll().prefix(this.prefix).exec();
-    const rev = BigInt(res.header.revision);
-    const next = new Map<string, { rev: bigint; inst: ResolvedInstance }>();
-    for (const kv of res.kvs) {
-      const inst = this.parse(kv);
-      if (inst) next.set(inst.key, { rev: BigInt(kv.mod_revision), inst });
-    }
-    const before = this.instances();
-    this.known.clear();
-    for (const [k, v] of next) this.known.set(k, v);
-    this.floor = rev;
-    this.changed(before);
-  }
-
-  private async watch(): Promise<void> {
-    const w = await this.client.watch().prefix(this.prefix).startRevision(String(this.floor + 1n)).create();
-    if (this.closed) { await w.cancel().catch(() => {}); return; }
-    this.watcher = w;
-    w.on('put', (kv) => this.onPut(kv));
-    w.on('delete', (kv) => this.onDelete(kv));
-    w.on('disconnected', (err) => {
-      if (this.disconnected || this.closed) return;
-      this.disconnected = true;
-      this.log.warn(`linkpoll etcd: the watch of ${this.prefix} lost etcd (${err.message}); keeping ${this.known.size} instances`);
-      this.emit('disconnected', err);
-    });
-    w.on('connected', () => {
-      if (!this.disconnected || this.closed) return;
-      // Back: list again (what changed while away is in it even if the watch's history was compacted).
-      this.list().then(() => { this.disconnected = false; this.emit('reconnected'); },
-        (e: Error) => this.log.warn(`linkpoll etcd: listing ${this.prefix} again failed (${e.message}); the watch goes on`));
-    });
-    w.on('error', (err) => {
-      // The watch was cancelled by etcd (its start revision compacted, say): list and watch anew.
-      if (this.closed) return;
-      this.log.warn(`linkpoll etcd: the watch of ${this.prefix} failed (${err.message}); listing and watching again`);
-      this.watcher = undefined;
-      const retry = (): void => {
-        if (this.closed) return;
-        this.list().then(() => this.watch()).catch(() => { setTimeout(retry, 1000).unref?.(); });
-      };
-      retry();
-    });
-  }
-
-  private onPut(kv: IKeyValue): void {
-    const rev = BigInt(kv.mod_revision);
-    if (rev <= this.floor) return;
-    const inst = this.parse(kv);
-    const key = kv.key.toString();
-    const before = this.instances();
-    if (inst) this.known.set(key, { rev, inst });
-    else this.known.delete(key); // rewritten with a value that is not an instance
-    this.changed(before);
-  }
-
-  private onDelete(kv: IKeyValue): void {
-    const rev = BigInt(kv.mod_revision);
-    if (rev <= this.floor) return;
-    const key = kv.key.toString();
-    if (!this.known.has(key)) return;
-    const before = this.instances();
-    this.known.delete(key);
-    this.changed(before);
+  private changed(values: ReadonlyMap<string, string>): void {
+    const before = this.current;
+    const now: ResolvedInstance[] = [];
+    for (const [key, value] of values) { const i = this.parse(key, value); if (i) now.push(i); }
+    now.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+    this.current = now;
+    const was = new Map(before.map((i) => [i.key, i]));
+    const is = new Map(now.map((i) => [i.key, i]));
+    const added = now.filter((i) => { const b = was.get(i.key); return !b || b.address !== i.address || b.weight !== i.weight || JSON.stringify(b.tags) !== JSON.stringify(i.tags); });
+    const removed = before.filter((i) => !is.has(i.key));
+    if (added.length === 0 && removed.length === 0) return;
+    for (const c of this.bound) c.setTargets(this.targets());
+    this.emit('change', this.instances(), { added, removed });
   }
 
   /** The instance a key holds, or undefined (logged) when its value is not one. */
-  private parse(kv: IKeyValue): ResolvedInstance | undefined {
-    const key = kv.key.toString();
+  private parse(key: string, value: string): ResolvedInstance | undefined {
     let v: { address?: unknown; weight?: unknown; tags?: unknown; network?: unknown };
-    try { v = JSON.parse(kv.value.toString()) as typeof v; } catch {
+    try { v = JSON.parse(value) as typeof v; } catch {
       this.log.warn(`linkpoll etcd: ${key} does not hold JSON; ignored`);
       return undefined;
     }
-    const address = typeof v?.address === 'string' && v.address !== '' ? v.address : key.slice(this.prefix.length);
+    if (typeof v !== 'object' || v === null) { this.log.warn(`linkpoll etcd: ${key} does not hold an instance; ignored`); return undefined; }
+    const address = typeof v.address === 'string' && v.address !== '' ? v.address : key.slice(this.prefix.length);
     if (v.network !== undefined && v.network !== 'tcp') {
       this.log.warn(`linkpoll etcd: ${key} is on network ${String(v.network)}, not tcp; ignored`);
       return undefined;
@@ -348,22 +400,17 @@ export class EtcdResolver extends EventEmitter {
     if (v.tags && typeof v.tags === 'object') for (const [k, x] of Object.entries(v.tags as Record<string, unknown>)) if (typeof x === 'string') tags[k] = x;
     return { key, address, weight, tags };
   }
-
-  private changed(before: ResolvedInstance[]): void {
-    const now = this.instances();
-    const was = new Map(before.map((i) => [i.key, i]));
-    const is = new Map(now.map((i) => [i.key, i]));
-    const added = now.filter((i) => { const b = was.get(i.key); return !b || b.address !== i.address || b.weight !== i.weight || JSON.stringify(b.tags) !== JSON.stringify(i.tags); });
-    const removed = before.filter((i) => !is.has(i.key));
-    if (added.length === 0 && removed.length === 0) return;
-    for (const c of this.bound) c.setTargets(this.targets());
-    this.emit('change', now, { added, removed });
-  }
 }
 
 export interface EtcdRegistry {
   /** Adds a listener for one of the registry's events (see EtcdRegistryEvents). */
   on<K extends keyof EtcdRegistryEvents>(event: K, listener: (...args: EtcdRegistryEvents[K]) => void): this;
+  /** Adds a listener, as EventEmitter does. */
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+export interface EtcdPrefixWatch {
+  /** Adds a listener for one of the watch's events (see EtcdPrefixWatchEvents). */
+  on<K extends keyof EtcdPrefixWatchEvents>(event: K, listener: (...args: EtcdPrefixWatchEvents[K]) => void): this;
   /** Adds a listener, as EventEmitter does. */
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
