@@ -36,14 +36,19 @@ export function testNetwork(name: string, subnet: number, count: number, opts: {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return { skip: 'network namespaces need root on Linux' };
   const bridge = `lpbr-${name}`.slice(0, 15);
   const hosts: TestHost[] = [];
-  const close = () => {
-    for (const h of hosts) { try { sh(['ip', 'netns', 'del', h.ns]); } catch { /* gone */ } }
+  const devName = (i: number, end: 'b' | 'n') => `lp${name}${i}`.slice(0, 13) + end;
+  // The veth pairs are deleted by their end here (deleting a namespace frees its end only later,
+  // in the kernel's own time, and the name stays taken until then).
+  const remove = () => {
+    for (let i = 0; i < count; i++) {
+      try { sh(['ip', 'link', 'del', devName(i, 'b')]); } catch { /* gone */ }
+      try { sh(['ip', 'netns', 'del', `lp-${name}-${i}`]); } catch { /* gone */ }
+    }
     try { sh(['ip', 'link', 'del', bridge]); } catch { /* gone */ }
   };
+  const close = remove;
   try {
-    // Leftovers of a run that was killed.
-    for (let i = 0; i < count; i++) { try { sh(['ip', 'netns', 'del', `lp-${name}-${i}`]); } catch { /* none */ } }
-    try { sh(['ip', 'link', 'del', bridge]); } catch { /* none */ }
+    remove(); // leftovers of a run that was killed
     sh(['ip', 'link', 'add', bridge, 'type', 'bridge']);
     sh(['ip', 'addr', 'add', `10.233.${subnet}.1/24`, 'dev', bridge]);
     sh(['ip', 'link', 'set', bridge, 'up']);
@@ -54,8 +59,8 @@ export function testNetwork(name: string, subnet: number, count: number, opts: {
     };
     for (let i = 0; i < count; i++) {
       const ns = `lp-${name}-${i}`;
-      const dev = `lp${name}${i}`.slice(0, 13) + 'n';
-      const hostSideDev = `lp${name}${i}`.slice(0, 13) + 'b';
+      const dev = devName(i, 'n');
+      const hostSideDev = devName(i, 'b');
       const addr = `10.233.${subnet}.${11 + i}`;
       sh(['ip', 'netns', 'add', ns]);
       const h: TestHost = {
