@@ -12,6 +12,7 @@ import * as rpc from '../src/rpc/internal';
 import { EtcdRegistry, EtcdResolver, type ResolvedInstance } from '../src/etcd';
 import { etcdMissing, startEtcd, type EtcdProcess } from '../examples/etcd-server';
 import { until } from './helpers';
+import { goPeers, kitexVersion, runGo, startGo, stopGo } from './kitex-peers';
 
 const root = path.join(__dirname, '..', '..');
 const Kitchen = rpc.parseIdl(fs.readFileSync(path.join(root, 'test', 'fixtures', 'everything.thrift'), 'utf8')).services.Kitchen!;
@@ -160,6 +161,49 @@ test('no change falls between the list and the watch: instances registered while
   } finally {
     for (const r of resolvers) await r.close();
     await reg.close();
+  }
+});
+
+test(`Kitex ${kitexVersion()} with kitex-contrib/registry-etcd: a Kitex client finds and calls linkpoll servers registered here, a linkpoll client finds and calls Kitex servers registered there, and one service holds both`, async () => {
+  if (skipped()) return;
+  const peers = goPeers();
+  if ('skip' in peers) { console.log(`  SKIPPED (visible): ${peers.skip}`); return; }
+  const hostPort = etcd!.url.replace(/^http:\/\//, '');
+  const lp = await server('linkpoll');
+  const reg = new EtcdRegistry({ endpoints: etcd!.url, ttl: 10, logger: null });
+  const kx = await startGo(peers.dir, 'kdiscovery', ['-etcd', hostPort, '-mode', 'serve', '-service', 'kitchen-mixed', '-name', 'kitex']);
+  const res = new EtcdResolver({ endpoints: etcd!.url, service: 'kitchen-mixed', logger: null });
+  const c = new rpc.RpcClient({ service: Kitchen, timeout: 3000 });
+  try {
+    // Kitex's registration, as our resolver reads it.
+    await res.bind(c);
+    await until(() => res.instances().length === 1, 5000, 'the Kitex server in etcd');
+    assert.equal(res.instances().map((i) => [i.address, i.weight]), [[kx.addr, 10]]);
+    assert.is(await c.call('slow', { ms: 0 }), 'kitex');
+    // Ours, as Kitex's resolver reads it: both found.
+    await reg.register({ service: 'kitchen-mixed', address: lp.address });
+    await until(() => res.instances().length === 2);
+    const got = new Set<string>();
+    for (let i = 0; i < 10; i++) got.add(await c.call('slow', { ms: 0 }) as string);
+    assert.equal([...got].sort(), ['kitex', 'linkpoll']);
+    const r = await runGo(peers.dir, 'kdiscovery', ['-etcd', hostPort, '-mode', 'call', '-service', 'kitchen-mixed', '-n', '30']);
+    assert.is(r.code, 0, r.lines.join('\n'));
+    assert.equal(r.lines.filter((l) => l.startsWith('answered')), ['answered kitex', 'answered linkpoll'], r.lines.join('\n'));
+    assert.ok(r.lines.includes('ok 30 failed 0'), r.lines.join('\n'));
+    // Only ours under another name: the Kitex client calls linkpoll alone.
+    await reg.register({ service: 'kitchen-lp-only', address: lp.address });
+    const only = await runGo(peers.dir, 'kdiscovery', ['-etcd', hostPort, '-mode', 'call', '-service', 'kitchen-lp-only', '-n', '10']);
+    assert.equal(only.lines.filter((l) => !l.startsWith('{')).slice(-2), ['answered linkpoll', 'ok 10 failed 0'], only.lines.join('\n'));
+    // The Kitex server leaves (Stop deregisters): our client is left with linkpoll.
+    await stopGo(kx);
+    await until(() => res.instances().length === 1, 5000, 'the Kitex server to deregister');
+    assert.is(await c.call('slow', { ms: 0 }), 'linkpoll');
+  } finally {
+    c.close();
+    await stopGo(kx, 'SIGKILL');
+    await res.close();
+    await reg.close();
+    await lp.srv.close({ timeout: 100 });
   }
 });
 
