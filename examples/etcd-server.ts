@@ -3,6 +3,7 @@
 // PID. Optionally inside a network namespace (ip netns exec), as a host of its own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -43,7 +44,7 @@ async function freePort(): Promise<number> {
  * Starts etcd on `host` (default 127.0.0.1; free ports unless given) and resolves once it serves
  * clients. `run`: how to run a command elsewhere (a network namespace: ['ip', 'netns', 'exec', ns]).
  */
-export async function startEtcd(opts: { host?: string; clientPort?: number; peerPort?: number; run?: string[] } = {}): Promise<EtcdProcess> {
+export async function startEtcd(opts: { host?: string; clientPort?: number; peerPort?: number; run?: string[]; logLevel?: 'info' | 'warn' | 'error' } = {}): Promise<EtcdProcess> {
   const host = opts.host ?? '127.0.0.1';
   const clientPort = opts.clientPort ?? await freePort();
   const peerPort = opts.peerPort ?? await freePort();
@@ -52,7 +53,7 @@ export async function startEtcd(opts: { host?: string; clientPort?: number; peer
   const peer = `http://${host}:${peerPort}`;
   const args = ['--name', 'lp', '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url,
     '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `lp=${peer}`,
-    '--initial-cluster-state', 'new', '--logger', 'zap', '--log-outputs', 'stderr'];
+    '--initial-cluster-state', 'new', '--logger', 'zap', '--log-outputs', 'stderr', '--log-level', opts.logLevel ?? 'info'];
   const log: string[] = [];
   const p: EtcdProcess = {
     url, dataDir, log, child: undefined as unknown as ChildProcess,
@@ -75,17 +76,28 @@ export async function startEtcd(opts: { host?: string; clientPort?: number; peer
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     p.child = child;
     let partial = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`etcd did not become ready in 20 s:\n${log.slice(-10).join('\n')}`)); }, 20000);
+    const deadline = Date.now() + 20000;
     child.stderr!.on('data', (d: Buffer) => {
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop()!;
       for (const l of lines) {
         if (log.length > 2000) log.shift();
         log.push(l);
-        if (/ready to serve client requests|serving insecure client requests|serving client traffic insecurely/.test(l)) { clearTimeout(timer); resolve(); }
       }
     });
-    child.once('exit', (code, sig) => { clearTimeout(timer); reject(new Error(`etcd exited (${code ?? sig}):\n${log.slice(-10).join('\n')}`)); });
+    let exited = false;
+    child.once('exit', (code, sig) => { exited = true; reject(new Error(`etcd exited (${code ?? sig}):\n${log.slice(-10).join('\n')}`)); });
+    // Ready when its health endpoint says so (whatever its log level prints).
+    const poll = () => {
+      if (exited) return;
+      if (Date.now() > deadline) { child.kill('SIGKILL'); reject(new Error(`etcd did not become ready in 20 s:\n${log.slice(-10).join('\n')}`)); return; }
+      http.get(`${url}/health`, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c.toString(); });
+        res.on('end', () => { if (/"health":\s*"true"/.test(body)) resolve(); else setTimeout(poll, 100); });
+      }).on('error', () => setTimeout(poll, 100));
+    };
+    poll();
   });
   await launch();
   return p;

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { generateTypeScript } from '../src/rpc/idl/codegen';
 import { readIdlFiles } from '../src/rpc/idl/idl';
+import { etcdMissing, startEtcd } from '../examples/etcd-server';
 
 const root = path.join(__dirname, '..', '..');
 
@@ -49,8 +50,13 @@ test('generated excerpts are what linkpoll-thrift writes', () => {
   }
 });
 
-test('every TypeScript snippet compiles (strict, the published typings) and runs to its end', () => {
-  const snippets = all.filter((b) => b.info === 'ts');
+test('every TypeScript snippet compiles (strict, the published typings) and runs to its end', async () => {
+  // "ts env=etcd" blocks run with ETCD_URL set to an etcd started here (skipped visibly without one).
+  const needsEtcd = (b: Block) => b.info === 'ts env=etcd';
+  const snippets = all.filter((b) => b.info === 'ts' || needsEtcd(b));
+  const why = etcdMissing();
+  const etcd = !why && snippets.some(needsEtcd) ? await startEtcd({ logLevel: 'error' }) : undefined;
+  if (why) console.log(`  SKIPPED (visible): running the etcd snippets: ${why}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linkpoll-docs-'));
   try {
     fs.mkdirSync(path.join(dir, 'node_modules'));
@@ -75,7 +81,9 @@ test('every TypeScript snippet compiles (strict, the published typings) and runs
     assert.is(tsc.status, 0, `the snippets do not compile:\n${tsc.stdout}${tsc.stderr}`);
     names.forEach((name, i) => {
       const b = snippets[i]!;
-      const r = spawnSync(process.execPath, [path.join(dir, 'out', `${name}.js`)], { cwd: dir, encoding: 'utf8', timeout: 20000 });
+      if (needsEtcd(b) && !etcd) return;
+      const env = needsEtcd(b) ? { ...process.env, ETCD_URL: etcd!.url } : process.env;
+      const r = spawnSync(process.execPath, [path.join(dir, 'out', `${name}.js`)], { cwd: dir, encoding: 'utf8', timeout: 20000, env });
       assert.is(r.status, 0, `${b.file}:${b.line} exited with ${r.status ?? r.signal}:\n${r.stdout}${r.stderr}`);
       assert.ok(r.stdout.length > 0, `${b.file}:${b.line} printed nothing`);
       // "// → text" after a line of the snippet: text (up to a parenthesised remark) is printed, in that order.
@@ -88,6 +96,7 @@ test('every TypeScript snippet compiles (strict, the published typings) and runs
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+    await etcd?.stop();
   }
 });
 

@@ -293,8 +293,11 @@ export class EtcdPrefixWatch extends EventEmitter {
 export interface ResolvedInstance {
   /** Its etcd key. */
   key: string;
+  /** "host:port". */
   address: string;
+  /** Its share of calls (Kitex's default 10 where the value names none). */
   weight: number;
+  /** Its tags (string values only). */
   tags: Record<string, string>;
 }
 

@@ -32,9 +32,11 @@ type named struct{ name string }
 
 func (n named) Echo(ctx context.Context, e *test.Everything) (*test.Everything, error) { return e, nil }
 func (named) Nothing(ctx context.Context) error                                        { return nil }
-func (named) Fail(ctx context.Context, how int32) (int32, error)                       { return 0, fmt.Errorf("failed %d", how) }
-func (named) Fire(ctx context.Context, msg string) error                               { return nil }
-func (n named) Slow(ctx context.Context, ms int32) (string, error)                     { return n.name, nil }
+func (named) Fail(ctx context.Context, how int32) (int32, error) {
+	return 0, fmt.Errorf("failed %d", how)
+}
+func (named) Fire(ctx context.Context, msg string) error           { return nil }
+func (n named) Slow(ctx context.Context, ms int32) (string, error) { return n.name, nil }
 
 func main() {
 	endpoint := flag.String("etcd", "127.0.0.1:2379", "etcd host:port")
