@@ -195,6 +195,30 @@ test('our client with compress: \'zlib\' calls a python3-thrift THeader server (
 });
 
 
+test('a python3-thrift THeader server that compresses its replies (add_transform(ZLIB)): our client, compression off, reads them', async () => {
+  if (!pythonThrift) { console.log('  SKIPPED (visible): python3-thrift is not installed'); return; }
+  const gen = generatePython(idlPath);
+  if (!gen) { console.log('  SKIPPED (visible): the thrift compiler is not installed'); return; }
+  const py = spawn(pythonThrift, [path.join(root, 'test', 'fixtures', 'header_server.py'), gen, 'zlib'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await listeningPort(py, 'header_server.py zlib');
+    const t = await tap(port);
+    const c = new rpc.RpcClient({ service: Kitchen, targets: [`127.0.0.1:${t.port}`], transport: 'theader', timeout: 5000 });
+    try {
+      const big = { text: 'zlib '.repeat(3000) };
+      assert.equal(await c.call('echo', { e: big }), big);
+      assert.is(await c.call('slow', { ms: 5 }), 'slept 5');
+      assert.equal(t.seen.map((x) => [x.dir, x.transforms]), [['call', 0], ['reply', 1], ['call', 0], ['reply', 1]]);
+    } finally {
+      c.close();
+      t.close();
+    }
+  } finally {
+    py.kill();
+    fs.rmSync(gen, { recursive: true, force: true });
+  }
+});
+
 /** What crossed a TCP proxy between a client and `port`, frame by frame, per direction. */
 interface Seen { dir: 'call' | 'reply'; transforms: number; kv: ReadonlyMap<string, string>; bytes: number }
 async function tap(port: number) {

@@ -104,7 +104,8 @@ async function main(): Promise<void> {
     // Leave first: the others drop this node from their rings (a watch event, milliseconds)
     // while it still answers what they send meanwhile; then drain and close.
     if (membership) {
-      await membership.leave();
+      // With etcd unreachable the key is left to its lease: the leave does not hold up the stop.
+      await Promise.race([membership.leave(), new Promise((r) => setTimeout(r, 2000))]);
       await new Promise((r) => setTimeout(r, 300));
     }
     api?.close();

@@ -159,6 +159,7 @@ export const httpRequestHead: FuzzTarget = {
     Buffer.from('POST /x HTTP/1.0\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello'),
     Buffer.from('GET /_geecache/a%20b/c+d%2F HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n'),
     Buffer.from('GET /_geecache/scores/Sam HTTP/1.1\nHost: a\r\nContent-Length: 2\n\nhi'),
+    Buffer.from('GET /_geecache/scores/Tom HTTP/1.1\r\nAccept-Encoding: br, gzip;q=0.8, *;q=0\r\n\r\n'),
   ],
   run(input) {
     const max = 256;
