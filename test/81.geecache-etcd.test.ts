@@ -13,6 +13,7 @@ import { Etcd3 } from 'etcd3';
 import { etcdMissing, startEtcd, type EtcdProcess } from '../examples/etcd-server';
 
 import { testNetwork } from './netns';
+import { HashRing } from '../examples/geecache/consistenthash';
 
 const mainJs = path.join(__dirname, '..', 'examples', 'geecache', 'main.js');
 const missing = etcdMissing();
@@ -262,6 +263,53 @@ test('across hosts (network namespaces): a host cut off is dropped after its lea
     assert.ok(nodes[2]!.out.some((l2) => /lost the registration|etcd unreachable/.test(l2)), 'the cut-off node noticed');
   } finally {
     await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
+    await hostEtcd?.stop();
+    netw.close();
+  }
+});
+
+test('--compress auto across hosts on 100 Mbit/s links: an owner whose path to the front node is loaded measures it as slow and compresses its 16 KiB values; every answer whole', async () => {
+  if (skipped()) return;
+  const netw = testNetwork('gz', 42, 3, { rateMbit: 100 });
+  if ('skip' in netw) { console.log(`  SKIPPED (visible): ${netw.skip}`); return; }
+  const nodes: Node[] = [];
+  let hostEtcd: EtcdProcess | undefined;
+  try {
+    hostEtcd = await startEtcd({ host: netw.gateway, logLevel: 'error' });
+    for (const h of netw.hosts) {
+      nodes.push(await startNode(h.addr, 8001, hostEtcd.url, ['--rpc', '--compress', 'auto', '--value-bytes', '16384', '--service', 'geecache-gz'], ['ip', 'netns', 'exec', h.ns]));
+    }
+    await converged(nodes, nodes.map((n) => n.addr));
+    const front = nodes[0]!.addr;
+    const { recordValue } = await import('../examples/geecache/main');
+    // HEAD: the front node fetches each value from its owner but sends the client only headers,
+    // so the owners' links, not the front node's to this test, are the ones loaded.
+    const head = (key: string) => new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: front.split(':')[0], port: 8001, path: `/_geecache/scores/${key}`, method: 'HEAD', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(Number(res.headers['content-length'])));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    // Keys one owner holds: its link to the front node carries all the load.
+    const ring = new HashRing(50);
+    ring.add(...nodes.map((x) => `http://${x.addr}`));
+    const keys = Array.from({ length: 200 }, (_, i) => `key${i}`).filter((k) => ring.get(k) === `http://${nodes[1]!.addr}`).slice(0, 40);
+    let wrong = 0, n = 0;
+    const end = Date.now() + 1500;
+    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+      for (let i = w; Date.now() < end; i += 16) {
+        n++;
+        if (await head(keys[i % keys.length]!) !== 16384) wrong++;
+      }
+    }));
+    for (const key of keys.slice(0, 3)) if ((await get(front, `/_geecache/scores/${key}`)).body !== recordValue(key, 16384)) wrong++;
+    assert.is(wrong, 0);
+    const owner = JSON.parse((await get(nodes[1]!.addr, '/_stats')).body) as { rpc: { compressedReplies: number; replies: number } };
+    assert.ok(owner.rpc.compressedReplies > owner.rpc.replies / 2, `the owner compressed ${owner.rpc.compressedReplies} of ${owner.rpc.replies} replies (${n} requests)`);
+  } finally {
+    await Promise.all(nodes.map((x) => stopNode(x, 'SIGKILL')));
     await hostEtcd?.stop();
     netw.close();
   }
