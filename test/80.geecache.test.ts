@@ -15,7 +15,8 @@ import { ByteView } from '../examples/geecache/byteview';
 import { queryHttp, queryRpc } from '../examples/geecache/client';
 import { until, seededRandom, rawClient, readFrames, ttheaderCall, crrstClient } from './helpers';
 import * as rpc from '../src/rpc/internal';
-import { groupCacheService } from '../examples/geecache/peers';
+import { groupCacheService, PeerPool } from '../examples/geecache/peers';
+import { CacheNodeServer } from '../examples/geecache/node-server';
 
 test('LRU evicts by bytes (key + value length), oldest first, and calls back', () => {
   const evicted: string[] = [];
@@ -464,6 +465,45 @@ test('a node on SIGTERM under load: every RPC request sent is answered (with crr
   assert.is(st.answered, st.sent, `answered ${st.answered} of ${st.sent}`);
   assert.ok(st.crrst > 0, 'replies carried crrst');
   s.destroy();
+});
+
+test('a peer that leaves the ring (setPeers): the pool closes its idle connections to it, HTTP keep-alive and RPC alike, and sends it nothing more', async () => {
+  const registry = new Registry();
+  registry.newGroup('scores', 0, (key) => `v:${key}`, { log: () => {} });
+  const owner = new CacheNodeServer(registry);
+  const { port } = await owner.listen(0);
+  // A TCP proxy in front of the owner counts the connections open to it.
+  let open = 0, opened = 0;
+  const proxy = net.createServer((a) => {
+    open++; opened++;
+    const b = net.connect(port, '127.0.0.1');
+    a.pipe(b); b.pipe(a);
+    const done = () => { a.destroy(); b.destroy(); };
+    a.on('close', () => { open--; done(); });
+    a.on('error', done); b.on('error', done); b.on('close', done);
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const peer = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+  try {
+    for (const transport of ['http', 'rpc'] as const) {
+      const pool = new PeerPool('127.0.0.1:1', [peer], { transport });
+      let key = '';
+      for (let i = 0; !key; i++) if (pool.pickPeer(`k${i}`)) key = `k${i}`;
+      assert.is((await pool.pickPeer(key)!.get('scores', key)).toString(), `v:${key}`);
+      await until(() => open === 1, 2000, `${transport}: one connection open`);
+      assert.ok(pool.setPeers([]));
+      assert.equal(pool.peers(), ['127.0.0.1:1']);
+      await until(() => open === 0, 3000, `${transport}: the idle connection closed`);
+      assert.is(pool.pickPeer(key), null, 'keys the peer owned are this node\'s now');
+      const before = opened;
+      await new Promise((r) => setTimeout(r, 100));
+      assert.is(opened, before);
+      pool.close();
+    }
+  } finally {
+    proxy.close();
+    await owner.close(200);
+  }
 });
 
 test.run();

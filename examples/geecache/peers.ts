@@ -135,8 +135,15 @@ export class PeerPool implements PeerPicker {
     for (const p of next) if (p !== this.self) getters.set(p, this.getters.get(p) ?? { get: (group, key) => this.fetch(p, group, key) });
     this.ring = ring;
     this.getters = getters;
+    const before = this.members;
     this.members = next;
     this.client?.setTargets(next.filter((p) => p !== this.self)); // connections to peers that left retire
+    // Idle keep-alive sockets to peers that left are closed too (busy ones finish their fetch).
+    if (this.agent) {
+      for (const gone of before.filter((p) => !next.includes(p))) {
+        for (const [name, socks] of Object.entries(this.agent.freeSockets)) if (name.startsWith(`${gone}:`)) for (const sock of socks ?? []) sock.destroy();
+      }
+    }
     this.membershipChanges++;
     return true;
   }
