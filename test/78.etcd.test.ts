@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
 import * as rpc from '../src/rpc/internal';
+import type { LinkpollError } from '../src';
 import { EtcdRegistry, EtcdResolver, type ResolvedInstance } from '../src/etcd';
 import { etcdMissing, startEtcd, type EtcdProcess } from '../examples/etcd-server';
 import { until } from './helpers';
@@ -204,6 +205,31 @@ test(`Kitex ${kitexVersion()} with kitex-contrib/registry-etcd: a Kitex client f
     await res.close();
     await reg.close();
     await lp.srv.close({ timeout: 100 });
+  }
+});
+
+test('etcd down: register rejects (ERR_LINKPOLL_ETCD_UNAVAILABLE) and keeps trying, a resolver\'s start rejects and can be tried again; both work once etcd is back', async () => {
+  if (skipped()) return;
+  const reg = new EtcdRegistry({ endpoints: etcd!.url, ttl: 10, logger: null });
+  const res = new EtcdResolver({ endpoints: etcd!.url, service: 'kitchen-down', logger: null });
+  try {
+    await etcd!.stop(true);
+    const e = await reg.register({ service: 'kitchen-down', address: '127.0.0.1:7100' }).then(() => undefined, (x: LinkpollError) => x);
+    assert.is(e?.code, 'ERR_LINKPOLL_ETCD_UNAVAILABLE');
+    const e2 = await res.start().then(() => undefined, (x: LinkpollError) => x);
+    assert.is(e2?.code, 'ERR_LINKPOLL_ETCD_UNAVAILABLE');
+    await etcd!.restart();
+    let started = false;
+    for (let i = 0; i < 50 && !started; i++) {
+      started = await res.start().then(() => true, () => false);
+      if (!started) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(started, 'the resolver started once etcd was back');
+    await until(() => res.instances().length === 1, 10000, 'the registration made in the background');
+    assert.is(res.instances()[0]!.address, '127.0.0.1:7100');
+  } finally {
+    await res.close();
+    await reg.close();
   }
 });
 

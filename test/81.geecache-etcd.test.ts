@@ -315,4 +315,21 @@ test('--compress auto across hosts on 100 Mbit/s links: an owner whose path to t
   }
 });
 
+test('a node started while etcd is down serves alone, then joins the cluster once etcd is back', async () => {
+  if (skipped()) return;
+  const ports = await freePorts(2);
+  const nodes: Node[] = [];
+  try {
+    await etcd!.stop(true);
+    nodes.push(await startNode('127.0.0.1', ports[0]!, etcd!.url, ['--rpc', '--service', 'geecache-late']));
+    assert.is((await get(nodes[0]!.addr, '/_geecache/scores/key5')).body, 'v:key5', 'it serves on its own');
+    assert.ok(nodes[0]!.out.some((l) => /cannot register|cannot list/.test(l)), nodes[0]!.out.join('\n'));
+    await etcd!.restart();
+    nodes.push(await startNode('127.0.0.1', ports[1]!, etcd!.url, ['--rpc', '--service', 'geecache-late']));
+    await converged(nodes, nodes.map((n) => n.addr), 15000);
+  } finally {
+    await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
+  }
+});
+
 test.run();

@@ -148,12 +148,25 @@ async function joinEtcd(urls: string, pool: PeerPool, log: Log): Promise<{ leave
     if (!(n >= 0 && n <= 100)) { log.warn(`[traffic] ${switchKey} = '${v}' is not 0-100; ignored`); return; }
     if (n !== pool.rpcShare) { pool.setRpcShare(n); log.info(`[traffic] ${n}% of peer fetches over RPC`); }
   });
-  await registry.register({ service, address: pool.self, tags: { [TRANSFORMS_TAG]: 'zlib' } });
-  await resolver.start();
-  await traffic.start();
+  // etcd away at start: the node serves alone (its ring is itself) and joins once etcd answers
+  // (the registry retries by itself; the watches are started again here).
+  await registry.register({ service, address: pool.self, tags: { [TRANSFORMS_TAG]: 'zlib' } }).catch((e: Error) => log.warn(`[membership] ${e.message}`));
+  let closing = false;
+  const startWatching = async (): Promise<void> => {
+    if (closing) return;
+    try {
+      await resolver.start();
+      await traffic.start();
+    } catch (e) {
+      log.warn(`[membership] ${(e as Error).message}; trying again in 1 s`);
+      await new Promise((r) => setTimeout(r, 1000));
+      return startWatching();
+    }
+  };
+  await Promise.race([startWatching(), new Promise((r) => setTimeout(r, 3000))]);
   return {
     leave: () => registry.close(),
-    close: async () => { await resolver.close(); await traffic.close(); client.close(); },
+    close: async () => { closing = true; await resolver.close(); await traffic.close(); client.close(); },
   };
 }
 

@@ -117,7 +117,11 @@ export class EtcdRegistry extends EventEmitter {
     this.log = new RateLimitedLog(options.logger, 2);
   }
 
-  /** Writes the instance's key under a fresh lease; resolves once it is in etcd. */
+  /**
+   * Writes the instance's key under a fresh lease; resolves once it is in etcd. When etcd does
+   * not answer it rejects (ERR_LINKPOLL_ETCD_UNAVAILABLE) but keeps trying in the background,
+   * so the instance is registered once etcd is back (deregister to stop that).
+   */
   async register(inst: ServiceInstance): Promise<void> {
     if (this.closed) throw new LinkpollError('ERR_LINKPOLL_CLOSED', 'the registry is closed');
     if (typeof inst?.address !== 'string' || !/^[^/\s]+:\d+$/.test(inst.address)) {
@@ -131,28 +135,37 @@ export class EtcdRegistry extends EventEmitter {
     try {
       await this.grant(h);
     } catch (e) {
-      this.held.delete(key);
-      h.gone = true;
-      void h.lease?.revoke().catch(() => {});
-      throw e;
+      h.lease = undefined;
+      this.again(h, 0);
+      throw new LinkpollError('ERR_LINKPOLL_ETCD_UNAVAILABLE', `cannot register ${key} now (${(e as Error).message.split('\n')[0]}); retrying until etcd answers`, { cause: e });
     }
   }
 
   private async grant(h: Held): Promise<void> {
     const lease = this.client.lease(this.ttl, { autoKeepAlive: true });
     h.lease = lease;
+    let written = false;
+    // A lease lost after its key was written: register again. (One that fails before is the
+    // caller's to retry: one chain of retries per instance.)
     lease.on('lost', (err) => {
-      if (h.gone || this.closed || h.lease !== lease) return;
+      if (!written || h.gone || this.closed || h.lease !== lease) return;
       this.log.warn(`linkpoll etcd: the lease of ${h.key} was lost (${err.message}); registering again`);
       this.emit('lost', h.key, err);
       this.again(h, 0);
     });
-    await lease.put(h.key).value(h.value);
+    try {
+      await lease.put(h.key).value(h.value);
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
+    written = true;
     if (h.gone) { await lease.revoke().catch(() => {}); return; }
     this.emit('registered', h.key);
   }
 
   private again(h: Held, attempt: number): void {
+    if (h.retry !== undefined || h.gone || this.closed) return; // one retry at a time
     h.retry = setTimeout(() => {
       h.retry = undefined;
       if (h.gone || this.closed) return;
@@ -219,9 +232,12 @@ export class EtcdPrefixWatch extends EventEmitter {
     this.log = new RateLimitedLog(logger, 2);
   }
 
-  /** Lists the keys and starts watching; resolves once the first list is in. */
+  /** Lists the keys and starts watching; resolves once the first list is in (a failed start can be tried again). */
   start(): Promise<void> {
-    return (this.started ??= this.list().then(() => this.watch()));
+    return (this.started ??= this.list().then(() => this.watch()).catch((e: Error) => {
+      this.started = undefined;
+      throw new LinkpollError('ERR_LINKPOLL_ETCD_UNAVAILABLE', `cannot list ${this.prefix} (${e.message.split('\n')[0]})`, { cause: e });
+    }));
   }
 
   /** Key -> value, now. */
