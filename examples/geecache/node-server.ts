@@ -171,7 +171,7 @@ export class CacheNodeServer {
         connections: getDefaultReactor().stats().connections,
         fetches: this.peers?.fetches ?? { http: { ok: 0, error: 0 }, rpc: { ok: 0, error: 0 } },
         rpcShare: this.peers?.rpcShare ?? 0, peers: this.peers?.peers().length ?? 1, membershipChanges: this.peers?.membershipChanges ?? 0,
-        groups, extra: this.rpc.prometheus(),
+        groups, extra: this.rpc.prometheus() + (this.peers?.prometheus() ?? ''),
       });
       return { status: 200, type: 'text/plain; version=0.0.4; charset=utf-8', body };
     }

@@ -194,6 +194,9 @@ export class PeerPool implements PeerPicker {
     return this.client;
   }
 
+  /** The RPC client's own figures (linkpoll_rpc_client_*: peer fetches over RPC by method, latency), once it exists. */
+  prometheus(): string { return this.client?.prometheus() ?? ''; }
+
   close(): void {
     this.agent?.destroy();
     this.client?.close();
