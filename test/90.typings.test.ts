@@ -91,6 +91,17 @@ test('linkpoll/rpc resolves under moduleResolution node10 too (typesVersions)', 
   assert.is(r.status, 0, r.out);
 });
 
+test('linkpoll/etcd resolves under node16 and node10 (typesVersions), typed with the RpcClient it feeds', () => {
+  const src = `import { EtcdResolver, EtcdRegistry, type ResolvedInstance } from 'linkpoll/etcd';\nimport { RpcClient } from 'linkpoll/rpc';\n` +
+    `export async function f(c: RpcClient): Promise<ResolvedInstance[]> { const r = new EtcdResolver({ service: 's' }); await r.bind(c); new EtcdRegistry({ ttl: 5 }); return r.instances(); }\n`;
+  for (const mode of ['node16', 'node10'] as const) {
+    const r = compile(src, mode);
+    assert.is(r.status, 0, `${mode}: ${r.out}`);
+  }
+  const bad = compile(`import { EtcdResolver } from 'linkpoll/etcd';\nnew EtcdResolver({ endpoints: 1 });\n`);
+  assert.is.not(bad.status, 0, 'a resolver needs a service name, endpoints are strings');
+});
+
 test('linkpoll/rpc exports the public API only: the codec\'s byte helpers and the transports\' internals stay inside', () => {
   const api = require(path.join(root, 'dist', 'src', 'rpc')) as Record<string, unknown>;
   for (const name of ['RpcServer', 'RpcClient', 'CallContext', 'DeclaredException', 'BizStatusError', 'RemoteException', 'ThriftReader', 'ThriftWriter',
