@@ -158,7 +158,8 @@ test('the traffic switch in etcd moves a running cluster from HTTP to RPC and ba
   const service = 'geecache-switch';
   const key = `linkpoll/geecache/${service}/rpc-share`;
   const fetches = async () => {
-    let h = 0, r = 0, share = new Set<number>();
+    let h = 0, r = 0;
+    const share = new Set<number>();
     for (const n of nodes) {
       const s = JSON.parse((await get(n.addr, '/_stats')).body) as { rpcShare: number };
       share.add(s.rpcShare);

@@ -181,8 +181,8 @@ export class CompressionPolicy {
    * encoded apart to be compressed.
    */
   wants(key: string, estimate: number, link?: LinkGauge): boolean {
+    if (!this.sizeQualifies(estimate)) return false;
     if (this.mode === 'zlib') return true;
-    if (estimate < this.threshold) return false;
     if (link !== undefined && this.linkRate !== Infinity && !link.slowerThan(this.linkRate)) return false;
     const left = this.plainLeft.get(key);
     if (left === undefined) return true;

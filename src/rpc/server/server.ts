@@ -657,8 +657,9 @@ export class RpcServer extends EventEmitter {
       const tx = st.tx;
       // A connection that reads compressed replies: only a reply that may be compressed (or is
       // owed in kind, or carries the acknowledgement) leaves the prefixed fast path.
-      if (this.closing || (tx !== undefined && (tx.inKind.size > 0 || tx.ackSeq !== -1 || (tx.accepts && this.replyPolicy!.sizeQualifies(estimateSize(m.result, result)))))) {
-        this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, result, this.closing ? CRRST : undefined);
+      const estimate = tx !== undefined && tx.accepts ? estimateSize(m.result, result) : 0;
+      if (this.closing || (tx !== undefined && (tx.inKind.size > 0 || tx.ackSeq !== -1 || (tx.accepts && this.replyPolicy!.sizeQualifies(estimate))))) {
+        this.write(conn, st, hseq, m.name, MessageType.REPLY, m.result, result, this.closing ? CRRST : undefined, estimate);
       } else {
         writePrefixed(conn, st.prefixOf === m ? st.prefix! : this.replyPrefix(st, m), hseq, m.result, result);
       }
@@ -714,14 +715,15 @@ export class RpcServer extends EventEmitter {
   }
 
   /** Writes a reply (compressed where its request was, or where the client reads them and it pays). */
-  private write(conn: Connection, st: ConnState, hseq: number, name: string, type: MessageType, spec: StructSpec, value: Record<string, unknown>, kv?: [string, string][]): void {
+  // `estimate`: the reply's estimateSize where the caller has it already.
+  private write(conn: Connection, st: ConnState, hseq: number, name: string, type: MessageType, spec: StructSpec, value: Record<string, unknown>, kv?: [string, string][], estimate?: number): void {
     const tx = st.tx;
-    if (tx !== undefined && st.transport !== 'framed' && st.transport !== 'binary') {
+    if (tx !== undefined) { // (set only on connections whose frames have headers)
       const inKind = tx.inKind.delete(hseq);
       const ack = tx.ackSeq === hseq && hseq !== -1;
       if (ack) { tx.ackSeq = -1; kv = kv ? [...kv, TRANSFORMS_ACK_KV] : [TRANSFORMS_ACK_KV]; }
       const policy = this.replyPolicy;
-      const wanted = !inKind && tx.accepts && policy!.wants(name, estimateSize(spec, value), tx.link);
+      const wanted = !inKind && tx.accepts && policy!.wants(name, estimate ?? estimateSize(spec, value), tx.link);
       if (inKind || ack || wanted) {
         // Encoded apart from the native staging memory, to be compressed.
         const w = this.txWriter;
